@@ -1,0 +1,157 @@
+"""Command line: `python -m dann_core {train,pairs,control} ...`.
+
+Bad input (arguments, pair, control file, runs directory) ends with one line on stderr
+and exit code 2, never a traceback. A run that fails while training exits 1.
+"""
+import argparse
+import dataclasses
+import os
+import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _fail(msg, code=2):
+    print(f"dann_core: error: {msg}", file=sys.stderr)
+    return code
+
+
+def _parser():
+    from .train import MODES
+    p = _Parser(prog="python -m dann_core", description="Domain-adversarial training that streams to a run directory.")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train one run", description=(
+        "Train a run. Options left out take the pair's defaults (`python -m dann_core pairs`)."))
+    t.add_argument("--pair", default="mnist-mnistm", help="source->target pair (default: %(default)s)")
+    t.add_argument("--mode", default="dann", choices=MODES)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--model", help="network from the registry (mnist_paper, mnist_bn, svhn_paper, moons_mlp, ...)")
+    t.add_argument("--epochs", type=float)
+    t.add_argument("--batch-size", type=int, help="total per step: half source, half target")
+    t.add_argument("--optimizer", choices=("sgd", "adam"))
+    t.add_argument("--lr", type=float)
+    t.add_argument("--lr-schedule", choices=("anneal", "constant"), help="anneal: lr/(1+10p)^0.75 (paper)")
+    t.add_argument("--lambda-schedule", choices=("paper", "constant"),
+                   help="paper: lambda_max*(2/(1+exp(-10p))-1); constant: lambda_max throughout")
+    t.add_argument("--lambda-max", type=float)
+    t.add_argument("--semi-k", type=int, default=100, help="labelled target samples for --mode semi")
+    t.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (quick runs)")
+    t.add_argument("--runs-dir", default="runs")
+    t.add_argument("--run-name", help="directory name under --runs-dir (default: pair-mode-seed-time)")
+    t.add_argument("--log-every", type=int, default=10)
+    t.add_argument("--ckpt-every", type=int, help="steps between evaluation+checkpoint (default: an epoch)")
+    t.add_argument("--n-probe", type=int, help="probe points per domain")
+    t.add_argument("--keep-weights", choices=("all", "last"), default="all")
+    t.add_argument("--control", help="a control.json to start from (lambda / paused / stop)")
+    t.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
+    t.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
+    t.add_argument("--data-root", help="where downloadable datasets live")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sub.add_parser("pairs", help="list the pairs and whether each is available offline")
+
+    c = sub.add_parser("control", help="steer a running trainer through its control file")
+    c.add_argument("run_dir")
+    g = c.add_mutually_exclusive_group(required=True)
+    g.add_argument("--lambda", dest="lambd", type=float, help="set lambda from now on (overrides the schedule)")
+    g.add_argument("--schedule", action="store_true", help="drop a lambda override: follow the schedule again")
+    g.add_argument("--pause", action="store_true")
+    g.add_argument("--resume", action="store_true")
+    g.add_argument("--stop", action="store_true")
+    return p
+
+
+def cmd_pairs():
+    from .pairs import all_specs
+    rows = []
+    for name, spec in sorted(all_specs().items()):
+        try:
+            ok, why = spec.offline(None)
+        except Exception as e:  # an availability check must not break the listing
+            ok, why = False, f"{type(e).__name__}: {e}"
+        rows.append((name, "yes" if ok else "no", spec.sizes, spec.description if ok else f"{spec.description} [{why}]"))
+    w = [max(len(r[i]) for r in rows + [("pair", "offline", "sizes (src tr/te, tgt tr/te)", "")]) for i in range(3)]
+    print(f"{'pair':<{w[0]}}  {'offline':<{w[1]}}  {'sizes (src tr/te, tgt tr/te)':<{w[2]}}  description")
+    for r in rows:
+        print(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}")
+    return 0
+
+
+def cmd_control(a):
+    from .stream import write_control
+    if not os.path.isfile(os.path.join(a.run_dir, "manifest.json")):
+        return _fail(f"{a.run_dir} is not a run directory (no manifest.json)")
+    if a.lambd is not None:
+        change = {"lambda": a.lambd}
+    elif a.schedule:
+        change = {"lambda": None}
+    elif a.pause or a.resume:
+        change = {"paused": bool(a.pause)}
+    else:
+        change = {"stop": True}
+    try:
+        ctl = write_control(a.run_dir, **change)
+    except (ValueError, OSError) as e:
+        return _fail(str(e))
+    print(f"control: {', '.join(f'{k}={v}' for k, v in ctl.items() if k not in ('updated',))}")
+    return 0
+
+
+def _check_runs_dir(runs_dir):
+    try:
+        os.makedirs(runs_dir, exist_ok=True)
+        probe = os.path.join(runs_dir, f".write-test-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise OSError(f"cannot write to runs directory {runs_dir!r}: {e.strerror or e}") from None
+
+
+def cmd_train(a):
+    from .pairs import PairError
+    from .stream import ControlError, parse_control
+    from .train import Config, TrainingFailed, resolve, train
+    fields = {f.name for f in dataclasses.fields(Config)}
+    cfg = Config(**{k: v for k, v in vars(a).items() if k in fields})
+    # everything a user can get wrong is checked before any work starts
+    try:
+        cfg = resolve(cfg)
+        _check_runs_dir(cfg.runs_dir)
+        if cfg.control:
+            try:
+                with open(cfg.control) as f:
+                    parse_control(f.read())
+            except OSError as e:
+                raise ControlError(f"cannot read control file {cfg.control!r}: {e.strerror}") from None
+    except (ValueError, PairError, ControlError, OSError) as e:
+        return _fail(str(e))
+    try:
+        s = train(cfg, progress=not a.no_progress, log=lambda m: print(m, file=sys.stderr))
+    except (ValueError, ControlError) as e:  # e.g. an unusable --device, a corrupt control.json in the run dir
+        return _fail(str(e))
+    except TrainingFailed as e:
+        return _fail(f"run failed: {e}", 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted; the run is marked stopped", 130)
+    except Exception as e:
+        if os.environ.get("DANN_DEBUG"):
+            raise
+        return _fail(f"run failed: {type(e).__name__}: {e} (DANN_DEBUG=1 shows the traceback)", 1)
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"
+    print(f"{s['state']}: source_acc={fmt(s['source_acc'])} target_acc={fmt(s['target_acc'])} "
+          f"domain_err={fmt(s['domain_err'])} seconds={s['seconds']:.1f} run={s['run_dir']}")
+    return 0
+
+
+def main(argv=None):
+    a = _parser().parse_args(argv)
+    if a.cmd == "pairs":
+        return cmd_pairs()
+    if a.cmd == "control":
+        return cmd_control(a)
+    return cmd_train(a)
