@@ -36,7 +36,7 @@ CKPT_RE = re.compile(r"^ckpt_(\d{8})\.npz$")
 
 def safe_run_dir(runs_dir, name):
     """The directory of run `name` inside `runs_dir`; refuses names that could escape it."""
-    if not isinstance(name, str) or not RUN_NAME_RE.match(name) or ".." in name:
+    if not isinstance(name, str) or not RUN_NAME_RE.fullmatch(name) or ".." in name:
         raise ValueError(f"bad run name {name!r}: use letters, digits, '.', '_' or '-' "
                          "(not starting with '.' and without '..')")
     root = os.path.realpath(runs_dir)
@@ -56,7 +56,7 @@ def list_runs(runs_dir):
     for n in names:
         p = os.path.join(runs_dir, n)
         m = os.path.join(p, "manifest.json")
-        if RUN_NAME_RE.match(n) and os.path.isfile(m):
+        if RUN_NAME_RE.fullmatch(n) and os.path.isfile(m):
             try:
                 runs.append((os.path.getmtime(m), n))
             except OSError:

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__
+from .inference import forward_all, to_input
 from .metrics import linear_domain_error
 from .models import build_model
 from .pairs import get_spec, load_pair
@@ -127,26 +128,11 @@ def default_run_name(cfg):
     return f"{cfg.pair}-{cfg.mode}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid() % 10000:04d}"
 
 
-def _to_input(x, kind):
-    """uint8 images -> float in [-1, 1]; points pass through. Done on the device, per batch."""
-    return x.float().div_(127.5).sub_(1.0) if kind == "image" else x
-
-
 @torch.no_grad()
-def evaluate(model, xs, ys, xt, yt, kind, n_probe, chunk=1000):
+def evaluate(model, xs, ys, xt, yt, kind, n_probe):
     """Accuracy on held-out source and target, G_d's held-out error, and the probe rows."""
-    model.eval()
-    res = {}
-    for dom, x, y in (("source", xs, ys), ("target", xt, yt)):
-        f, p, d = [], [], []
-        for i in range(0, len(x), chunk):
-            fi, li, di = model(_to_input(x[i:i + chunk], kind))[0]
-            f.append(fi)
-            p.append(li.softmax(1))
-            d.append(torch.sigmoid(di))
-        res[dom] = (torch.cat(f), torch.cat(p), torch.cat(d), y)
-    model.train()
-    (fs, ps, ds, ys), (ft, pt, dt, yt) = res["source"], res["target"]
+    fs, ps, ds = forward_all(model, xs, kind)
+    ft, pt, dt = forward_all(model, xt, kind)
     metrics = {
         "source_acc": (ps.argmax(1) == ys).float().mean().item(),
         "target_acc": (pt.argmax(1) == yt).float().mean().item(),
@@ -334,8 +320,8 @@ def train(cfg, progress=False, log=print):
                 tgt_perm, t_ptr = torch.randperm(len(yt_tr), generator=gen).to(device), 0
             si, ti = src_perm[s_ptr:s_ptr + half], tgt_perm[t_ptr:t_ptr + half]
             s_ptr, t_ptr = s_ptr + half, t_ptr + half
-            xs, ys = _to_input(xs_tr[si], pair.kind), ys_tr[si]
-            xt = _to_input(xt_tr[ti], pair.kind)
+            xs, ys = to_input(xs_tr[si], pair.kind), ys_tr[si]
+            xt = to_input(xt_tr[ti], pair.kind)
 
             # -- forward and losses
             if cfg.mode == "source_only":
@@ -349,13 +335,14 @@ def train(cfg, progress=False, log=print):
             else:
                 if cfg.mode == "semi":  # a few of the fixed labelled target samples ride along
                     li = semi_idx[torch.randint(len(semi_idx), (max(1, half // 4),), generator=gen).to(device)]
-                    xt = torch.cat([xt, _to_input(xt_tr[li], pair.kind)])
+                    xt = torch.cat([xt, to_input(xt_tr[li], pair.kind)])
                 (_, logit_s, dom_s), (_, logit_t, dom_t) = model(xs, xt)
                 label_loss = F.cross_entropy(logit_s, ys)
                 if cfg.mode == "semi":
                     label_loss = label_loss + F.cross_entropy(logit_t[half:], yt_tr[li])
+                # the paper's objective: the mean domain loss of each domain, summed
                 domain_loss = (F.binary_cross_entropy_with_logits(dom_s, torch.zeros_like(dom_s))
-                               + F.binary_cross_entropy_with_logits(dom_t, torch.ones_like(dom_t))) / 2
+                               + F.binary_cross_entropy_with_logits(dom_t, torch.ones_like(dom_t)))
                 dom_correct = ((dom_s <= 0).float().sum() + (dom_t > 0).float().sum()) / (len(dom_s) + len(dom_t))
             loss = label_loss + domain_loss
 

@@ -29,7 +29,7 @@ register(PairSpec(
     name="moons",
     description="two moons -> the same moons rotated 35 degrees (JMLR Fig. 2 toy)",
     build=build,
-    defaults=dict(model="moons_mlp", epochs=300, batch_size=64, optimizer="sgd", lr=0.05,
+    defaults=dict(model="moons_mlp", epochs=300, batch_size=64, optimizer="sgd", lr=0.5,
                   lr_schedule="constant", lambda_schedule="paper", lambda_max=6.0, n_probe=300,
                   ckpt_every=100),
     sizes="300 / 300 / 300 / 300",

@@ -1,0 +1,90 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "dann_core", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, **kw)
+
+
+def _one_line_error(p, *needles):
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "--epochs", "many"], "invalid float value"),
+    (["train", "--mode", "adapt"], "invalid choice"),
+    (["train", "--bogus"], "unrecognized arguments"),
+    (["train", "--pair", "mnist-svhm"], "unknown pair 'mnist-svhm'"),
+    (["train", "--pair", "moons", "--lr", "-1"], "lr must be a positive number"),
+    (["train", "--pair", "moons", "--batch-size", "7"], "batch_size must be an even number"),
+    (["train", "--pair", "moons", "--device", "cuda:x"], "device"),
+    (["train", "--pair", "moons", "--run-name", "../escape"], "bad run name"),
+    (["frobnicate"], "invalid choice"),
+    ([], "required"),
+])
+def test_bad_arguments(args, needle, tmp_path):
+    p = run(*args, "--runs-dir", str(tmp_path)) if args[:1] == ["train"] else run(*args)
+    _one_line_error(p, needle)
+
+
+def test_corrupt_control_file(tmp_path):
+    ctl = tmp_path / "c.json"
+    ctl.write_text('{"lambda": ')
+    _one_line_error(run("train", "--pair", "moons", "--runs-dir", str(tmp_path), "--control", str(ctl)),
+                    "control file is not valid JSON")
+    _one_line_error(run("train", "--pair", "moons", "--runs-dir", str(tmp_path), "--control", str(tmp_path / "no")),
+                    "cannot read control file")
+
+
+def test_corrupt_control_in_existing_run_dir(tmp_path):
+    d = tmp_path / "r"
+    d.mkdir()
+    (d / "control.json").write_text("{nope")
+    _one_line_error(run("train", "--pair", "moons", "--runs-dir", str(tmp_path), "--run-name", "r"),
+                    "control file is not valid JSON")
+
+
+def test_unwritable_runs_dir(tmp_path):
+    f = tmp_path / "a-file"
+    f.write_text("x")
+    _one_line_error(run("train", "--pair", "moons", "--runs-dir", str(f / "runs")), "cannot write to runs directory")
+
+
+def test_train_summary_line_and_pairs(tmp_path):
+    p = run("train", "--pair", "moons", "--runs-dir", str(tmp_path), "--epochs", "3", "--threads", "1",
+            "--no-progress", "--run-name", "ok")
+    assert p.returncode == 0, p.stderr
+    line = p.stdout.strip().splitlines()[-1]
+    for k in ("source_acc=", "target_acc=", "domain_err=", "seconds="):
+        assert k in line
+    assert line.startswith("finished:")
+    p = run("pairs")
+    assert p.returncode == 0
+    rows = {l.split()[0]: l.split()[1] for l in p.stdout.splitlines()[1:]}
+    assert rows["moons"] == "yes" and rows["mnist-mnistm"] == "yes"
+
+
+def test_control_command(tmp_path):
+    p = run("control", str(tmp_path), "--lambda", "0.5")
+    _one_line_error(p, "not a run directory")
+    (tmp_path / "manifest.json").write_text("{}")
+    assert run("control", str(tmp_path), "--lambda", "0.5").returncode == 0
+    assert '"lambda": 0.5' in (tmp_path / "control.json").read_text()
+    _one_line_error(run("control", str(tmp_path), "--lambda", "-2"), "lambda must be a finite number >= 0")
+    assert run("control", str(tmp_path), "--stop").returncode == 0
+    assert '"stop": true' in (tmp_path / "control.json").read_text()
+
+
+def test_help_works():
+    p = run("train", "--help")
+    assert p.returncode == 0 and "--lambda-max" in p.stdout and "--mode" in p.stdout

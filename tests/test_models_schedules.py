@@ -1,0 +1,51 @@
+import math
+
+import pytest
+import torch
+
+from dann_core.models import MODELS, build_model
+from dann_core.schedules import annealed_lr, lambda_at, paper_lambda
+
+
+@pytest.mark.parametrize("name,shape,feat_dim", [
+    ("mnist_paper", (3, 28, 28), 48 * 4 * 4),
+    ("mnist_bn", (3, 28, 28), 50 * 4 * 4),
+    ("svhn_paper", (3, 32, 32), 128 * 8 * 8),
+    ("moons_mlp", (2,), 15),
+])
+def test_models_give_features_labels_and_domain(name, shape, feat_dim):
+    net = build_model(name, shape, 10 if len(shape) == 3 else 2)
+    xs, xt = torch.randn(4, *shape), torch.randn(6, *shape)
+    (fs, ls, ds), (ft, lt, dt) = net(xs, xt)
+    assert fs.shape == (4, feat_dim) and ft.shape == (6, feat_dim)
+    assert ls.shape[0] == 4 and lt.shape[0] == 6 and ds.shape == (4,) and dt.shape == (6,)
+
+
+def test_paper_layers():
+    net = build_model("mnist_paper", (3, 28, 28), 10)
+    convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size) for c in convs] == [(32, (5, 5)), (48, (5, 5))]
+    assert [m.out_features for m in net.classifier if isinstance(m, torch.nn.Linear)] == [100, 100, 10]
+    assert [m.out_features for m in net.discriminator if isinstance(m, torch.nn.Linear)] == [100, 1]
+    svhn = build_model("svhn_paper", (3, 32, 32), 10)
+    assert [m.out_features for m in svhn.classifier if isinstance(m, torch.nn.Linear)] == [3072, 2048, 10]
+    assert [m.out_features for m in svhn.discriminator if isinstance(m, torch.nn.Linear)] == [1024, 1024, 1]
+
+
+def test_unknown_model():
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        build_model("nope", (2,), 2)
+    assert {"mnist_paper", "mnist_bn", "svhn_paper", "moons_mlp"} <= set(MODELS)
+
+
+def test_paper_schedules():
+    assert paper_lambda(0.0) == 0.0
+    assert paper_lambda(1.0) == pytest.approx(2 / (1 + math.exp(-10)) - 1)
+    assert paper_lambda(0.5, lambda_max=6) == pytest.approx(6 * (2 / (1 + math.exp(-5)) - 1))
+    assert lambda_at(0.3, "constant", 0.7) == 0.7
+    with pytest.raises(ValueError):
+        lambda_at(0.3, "cosine", 1)
+    assert annealed_lr(0.0) == 0.01
+    assert annealed_lr(1.0) == pytest.approx(0.01 / 11 ** 0.75)
+    lrs = [annealed_lr(p / 10) for p in range(11)]
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))

@@ -1,0 +1,156 @@
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from dann_core import pairs
+from dann_core.pairs import PairSpec, register
+from dann_core.stream import RunReader, write_control
+from dann_core.train import Config, TrainingFailed, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _moons(runs_dir, **kw):
+    kw = {"pair": "moons", "runs_dir": runs_dir, "threads": 1, "epochs": 20, "ckpt_every": 50, **kw}
+    return train(Config(**kw))
+
+
+def test_dann_run_streams_everything(runs_dir):
+    s = _moons(runs_dir, run_name="m", seed=1)
+    r = RunReader(os.path.join(runs_dir, "m"))
+    man = r.manifest()
+    assert man["pair"] == "moons" and man["mode"] == "dann" and man["seed"] == 1 and man["model"] == "moons_mlp"
+    assert {"torch", "numpy", "python"} <= set(man["versions"]) and man["started"] > 0
+    st = r.status()
+    assert st.state == "finished" and st.step == s["steps"] == man["total_steps"]
+    ms = r.metrics()
+    train_recs = [m for m in ms if "label_loss" in m]
+    evals = [m for m in ms if m.get("eval")]
+    assert train_recs and all(np.isfinite(m["label_loss"]) and m["domain_loss"] is not None for m in train_recs)
+    assert [m["step"] for m in evals] == r.checkpoint_steps() == sorted(set([0] + list(range(50, s["steps"] + 1, 50)) + [s["steps"]]))
+    lams = [m["lambda"] for m in train_recs]
+    assert lams[0] < lams[-1] <= 6.0 and all(a <= b + 1e-12 for a, b in zip(lams, lams[1:]))  # paper ramp to 6
+    for k in ("source_acc", "target_acc", "domain_err", "linear_domain_err"):
+        assert 0 <= evals[-1][k] <= 1
+    c = r.load_checkpoint()
+    probe = r.probe()
+    n = man["n_probe"]
+    assert c["features"].shape == (2 * n, 15) and list(c["domain"]) == [0] * n + [1] * n
+    assert np.array_equal(c["y"], probe["y"]) and probe["x"].shape == (2 * n, 2)
+    assert c["pred"].shape == (2 * n,) and ((0 <= c["domain_prob"]) & (c["domain_prob"] <= 1)).all()
+    # the reported target accuracy is the probe's (the whole target test split here)
+    assert evals[-1]["target_acc"] == pytest.approx(np.mean(c["pred"][n:] == c["y"][n:]), abs=1e-6)
+    sd = torch.load(r.weights_path(s["steps"]))
+    assert "features.0.weight" in sd
+
+
+def test_same_seed_same_result(runs_dir):
+    a = _moons(runs_dir, run_name="a", epochs=5)
+    b = _moons(runs_dir, run_name="b", epochs=5)
+    assert a["target_acc"] == b["target_acc"] and a["source_acc"] == b["source_acc"]
+    fa = RunReader(os.path.join(runs_dir, "a")).load_checkpoint()["features"]
+    fb = RunReader(os.path.join(runs_dir, "b")).load_checkpoint()["features"]
+    assert np.array_equal(fa, fb)
+
+
+@pytest.mark.parametrize("mode", ["source_only", "target_only", "semi"])
+def test_other_modes(runs_dir, mode):
+    s = _moons(runs_dir, mode=mode, run_name=mode, epochs=10, semi_k=10)
+    r = RunReader(os.path.join(runs_dir, mode))
+    recs = [m for m in r.metrics() if "label_loss" in m]
+    assert s["state"] == "finished" and recs
+    if mode == "semi":
+        assert all(m["domain_loss"] is not None for m in recs)
+    else:  # no domain loss trains G_f: lambda is 0 and nothing reverses
+        assert all(m["lambda"] == 0 and m["domain_loss"] is None for m in recs)
+
+
+def test_target_only_learns_the_target(runs_dir):
+    s = _moons(runs_dir, mode="target_only", run_name="oracle", epochs=300, ckpt_every=10 ** 6)
+    assert s["target_acc"] > 0.95
+
+
+def test_constant_schedule_and_max_steps(runs_dir):
+    s = _moons(runs_dir, run_name="c", lambda_schedule="constant", lambda_max=0.3, max_steps=25, log_every=5)
+    r = RunReader(os.path.join(runs_dir, "c"))
+    assert s["steps"] == 25 and r.checkpoint_steps()[-1] == 25
+    assert {m["lambda"] for m in r.metrics() if "label_loss" in m} == {0.3}
+
+
+def test_nan_loss_marks_run_failed(runs_dir):
+    def build(seed, data_root):
+        arrays, n, kind = pairs.get_spec("moons").build(seed, data_root)
+        arrays["source_train_x"] = arrays["source_train_x"].copy()
+        arrays["source_train_x"][:] = np.nan
+        return arrays, n, kind
+    register(PairSpec("nan-moons", "moons with NaN inputs", build, dict(model="moons_mlp"), cache=False))
+    try:
+        with pytest.raises(TrainingFailed, match="NaN"):
+            _moons(runs_dir, pair="nan-moons", run_name="nan")
+    finally:
+        pairs.PAIRS.pop("nan-moons")
+    st = RunReader(os.path.join(runs_dir, "nan")).status()
+    assert st.state == "failed" and "NaN" in st.error
+
+
+def _start(runs_dir, name, *extra):
+    cmd = [sys.executable, "-m", "dann_core", "train", "--pair", "moons", "--runs-dir", runs_dir,
+           "--run-name", name, "--threads", "1", "--no-progress", *extra]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait(pred, timeout=60):
+    t = time.time()
+    while time.time() - t < timeout:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_live_control_pause_lambda_stop(runs_dir, tmp_path):
+    # start paused, so the test decides what happens step by step
+    ctl = tmp_path / "ctl.json"
+    ctl.write_text(json.dumps({"paused": True}))
+    p = _start(runs_dir, "live", "--epochs", "100000", "--log-every", "1", "--control", str(ctl))
+    d = os.path.join(runs_dir, "live")
+    r = RunReader(d)
+    try:
+        assert _wait(lambda: r.status().state == "paused"), p.stderr.read() if p.poll() is not None else ""
+        assert not [m for m in r.metrics() if "label_loss" in m]
+        write_control(d, paused=False, lambda_=2.5)
+        assert _wait(lambda: any(m.get("lambda_source") == "control" for m in r.metrics()))
+        rec = [m for m in r.metrics() if m.get("lambda_source") == "control"][0]
+        assert rec["lambda"] == 2.5
+        write_control(d, lambda_=None)  # back to the schedule
+        assert _wait(lambda: r.metrics()[-1].get("lambda_source") == "schedule")
+        write_control(d, stop=True)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert out.startswith("stopped:") and r.status().state == "stopped"
+    assert r.load_checkpoint() is not None
+
+
+def test_corrupt_control_mid_run_is_ignored_and_logged(runs_dir):
+    p = _start(runs_dir, "cc", "--epochs", "100000", "--log-every", "1")
+    d = os.path.join(runs_dir, "cc")
+    r = RunReader(d)
+    try:
+        assert _wait(lambda: r.status().state == "running")
+        with open(os.path.join(d, "control.json"), "w") as f:
+            f.write("{half a wri")
+        assert _wait(lambda: any("warning" in m for m in r.metrics()))
+        assert p.poll() is None  # still training
+        write_control(d, stop=True)
+        p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 0 and r.status().state == "stopped"
