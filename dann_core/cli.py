@@ -54,6 +54,16 @@ def _parser():
 
     sub.add_parser("pairs", help="list the pairs and whether each is available offline")
 
+    r = sub.add_parser("reproduce", help="the paper's Table 2 on the embedded pairs: SO, SA, DANN, train-on-target",
+                       description="Train source-only, DANN and train-on-target per pair and seed, run Subspace "
+                                   "Alignment, and write reproduce.md / reproduce.csv with the share of the gap closed.")
+    r.add_argument("--pairs", nargs="+", default=None, help="default: every embedded pair available offline")
+    r.add_argument("--seeds", type=int, default=3)
+    r.add_argument("--out", default="results", help="where the tables (and runs/) go (default: %(default)s)")
+    r.add_argument("--jobs", type=int, default=1, help="trainings in parallel (threads are split between them)")
+    r.add_argument("--epochs", type=float, help="override every pair's default epochs (quick looks)")
+    r.add_argument("--data-root")
+
     c = sub.add_parser("control", help="steer a running trainer through its control file")
     c.add_argument("run_dir")
     g = c.add_mutually_exclusive_group(required=True)
@@ -98,6 +108,25 @@ def cmd_control(a):
     except (ValueError, OSError) as e:
         return _fail(str(e))
     print(f"control: {', '.join(f'{k}={v}' for k, v in ctl.items() if k not in ('updated',))}")
+    return 0
+
+
+def cmd_reproduce(a):
+    from .pairs import PairError, all_specs, get_spec
+    from .reproduce import reproduce
+    if a.seeds < 1 or a.jobs < 1 or (a.epochs is not None and a.epochs <= 0):
+        return _fail("--seeds and --jobs must be >= 1, --epochs > 0")
+    try:
+        pairs = a.pairs or [n for n, s in all_specs().items() if "embedded" in s.tags or "toy" in s.tags]
+        for p in pairs:
+            get_spec(p)
+        _check_runs_dir(a.out)
+    except (PairError, OSError) as e:
+        return _fail(str(e))
+    try:
+        reproduce(pairs, a.seeds, a.out, jobs=a.jobs, epochs=a.epochs, data_root=a.data_root)
+    except (ValueError, PairError) as e:
+        return _fail(str(e))
     return 0
 
 
@@ -154,4 +183,6 @@ def main(argv=None):
         return cmd_pairs()
     if a.cmd == "control":
         return cmd_control(a)
+    if a.cmd == "reproduce":
+        return cmd_reproduce(a)
     return cmd_train(a)
