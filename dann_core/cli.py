@@ -171,6 +171,8 @@ def cmd_train(a):
         if os.environ.get("DANN_DEBUG"):
             raise
         return _fail(f"run failed: {type(e).__name__}: {e} (DANN_DEBUG=1 shows the traceback)", 1)
+    if s["rank"] != 0:
+        return 0  # under torchrun, rank 0 alone reports (and writes the stream)
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"
     print(f"{s['state']}: source_acc={fmt(s['source_acc'])} target_acc={fmt(s['target_acc'])} "
           f"domain_err={fmt(s['domain_err'])} seconds={s['seconds']:.1f} run={s['run_dir']}")

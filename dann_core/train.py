@@ -183,7 +183,7 @@ def train(cfg, progress=False, log=print):
     n_probe = min(cfg.n_probe, len(ys_te), len(yt_te))
     half = cfg.batch_size // 2
     n_main = len(yt_tr) if cfg.mode == "target_only" else len(ys_tr)
-    steps_per_epoch = max(1, n_main // half)
+    steps_per_epoch = max(1, n_main // (half * world))  # under DDP each rank sees its own batches
     total_steps = max(1, int(round(cfg.epochs * steps_per_epoch)))
     last_step = min(total_steps, cfg.max_steps) if cfg.max_steps else total_steps
     ckpt_every = cfg.ckpt_every or steps_per_epoch
@@ -378,10 +378,10 @@ def train(cfg, progress=False, log=print):
                 last_eval = checkpoint(step, {"lambda": lam, "lambda_source": lam_source, "lr": lr})
                 imgs, t_log = 0, time.perf_counter()  # evaluation time is not training throughput
 
+        state = "stopped" if state == "stopped" else "finished"
         if main:
             if not writer_ckpts or writer_ckpts[-1] != step:
                 last_eval = checkpoint(step, {"lambda": lam, "lambda_source": lam_source, "lr": lr})
-            state = "stopped" if state == "stopped" else "finished"
             writer.set_status(state, step=step, progress=step / total_steps, **last_eval)
     except KeyboardInterrupt:
         if main:
@@ -404,7 +404,7 @@ def train(cfg, progress=False, log=print):
         if world > 1:
             torch.distributed.destroy_process_group()
 
-    return {"run": name, "run_dir": run_dir, "state": state, "steps": step,
+    return {"run": name, "run_dir": run_dir, "state": state, "steps": step, "rank": rank,
             "source_acc": last_eval.get("source_acc"), "target_acc": last_eval.get("target_acc"),
             "domain_err": last_eval.get("domain_err"), "linear_domain_err": last_eval.get("linear_domain_err"),
             "seconds": time.time() - t_start}

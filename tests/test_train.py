@@ -154,3 +154,21 @@ def test_corrupt_control_mid_run_is_ignored_and_logged(runs_dir):
     finally:
         p.kill()
     assert p.returncode == 0 and r.status().state == "stopped"
+
+
+def test_torchrun_two_ranks_only_rank0_writes(runs_dir):
+    # DDP on CPU (gloo): both ranks train, rank 0 alone evaluates, streams and reports
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "dann_core",
+                        "train", "--pair", "moons", "--runs-dir", runs_dir, "--run-name", "ddp", "--epochs", "10",
+                        "--threads", "1", "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert [l for l in p.stdout.splitlines() if "target_acc=" in l][0].startswith("finished:")
+    assert len([l for l in p.stdout.splitlines() if "target_acc=" in l]) == 1
+    assert os.listdir(runs_dir) == ["ddp"]
+    r = RunReader(os.path.join(runs_dir, "ddp"))
+    man = r.manifest()
+    assert man["world_size"] == 2 and r.status().state == "finished"
+    # an epoch is split across the ranks: 300 source points / (32 per rank x 2 ranks) = 4 steps
+    assert man["steps_per_epoch"] == 4 and man["total_steps"] == 40
+    steps = [m["step"] for m in r.metrics() if "label_loss" in m]
+    assert steps == sorted(set(steps))  # one writer: no duplicated records
