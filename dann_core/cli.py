@@ -64,6 +64,17 @@ def _parser():
     r.add_argument("--epochs", type=float, help="override every pair's default epochs (quick looks)")
     r.add_argument("--data-root")
 
+    w = sub.add_parser("sweep", help="train one pair at several lambda_max values in parallel",
+                       description="DANN at several lambda_max; marks the value a label-free rule picks "
+                                   "(most confused domain classifier among runs that keep their source accuracy).")
+    w.add_argument("--pair", default="moons")
+    w.add_argument("--lambdas", type=float, nargs="+", default=[0, 0.1, 0.3, 1, 3])
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--epochs", type=float)
+    w.add_argument("--schedule", choices=("paper", "constant"), default="paper")
+    w.add_argument("--jobs", type=int, help="runs at once (default: one per core; 4 on a GPU)")
+    w.add_argument("--runs-dir", default="runs")
+
     c = sub.add_parser("control", help="steer a running trainer through its control file")
     c.add_argument("run_dir")
     g = c.add_mutually_exclusive_group(required=True)
@@ -130,6 +141,20 @@ def cmd_reproduce(a):
     return 0
 
 
+def cmd_sweep(a):
+    from .pairs import PairError, get_spec
+    from .sweep import sweep
+    if any(v < 0 for v in a.lambdas) or (a.jobs is not None and a.jobs < 1) or (a.epochs is not None and a.epochs <= 0):
+        return _fail("--lambdas must be >= 0, --jobs >= 1, --epochs > 0")
+    try:
+        get_spec(a.pair)
+        _check_runs_dir(a.runs_dir)
+    except (PairError, OSError) as e:
+        return _fail(str(e))
+    sweep(a.pair, a.lambdas, a.seed, a.runs_dir, a.jobs, a.epochs, a.schedule)
+    return 0
+
+
 def _check_runs_dir(runs_dir):
     try:
         os.makedirs(runs_dir, exist_ok=True)
@@ -187,4 +212,6 @@ def main(argv=None):
         return cmd_control(a)
     if a.cmd == "reproduce":
         return cmd_reproduce(a)
+    if a.cmd == "sweep":
+        return cmd_sweep(a)
     return cmd_train(a)

@@ -9,10 +9,9 @@ source→target gap that DANN closes) plus `runs.csv` (every run, with its secon
 import csv
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-import multiprocessing as mp
-
 import numpy as np
+
+from .jobs import run_many
 
 METHODS = ("source_only", "subspace_alignment", "dann", "target_only")
 TRAINED = ("source_only", "dann", "target_only")
@@ -84,13 +83,6 @@ def write_tables(summary, rows, out_dir, note=""):
         w.writerows({k: r.get(k) for k in w.fieldnames} for r in rows)
 
 
-def _train_one(kw):
-    from .train import Config, train
-    s = train(Config(**kw))
-    return {"pair": kw["pair"], "seed": kw["seed"], "method": kw["mode"], "target_acc": s["target_acc"],
-            "source_acc": s["source_acc"], "seconds": s["seconds"], "run": s["run_dir"]}
-
-
 def _subspace_alignment(so_run_dir, pair_name, seed, data_root=None, d=30):
     """SA on the features of the trained source-only network (the shallow baseline)."""
     import torch
@@ -112,20 +104,17 @@ def _subspace_alignment(so_run_dir, pair_name, seed, data_root=None, d=30):
 def reproduce(pairs, seeds=3, out_dir="results", runs_dir=None, jobs=1, epochs=None, log=print, data_root=None):
     from .pairs import get_spec, load_pair
     runs_dir = runs_dir or os.path.join(out_dir, "runs")
-    threads = max(1, (os.cpu_count() or 1) // jobs)
     t0 = time.perf_counter()
     rows = []
     for pair in pairs:
         get_spec(pair)
         for seed in range(seeds):
             load_pair(pair, seed, data_root)  # build the cache once, before workers race for it
-            jobs_kw = [dict(pair=pair, mode=m, seed=seed, runs_dir=runs_dir, threads=threads, epochs=epochs,
-                            run_name=f"{pair}-{m}-s{seed}", data_root=data_root) for m in TRAINED]
-            if jobs > 1:
-                with ProcessPoolExecutor(min(jobs, len(jobs_kw)), mp_context=mp.get_context("spawn")) as ex:
-                    done = list(ex.map(_train_one, jobs_kw))
-            else:
-                done = [_train_one(kw) for kw in jobs_kw]
+            kws = [dict(pair=pair, mode=m, seed=seed, runs_dir=runs_dir, epochs=epochs,
+                        run_name=f"{pair}-{m}-s{seed}", data_root=data_root) for m in TRAINED]
+            done = [{"pair": pair, "seed": seed, "method": kw["mode"], "target_acc": s["target_acc"],
+                     "source_acc": s["source_acc"], "seconds": s["seconds"], "run": s["run_dir"]}
+                    for kw, s in zip(kws, run_many(kws, jobs))]
             so = next(r for r in done if r["method"] == "source_only")
             done.insert(1, _subspace_alignment(so["run"], pair, seed, data_root))
             for r in done:

@@ -1,0 +1,53 @@
+"""λ sweeps: one pair trained at several λ_max, in parallel, and the λ a label-free rule picks.
+
+The paper calls λ "relatively easy to tune (look at the domain classifier error)". The rule
+here uses no target label: among the runs whose held-out *source* accuracy stays within
+`tol` of the best, pick the one whose domain classifier is most confused (domain error
+closest to 0.5). Target accuracy is reported beside it, never used.
+"""
+import csv
+import json
+import os
+import time
+
+from .jobs import default_jobs, run_many
+
+FIELDS = ["lambda_max", "target_acc", "source_acc", "domain_err", "linear_domain_err", "seconds", "run"]
+
+
+def label_free_pick(rows, tol=0.02):
+    """The row the rule picks (see module doc), or None for no rows."""
+    rows = [r for r in rows if r.get("source_acc") is not None and r.get("domain_err") is not None]
+    if not rows:
+        return None
+    best_src = max(r["source_acc"] for r in rows)
+    ok = [r for r in rows if r["source_acc"] >= best_src - tol]
+    return min(ok, key=lambda r: (abs(0.5 - r["domain_err"]), -r["lambda_max"]))
+
+
+def sweep(pair, lambdas, seed=0, runs_dir="runs", jobs=None, epochs=None, schedule="paper", tol=0.02,
+          name=None, log=print):
+    lambdas = sorted(set(float(v) for v in lambdas))
+    name = name or f"sweep-{pair}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    kws = [dict(pair=pair, mode="dann", seed=seed, runs_dir=runs_dir, epochs=epochs, lambda_max=lam,
+                lambda_schedule=schedule, run_name=f"{name}-lam{lam:g}") for lam in lambdas]
+    t0 = time.perf_counter()
+    summaries = run_many(kws, jobs or default_jobs())
+    rows = [{"lambda_max": lam, **{k: s.get(k) for k in FIELDS if k in s}, "run": os.path.basename(s["run_dir"])}
+            for lam, s in zip(lambdas, summaries)]
+    pick = label_free_pick(rows, tol)
+    out = os.path.join(runs_dir, "sweeps", name)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "sweep.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS + ["picked"])
+        w.writeheader()
+        w.writerows({**{k: r.get(k) for k in FIELDS}, "picked": r is pick} for r in rows)
+    with open(os.path.join(out, "sweep.json"), "w") as f:
+        json.dump({"pair": pair, "seed": seed, "schedule": schedule, "epochs": epochs, "tol": tol, "rows": rows,
+                   "picked": pick["lambda_max"] if pick else None,
+                   "rule": "max domain confusion among runs within tol of the best source accuracy"}, f, indent=1)
+    for r in rows:
+        log(f"lambda_max={r['lambda_max']:<6g} target_acc={r['target_acc']:.4f} source_acc={r['source_acc']:.4f} "
+            f"domain_err={r['domain_err']:.3f}{'   <- label-free pick' if r is pick else ''}")
+    log(f"{len(rows)} runs in {time.perf_counter() - t0:.0f} s; table: {out}/sweep.csv")
+    return rows, pick, out
