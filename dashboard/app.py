@@ -1,0 +1,27 @@
+"""DANN Explorer: `streamlit run dashboard/app.py` (from the repository root).
+
+The entry script only sets up the page and the navigation; each page is a file in pages/.
+"""
+import os
+import sys
+
+# `streamlit run` puts dashboard/ on sys.path, not the repository root that holds the
+# dashboard and dann_core packages
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import streamlit as st  # noqa: E402
+
+st.set_page_config(page_title="DANN Explorer", page_icon=":material/call_split:", layout="wide")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+pages = [
+    st.Page(os.path.join(HERE, "pages", "train.py"), title="Train & watch", icon=":material/monitoring:", default=True),
+    st.Page(os.path.join(HERE, "pages", "embeddings.py"), title="Embeddings", icon=":material/scatter_plot:"),
+    st.Page(os.path.join(HERE, "pages", "compare.py"), title="Compare", icon=":material/compare:"),
+    st.Page(os.path.join(HERE, "pages", "sweep.py"), title="λ sweep", icon=":material/tune:"),
+    st.Page(os.path.join(HERE, "pages", "lecture.py"), title="Lecture mode", icon=":material/co_present:"),
+    st.Page(os.path.join(HERE, "pages", "export.py"), title="Export", icon=":material/download:"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,353 @@
+"""Lecture mode's data: the precomputed demo runs in assets/demo (made by
+scripts/make_demo_assets.py), read and checked, and the figures built from them.
+
+No training, no projection, no torch: everything shown was computed ahead, so the page opens
+at once. Pure functions of the files (no Streamlit); bad or missing files raise DemoError with
+one line that says which file and what to do.
+
+assets/demo/demo.json                 {"format": 1, "demos": {key: {title, pair, kind, n, runs, sweep?}}}
+assets/demo/<key>/source_only.npz     steps (S), pca and tsne (S×N×2 float16), pred (S×N), y, domain (N),
+assets/demo/<key>/dann.npz            feature_steps (K), features (K×N×D float16), w_* (moons weights, S×…)
+assets/demo/<key>/metrics.json        {mode: {evals, train, final, config, feature_note}}
+assets/demo/<key>/inputs.npz|png      moons points (x, N×2) | a sprite of the digit thumbnails
+assets/demo/<key>/sweep.json          a dann_core sweep (moons)
+"""
+import json
+import math
+import os
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import exports, figures, moons_figure
+from .launcher import REPO_ROOT
+
+FORMAT = 1
+MODES = ("source_only", "dann")
+LABELS = {"source_only": "Source-only", "dann": "DANN"}
+METHOD_LABELS = {"tsne": "t-SNE", "pca": "PCA"}
+
+
+class DemoError(ValueError):
+    """Demo assets that cannot be used, with a one-line reason."""
+
+
+def demo_dir():
+    """$DANN_DEMO_DIR, else assets/demo in the repository."""
+    return os.path.abspath(os.environ.get("DANN_DEMO_DIR") or os.path.join(REPO_ROOT, "assets", "demo"))
+
+
+MAKE = "make them with: python scripts/make_demo_assets.py"
+
+
+def read_index(root):
+    path = os.path.join(root, "demo.json")
+    try:
+        with open(path) as f:
+            idx = json.load(f)
+    except FileNotFoundError:
+        raise DemoError(f"no demo assets in {root} ({MAKE})") from None
+    except (OSError, ValueError) as e:
+        raise DemoError(f"{path} is unreadable ({type(e).__name__}); {MAKE}") from None
+    if not isinstance(idx, dict) or idx.get("format") != FORMAT:
+        raise DemoError(f"{path} has format {idx.get('format') if isinstance(idx, dict) else '?'}, this dashboard "
+                        f"reads format {FORMAT}; {MAKE}")
+    if not isinstance(idx.get("demos"), dict) or not idx["demos"]:
+        raise DemoError(f"{path} lists no demos; {MAKE}")
+    return idx
+
+
+@dataclass
+class RunAsset:
+    mode: str
+    steps: list
+    layouts: dict                 # method -> S×N×2 float32
+    pred: np.ndarray              # S×N
+    feature_steps: list
+    features: np.ndarray          # K×N×D float32
+    weights: list = None          # moons: one {W1, b1, Wy, by, Wd, bd} per step
+    evals: list = field(default_factory=list)
+    train: list = field(default_factory=list)
+    final: dict = field(default_factory=dict)
+    feature_note: str = ""
+
+    def index(self, step):
+        """Index of the kept checkpoint nearest to `step`."""
+        return int(np.argmin([abs(s - step) for s in self.steps]))
+
+    def metrics_at(self, step):
+        return next((r for r in reversed(self.evals) if r.get("step") == step), {})
+
+
+@dataclass
+class Demo:
+    key: str
+    title: str
+    pair: str
+    kind: str                     # "points" or "image"
+    y: np.ndarray
+    domain: np.ndarray
+    runs: dict
+    x: np.ndarray = None          # points pairs: N×2 inputs
+    images: np.ndarray = None     # image pairs: N×H×W×3 uint8
+    sweep: dict = None
+    n_classes: int = 2
+    _thumbs: list = None
+
+    @property
+    def steps(self):
+        return self.runs["dann"].steps
+
+    def thumbs(self):
+        """PNG data URIs of the inputs (image pairs), for the hover card; made once."""
+        if self.images is None:
+            return None
+        if self._thumbs is None:
+            from dann_core.thumbnails import data_uri
+            self._thumbs = [data_uri(im, size=int(im.shape[0])) for im in self.images]
+        return self._thumbs
+
+
+def _npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise DemoError(f"{path} is missing; {MAKE}") from None
+    except Exception as e:  # a truncated or foreign file: say which one
+        raise DemoError(f"{path} is unreadable ({type(e).__name__}); {MAKE}") from None
+
+
+def _need(cond, path, what):
+    if not cond:
+        raise DemoError(f"{path}: {what}; {MAKE}")
+
+
+def _run(path, mode, metrics, n_expected=None):
+    a = _npz(path)
+    for k in ("steps", "pca", "tsne", "pred", "y", "domain", "features", "feature_steps"):
+        _need(k in a, path, f"has no {k!r}")
+    steps = [int(s) for s in a["steps"]]
+    S, N = len(steps), len(a["y"])
+    _need(S >= 1 and steps == sorted(steps), path, "has no checkpoints, or they are out of order")
+    _need(n_expected is None or N == n_expected, path, f"holds {N} points, the demo says {n_expected}")
+    for m in ("pca", "tsne"):
+        _need(a[m].shape == (S, N, 2), path, f"{m} has shape {a[m].shape}, expected {(S, N, 2)}")
+        _need(np.all(np.isfinite(a[m])), path, f"{m} holds NaN or inf")
+    _need(a["pred"].shape == (S, N) and len(a["domain"]) == N, path, "pred/domain do not match the points")
+    f = a["features"]
+    _need(f.ndim == 3 and f.shape[0] == len(a["feature_steps"]) and f.shape[1] == N, path, "features have a bad shape")
+    weights = None
+    if "w_W1" in a:
+        weights = []
+        for i in range(S):
+            try:
+                weights.append(moons_figure.check_weights({k: a[f"w_{k}"][i] for k in moons_figure.KEYS}))
+            except (KeyError, IndexError, ValueError) as e:
+                raise DemoError(f"{path}: bad moons weights ({e}); {MAKE}") from None
+    m = metrics.get(mode) or {}
+    return RunAsset(mode=mode, steps=steps, layouts={k: a[k].astype(np.float32) for k in ("pca", "tsne")},
+                    pred=a["pred"].astype(int), feature_steps=[int(s) for s in a["feature_steps"]],
+                    features=f.astype(np.float32), weights=weights, evals=list(m.get("evals") or []),
+                    train=list(m.get("train") or []), final=dict(m.get("final") or {}),
+                    feature_note=str(m.get("feature_note", ""))), a["y"].astype(int), a["domain"].astype(int)
+
+
+def load(root, key):
+    """The demo `key` of the assets in `root`; DemoError (one line) when anything is off."""
+    idx = read_index(root)
+    info = idx["demos"].get(key)
+    if not isinstance(info, dict):
+        raise DemoError(f"no demo {key!r} in {root} (there are: {', '.join(idx['demos'])})")
+    d = os.path.join(root, key)
+    mpath = os.path.join(d, "metrics.json")
+    try:
+        with open(mpath) as f:
+            metrics = json.load(f)
+        _need(isinstance(metrics, dict), mpath, "is not a JSON object")
+    except FileNotFoundError:
+        raise DemoError(f"{mpath} is missing; {MAKE}") from None
+    except (OSError, ValueError) as e:
+        raise DemoError(f"{mpath} is unreadable ({type(e).__name__}); {MAKE}") from None
+    runs, y, dom = {}, None, None
+    for mode in MODES:
+        runs[mode], y_, dom_ = _run(os.path.join(d, f"{mode}.npz"), mode, metrics, info.get("n"))
+        if y is None:
+            y, dom = y_, dom_
+        _need(np.array_equal(y, y_) and np.array_equal(dom, dom_), os.path.join(d, f"{mode}.npz"),
+              "its points differ from the other run's")
+    kind = info.get("kind")
+    demo = Demo(key=key, title=str(info.get("title", key)), pair=str(info.get("pair", key)), kind=kind, y=y,
+                domain=dom, runs=runs, n_classes=int(info.get("n_classes") or (int(y.max()) + 1)))
+    if kind == "points":
+        ipath = os.path.join(d, "inputs.npz")
+        x = _npz(ipath).get("x")
+        _need(x is not None and x.shape == (len(y), 2), ipath, "x must be N×2")
+        demo.x = x.astype(np.float64)
+    elif kind == "image":
+        demo.images = _sprite_images(os.path.join(d, "inputs.png"), len(y), int(info.get("thumb_side") or 28))
+    else:
+        raise DemoError(f"{os.path.join(root, 'demo.json')}: demo {key!r} has an unknown kind {kind!r}; {MAKE}")
+    if info.get("sweep"):
+        from .sweeps import SweepError, read_sweep
+        try:
+            demo.sweep = read_sweep(os.path.join(d, info["sweep"]))
+        except SweepError as e:
+            raise DemoError(f"{key}: {e}; {MAKE}") from None
+    return demo
+
+
+def _sprite_images(path, n, side):
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            sheet = np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise DemoError(f"{path} is missing; {MAKE}") from None
+    except Exception as e:
+        raise DemoError(f"{path} is unreadable ({type(e).__name__}); {MAKE}") from None
+    grid = int(math.ceil(math.sqrt(n)))
+    _need(sheet.shape[0] == sheet.shape[1] == grid * side, path,
+          f"is {sheet.shape[1]}×{sheet.shape[0]} px, expected {grid * side} px square for {n} thumbnails")
+    return np.stack([sheet[(i // grid) * side:(i // grid + 1) * side, (i % grid) * side:(i % grid + 1) * side]
+                     for i in range(n)])
+
+
+# ----------------------------------------------------------------------------- figures
+
+def big_type(fig, scale=1.3):
+    """Fonts for a projector: ~30% larger than the dashboard's (already large) sizes."""
+    lay = fig.layout
+    base = lay.font.size or 17
+    fig.update_layout(font_size=round(base * scale), hoverlabel_font_size=20)
+    if lay.title.text:
+        fig.update_layout(title_font_size=round((lay.title.font.size or 22) * scale))
+    fig.update_layout(legend_font_size=round((lay.legend.font.size or base) * scale))
+    for a in lay.annotations or ():
+        a.font.size = round((a.font.size or base) * scale)
+    # axis text explicitly: st.plotly_chart's theme would otherwise set small tick labels
+    fig.update_xaxes(tickfont_size=round(base * scale * 0.9), title_font_size=round(base * scale))
+    fig.update_yaxes(tickfont_size=round(base * scale * 0.9), title_font_size=round(base * scale))
+    return fig
+
+
+def domains_only_legend(fig):
+    """Drop the per-class legend entries (kept: source / target): ten digit classes would fill
+    half the screen; the class of a point is still in its hover label and symbol."""
+    fig.data = [t for t in fig.data if t.legendgroup != "classes"]
+    return fig
+
+
+def points_frame(demo, mode, step, method):
+    """The embedding figure's input (figures.embedding_figure) at the kept checkpoint nearest `step`."""
+    run = demo.runs[mode]
+    i = run.index(step)
+    xy = run.layouts[method][i]
+    df = pd.DataFrame({"idx": np.arange(len(demo.y)), "domain": np.where(demo.domain == 0, "source", "target"),
+                       "label": demo.y, "x": xy[:, 0], "y": xy[:, 1], "pred": run.pred[i]})
+    if demo.x is not None:
+        df["in0"], df["in1"] = demo.x[:, 0], demo.x[:, 1]
+    elif demo.images is not None:
+        df["thumb"] = demo.thumbs()
+    return df
+
+
+def fmt(v, digits=2):
+    return "—" if not isinstance(v, (int, float)) or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def pad(rec):
+    """Proxy A-distance 2(1−2ε) from an evaluation record's linear_domain_err ε, or None."""
+    e = rec.get("linear_domain_err")
+    return None if not isinstance(e, (int, float)) else 2 * (1 - 2 * min(float(e), 0.5))
+
+
+def embedding(demo, mode, step, method="tsne", class_by="symbol", height=560, big=True, title=None, legend=True):
+    run = demo.runs[mode]
+    s = run.steps[run.index(step)]
+    rec = run.metrics_at(s)
+    sub = f"target accuracy {fmt(rec.get('target_acc'))} · proxy A-distance {fmt(pad(rec))}"
+    fig = figures.embedding_figure(points_frame(demo, mode, s, method),
+                                   title=title or f"{LABELS[mode]} · step {s}", class_by=class_by,
+                                   height=height, subtitle=sub, marker_size=10, legend=legend,
+                                   revision=f"lecture:{demo.key}:{mode}:{method}:{class_by}")
+    if demo.n_classes > 4 and class_by == "symbol":
+        domains_only_legend(fig)
+    return big_type(fig) if big else fig
+
+
+def curves(demo, mode, height=520):
+    run = demo.runs[mode]
+    train, evals = figures.split_metrics(run.train + [dict(r, eval=True) for r in run.evals])
+    return figures.curves_figure(train, evals, title=f"{LABELS[mode]} · training curves", compact=True, height=height)
+
+
+def moons_rows(demo, step):
+    """The moons figure's rows (source-only above, DANN below) at the kept checkpoint nearest `step`."""
+    rows = []
+    for mode in MODES:
+        run = demo.runs[mode]
+        if not run.weights:
+            raise DemoError(f"demo {demo.key!r} has no network weights (only the moons demo draws JMLR Fig. 2)")
+        i = run.index(step)
+        rec = run.metrics_at(run.steps[i])
+        rows.append({"label": LABELS[mode], "weights": run.weights[i], "trained_domain": mode == "dann",
+                     "note": f"target acc {fmt(rec.get('target_acc'))}"})
+    return rows
+
+
+def moons(demo, step, height=None, big=True):
+    rows = moons_rows(demo, step)
+    s = demo.runs["dann"].steps[demo.runs["dann"].index(step)]
+    fig = moons_figure.moons_figure(rows, demo.x, demo.y, demo.domain, height=height,
+                                    title=f"Two moons (JMLR Fig. 2) · step {s}",
+                                    subtitle="source blue, target orange (rotated 35°); ● class 0, ✕ class 1")
+    return big_type(fig, 1.15) if big else fig
+
+
+# ----------------------------------------------------------------------------- exports
+
+def gif(demo, mode, method="tsne", class_by="symbol"):
+    """An animated GIF of `mode`'s embedding over every kept checkpoint."""
+    figs = [embedding(demo, mode, s, method, class_by, height=760, big=False,
+                      title=f"{demo.title} · {LABELS[mode]} · {METHOD_LABELS[method]} · step {s}")
+            for s in demo.runs[mode].steps]
+    return exports.figures_gif(figs, width=820, height=760)
+
+
+def tensorboard_zip(demo, mode, step):
+    """(zip bytes, file name) of a TensorBoard projector folder for the stored features nearest `step`."""
+    run = demo.runs[mode]
+    k = int(np.argmin([abs(s - step) for s in run.feature_steps]))
+    s = run.feature_steps[k]
+    i = run.index(s)
+    meta = exports.metadata_frame(demo.y, demo.domain, run.pred[i])
+    imgs = demo.images if demo.images is not None else exports.point_images(demo.x, demo.domain)
+    name = f"{demo.key}-{mode.replace('_', '')}-step{s}"
+    files = exports.projector_files(run.features[k], meta, imgs,
+                                    tensor_name=f"{demo.title} · {LABELS[mode]} · step {s} · {run.feature_note}")
+    return exports.zip_files(files, name), f"{name}-projector.zip", s
+
+
+def assets_size(root):
+    """Bytes under the assets folder (the lecture page says how small it is)."""
+    total = 0
+    for dp, _, fs in os.walk(root):
+        for f in fs:
+            try:
+                total += os.path.getsize(os.path.join(dp, f))
+            except OSError:
+                pass
+    return total
+
+
+def zip_ok(data):
+    """True when `data` is a readable zip (a sanity check for exports in tests and the page)."""
+    import io
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return z.testzip() is None
+    except zipfile.BadZipFile:
+        return False

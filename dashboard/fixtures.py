@@ -1,0 +1,83 @@
+"""Synthetic run directories in the stream format (docs/stream.md), for tests and benchmarks.
+
+They let the pages and projections be exercised without torch or a trainer, including the
+broken cases a real trainer rarely leaves behind (torn lines, corrupt files, dead processes).
+"""
+import json
+import os
+import socket
+import time
+
+import numpy as np
+
+from dann_core.stream import atomic_save_npz, atomic_write_json
+
+
+def features_at(t, n_per_domain, n_classes=3, dim=16, seed=0):
+    """Probe features at training time t in [0, 1]: class clusters whose target copies start
+    shifted away and drift onto the source ones as t grows (what DANN is meant to do)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, (n_classes, dim))
+    shift = rng.normal(0, 6, dim)
+    y = np.tile(np.arange(n_classes), n_per_domain // n_classes + 1)[:n_per_domain]
+    noise = np.random.default_rng(seed + 1).normal(0, 1, (2, n_per_domain, dim))
+    fs = centres[y] + noise[0]
+    ft = centres[y] + noise[1] + (1 - t) * shift
+    return np.concatenate([fs, ft]).astype(np.float32), np.concatenate([y, y])
+
+
+def make_run(run_dir, kind="points", n_per_domain=60, steps=(0, 100, 200), mode="dann", state="finished",
+             pid=None, n_classes=3, seed=0, pair=None, total_steps=None):
+    """Write a complete, readable run directory and return its path."""
+    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    name = os.path.basename(run_dir)
+    total = total_steps or (max(steps) if steps else 100) or 100
+    pair = pair or ("moons" if kind == "points" else "mnist-mnistm")
+    atomic_write_json(os.path.join(run_dir, "manifest.json"), {
+        "name": name, "pair": pair, "mode": mode, "seed": seed, "kind": kind, "n_classes": n_classes,
+        "n_probe": n_per_domain, "total_steps": total, "last_step": total, "steps_per_epoch": 10,
+        "config": {"lambda_max": 1.0, "lambda_schedule": "paper"}, "started": time.time(),
+        "started_iso": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    rng = np.random.default_rng(seed)
+    _, y = features_at(0, n_per_domain, n_classes, seed=seed)
+    dom = np.repeat(np.array([0, 1]), n_per_domain)
+    if kind == "points":
+        x = rng.normal(0, 1, (2 * n_per_domain, 2)).astype(np.float32)
+    else:
+        x = rng.integers(0, 256, (2 * n_per_domain, 3, 28, 28), dtype=np.uint8)
+    atomic_save_npz(os.path.join(run_dir, "probe.npz"), x=x, y=y, domain=dom, kind=np.array(kind))
+    with open(os.path.join(run_dir, "metrics.jsonl"), "w") as f:
+        for s in range(0, total + 1, 10):
+            if s:
+                f.write(json.dumps({"step": s, "progress": s / total, "lambda": s / total, "lambda_source": "schedule",
+                                    "label_loss": 1 / (1 + s / 50), "domain_loss": 1.3,
+                                    "domain_acc_batch": None if mode == "source_only" else 0.6,
+                                    "img_per_s": 1000.0}) + "\n")
+            if s in steps:
+                f.write(json.dumps({"step": s, "progress": s / total, "eval": True, "lambda": s / total,
+                                    "source_acc": 0.9, "target_acc": 0.5 + 0.4 * s / total,
+                                    "domain_err": 0.3 + 0.2 * s / total, "linear_domain_err": 0.1 + 0.3 * s / total}) + "\n")
+    for s in steps:
+        feats, _ = features_at(s / total, n_per_domain, n_classes, seed=seed)
+        prob = np.full((2 * n_per_domain, n_classes), 0.1, np.float16)
+        prob[np.arange(len(y)), y] = 0.8
+        atomic_save_npz(os.path.join(run_dir, "checkpoints", f"ckpt_{s:08d}.npz"), step=np.int64(s),
+                        features=feats.astype(np.float16), y=y, domain=dom, pred=y.copy(), class_prob=prob,
+                        domain_prob=np.full(len(y), 0.5, np.float32), lambd=np.float32(s / total))
+    atomic_write_json(os.path.join(run_dir, "status.json"), {
+        "state": state, "pid": pid or os.getpid(), "host": socket.gethostname(), "updated": time.time(),
+        "step": max(steps) if steps else 0, "progress": (max(steps) if steps else 0) / total})
+    return run_dir
+
+
+def dead_pid():
+    """A process id that is not running (for 'dead run' cases)."""
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1

@@ -1,0 +1,187 @@
+"""Start, steer and stop trainer processes for the dashboard.
+
+The dashboard never trains in its own process: it starts `python -m dann_core train ...` with
+an argument list (no shell), in its own session so that it survives Streamlit reruns and a
+closed browser tab, and steers it only through the run's control file.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from dann_core.stream import RUN_NAME_RE, safe_run_dir, write_control
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODES = {"DANN": "dann", "source-only": "source_only"}
+LOG_NAME = "trainer.log"  # the trainer's stdout/stderr, next to the stream it writes
+
+# Popen objects of the trainers this server process started, by run name. Polling them reaps
+# finished children: an unreaped (zombie) child still answers kill(pid, 0), so a trainer that
+# was killed would otherwise look alive forever.
+_PROCS = {}
+
+
+class LaunchError(ValueError):
+    """A run that cannot be started, with a one-line reason."""
+
+
+@dataclass
+class Launched:
+    name: str
+    run_dir: str
+    pid: int
+    argv: list
+    log_path: str
+
+
+def trainer_threads():
+    """CPU threads for trainers started here (env DANN_TRAINER_THREADS, default 1): with the
+    server and projections on the same cores, one thread each avoids oversubscription."""
+    try:
+        return max(0, int(os.environ.get("DANN_TRAINER_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+def trainer_argv(pair, mode, runs_dir, run_name, epochs=None, seed=0, lambda_schedule=None,
+                 lambda_max=None, threads=None, max_steps=None, ckpt_every=None, extra=()):
+    """The trainer's command line as a list (never a shell string)."""
+    if mode not in ("dann", "source_only", "target_only", "semi"):
+        raise LaunchError(f"unknown mode {mode!r}")
+    argv = [sys.executable, "-m", "dann_core", "train", "--pair", str(pair), "--mode", mode,
+            "--runs-dir", os.path.abspath(runs_dir), "--run-name", run_name, "--seed", str(int(seed)),
+            "--threads", str(trainer_threads() if threads is None else int(threads)), "--no-progress"]
+    if epochs is not None:
+        argv += ["--epochs", repr(float(epochs))]
+    if lambda_schedule is not None:
+        argv += ["--lambda-schedule", lambda_schedule]
+    if lambda_max is not None:
+        argv += ["--lambda-max", repr(float(lambda_max))]
+    if max_steps:
+        argv += ["--max-steps", str(int(max_steps))]
+    if ckpt_every:
+        argv += ["--ckpt-every", str(int(ckpt_every))]
+    return argv + list(extra)
+
+
+def default_name(pair, mode, seed, runs_dir, when=None):
+    """`pair-mode-sSEED-YYYYmmdd-HHMMSS`, with a -2, -3 ... suffix if that run exists."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+    base = f"{pair}-{mode.replace('_', '')}-s{int(seed)}-{stamp}"
+    name, i = base, 2
+    while os.path.exists(os.path.join(runs_dir, name)):
+        name, i = f"{base}-{i}", i + 1
+    return name
+
+
+def check_name(runs_dir, name):
+    """The run directory for `name`; LaunchError for a bad name or an existing run."""
+    if not name or not RUN_NAME_RE.match(name):
+        raise LaunchError(f"bad run name {name!r}: use letters, digits, '.', '_' or '-' (at most 128, "
+                          "not starting with '.' or '-')")
+    try:
+        path = safe_run_dir(runs_dir, name)
+    except ValueError as e:
+        raise LaunchError(str(e)) from None
+    if os.path.exists(path):
+        raise LaunchError(f"a run named {name!r} already exists in {runs_dir}: pick another name")
+    return path
+
+
+def start(pair, mode, runs_dir, run_name, **opts):
+    """Start one trainer process. Returns a Launched; raises LaunchError with a one-line reason."""
+    try:
+        os.makedirs(runs_dir, exist_ok=True)
+    except OSError as e:
+        raise LaunchError(f"cannot create the runs directory {runs_dir!r}: {e.strerror or e}") from None
+    run_dir = check_name(runs_dir, run_name)
+    argv = trainer_argv(pair, mode, runs_dir, run_name, **opts)
+    env = dict(os.environ)
+    # the trainer must import dann_core from this checkout whatever the server's working directory
+    env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    threads = argv[argv.index("--threads") + 1]
+    if threads != "0":  # keep the trainer's own BLAS/OpenMP pools as small as its torch pool
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = threads
+    try:
+        os.makedirs(run_dir)
+        log_path = os.path.join(run_dir, LOG_NAME)
+        log = open(log_path, "wb")
+    except OSError as e:
+        raise LaunchError(f"cannot create {run_dir!r}: {e.strerror or e}") from None
+    try:
+        proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    except OSError as e:
+        raise LaunchError(f"cannot start the trainer: {e.strerror or e}") from None
+    finally:
+        log.close()
+    _PROCS[run_name] = proc
+    return Launched(run_name, run_dir, proc.pid, argv, log_path)
+
+
+def reap():
+    """Poll our children; returns {name: exit code} of those that have ended."""
+    done = {}
+    for name, p in list(_PROCS.items()):
+        rc = p.poll()
+        if rc is not None:
+            done[name] = rc
+    return done
+
+
+def exit_code(name):
+    """The exit code of a trainer this server started (None: still running, or not ours)."""
+    p = _PROCS.get(name)
+    return None if p is None else p.poll()
+
+
+def is_ours(name):
+    return name in _PROCS
+
+
+def log_tail(run_dir, n=3):
+    """The last `n` non-empty lines of the trainer's log (its error message when it failed)."""
+    try:
+        with open(os.path.join(run_dir, LOG_NAME), "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        return []
+    return lines[-n:]
+
+
+def set_lambda(run_dir, value):
+    """Override λ from now on (None: follow the schedule again)."""
+    if value is not None:
+        value = float(value)
+        if not (value >= 0 and value < float("inf")):
+            raise LaunchError(f"λ must be a finite number >= 0, got {value!r}")
+    return write_control(run_dir, lambda_=value)
+
+
+def pause(run_dir, paused=True):
+    return write_control(run_dir, paused=bool(paused))
+
+
+def stop(run_dir):
+    return write_control(run_dir, stop=True)
+
+
+def terminate(name, timeout=5.0):
+    """Last resort for a trainer of ours that ignores its control file: SIGINT (the trainer
+    then marks the run stopped), then SIGKILL."""
+    p = _PROCS.get(name)
+    if p is None or p.poll() is not None:
+        return False
+    try:
+        os.killpg(p.pid, signal.SIGINT)
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout)
+    except ProcessLookupError:
+        pass
+    return True

@@ -1,0 +1,140 @@
+"""λ sweep: train one pair at several λ_max in parallel (as a separate process), plot target
+accuracy and the domain classifier's error against λ, and mark the label-free pick."""
+import os
+import sys
+
+# A link straight to this page (a bookmark, a browser refresh) makes Streamlit run this file
+# without app.py, which is what puts the repository root on sys.path: do it here as well.
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st  # noqa: E402
+
+from dashboard import launcher, lecture_ui, rundata, sweeps, ui  # noqa: E402
+
+REFRESH_S = 2.0
+
+
+def start_form(root):
+    pairs = lecture_ui.pair_choices()
+    names = list(pairs)
+    with st.sidebar:
+        st.header("Start a sweep")
+        pair = st.selectbox("Pair", names, index=names.index("moons") if "moons" in names else 0, key="sw_pair")
+        defaults, description, ok, why = pairs[pair]
+        st.caption(description if ok else f"{description} — not available here: {why}")
+        text = st.text_input("λ_max values", "0 0.1 0.3 1 3", key="sw_lambdas",
+                             help="numbers ≥ 0, separated by spaces or commas; one DANN run each")
+        c = st.columns(2)
+        epochs = c[0].number_input("Epochs", 0.1, 100000.0, float(defaults.get("epochs", 20)), 1.0,
+                                   key=f"sw_epochs_{pair}", format="%g")
+        seed = c[1].number_input("Seed", 0, 2 ** 31 - 1, 0, 1, key="sw_seed")
+        sched = st.radio("λ schedule", ["paper", "constant"], key="sw_sched", horizontal=True,
+                         format_func={"paper": "paper ramp to λ_max", "constant": "constant λ_max"}.get)
+        jobs = st.number_input(f"Runs at once (1–{sweeps.max_jobs()}; 0: automatic)", 0, sweeps.max_jobs(), 0, 1,
+                               key="sw_jobs", help="automatic: one per core, each on one thread; 4 on a GPU")
+        clicked = st.button("Start sweep", type="primary", key="sw_start", width="stretch", disabled=not ok)
+        ui.runs_caption(root)
+    if not clicked:
+        return
+    try:
+        lambdas = sweeps.parse_lambdas(text)
+        launched = sweeps.start(pair, lambdas, root, epochs=epochs, seed=seed, jobs=jobs or None, schedule=sched)
+    except sweeps.SweepError as e:
+        st.error(str(e))
+        return
+    st.session_state["sw_running"] = launched
+    st.toast(f"Sweep started: {pair}, λ_max = {', '.join(f'{v:g}' for v in lambdas)}")
+
+
+def progress_section(root):
+    """The sweep this session started: its runs' progress while it works; its result when done."""
+    launched = st.session_state.get("sw_running")
+    if launched is None:
+        return
+
+    @st.fragment(run_every=REFRESH_S)
+    def follow():
+        rc = sweeps.exit_code(launched.log_path)
+        name, runs = sweeps.runs_of(root, launched.pair, launched.seed, launched.started)
+        if rc is None and not sweeps.is_ours(launched.log_path):  # the server restarted since: judge by its files
+            rc = 0 if name and os.path.isfile(os.path.join(root, "sweeps", name, "sweep.json")) else None
+        if rc is None:
+            st.info(f"Sweep running: {launched.pair}, {len(launched.lambdas)} runs "
+                    f"(λ_max = {', '.join(f'{v:g}' for v in launched.lambdas)})")
+            cols = st.columns(min(len(launched.lambdas), 6))
+            for i, lam in enumerate(launched.lambdas):
+                run = runs.get(lam)
+                with cols[i % len(cols)]:
+                    if run is None:
+                        st.caption(f"λ_max {lam:g}: waiting")
+                        st.progress(0.0)
+                        continue
+                    _, status, _, _, _ = rundata.snapshot(os.path.join(root, run))
+                    st.caption(f"λ_max {lam:g}: {status.state}")
+                    st.progress(max(0.0, min(1.0, status.progress)))
+            if st.button("Stop the sweep", key="sw_stop"):
+                sweeps.stop(launched.log_path)
+            return
+        st.session_state.pop("sw_running", None)
+        if rc == 0 and name:
+            st.session_state["sw_pick"] = name
+            st.toast(f"Sweep finished: {name}")
+        else:
+            tail = sweeps.log_tail(launched.log_path, 1)
+            st.session_state["sw_flash"] = f"The sweep ended with exit code {rc}" + (f": {tail[-1]}" if tail else "")
+        st.rerun()  # a full rerun: the list of sweeps and the chart pick it up
+    follow()
+
+
+def results_section(root):
+    flash = st.session_state.pop("sw_flash", None)
+    if flash:
+        st.error(flash)
+    names = sweeps.list_sweeps(root)
+    if not names:
+        if "sw_running" not in st.session_state:
+            st.info("No sweeps yet. Start one from the sidebar, or from a terminal:  \n"
+                    f"`python -m dann_core sweep --pair moons --lambdas 0 0.3 1 3 --runs-dir {root}`")
+        return
+    if st.session_state.get("sw_pick") in names:
+        st.session_state["sw_sel"] = st.session_state.pop("sw_pick")
+    sel = ui.pick_run("Sweep", names, "sw_sel", help="RUNS/sweeps/<name>/sweep.json, newest first")
+    try:
+        sw = sweeps.read_sweep(os.path.join(root, "sweeps", sel, "sweep.json"))
+    except sweeps.SweepError as e:
+        st.warning(str(e))
+        return
+    fig = sweeps.sweep_figure(sw, title=f"λ sweep · {sw.get('pair', '?')}: target accuracy and domain-classifier error",
+                              height=560)
+    left, right = st.columns([2.2, 1])
+    with left:
+        st.plotly_chart(fig, key="sw_chart", width="stretch")
+    with right:
+        pick = sweeps.picked_row(sw)
+        if pick:
+            st.metric("Label-free pick", f"λ_max = {pick['lambda_max']:g}")
+            st.metric("its target accuracy", "—" if pick.get("target_acc") is None else f"{pick['target_acc']:.3f}",
+                      help="shown, never used to pick")
+        else:
+            st.metric("Label-free pick", "—")
+        rule = sw.get("rule", "most confused domain classifier among runs that keep their source accuracy")
+        st.caption(f"Rule: {rule}"
+                   f" (tolerance {sw.get('tol', 0.02)}). The paper calls λ “relatively easy to tune (look at the "
+                   "domain classifier error)”: no target label is needed.")
+    st.dataframe(sweeps.table(sw), hide_index=True, width="stretch")
+    lecture_ui.export_picker("sw_exp", lecture_ui.figure_items(f"{sel}", lambda: fig), (sel,))
+
+
+def main():
+    st.set_page_config(layout="wide")  # a link straight to this page otherwise opens narrow
+    st.title("λ sweep")
+    root = rundata.runs_dir()
+    launcher.reap()
+    start_form(root)
+    progress_section(root)
+    results_section(root)
+
+
+ui.guard(main)

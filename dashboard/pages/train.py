@@ -1,0 +1,253 @@
+"""Train & watch: start runs, follow them live, steer λ, stop them."""
+import os
+import time
+
+import streamlit as st
+
+from dashboard import launcher, projections, rundata, ui
+
+SCHEDULES = {"paper ramp to λ_max": "paper", "constant λ_max": "constant"}
+MODE_CHOICES = ["DANN", "source-only", "both side by side"]
+REFRESH_S = 2.0      # live refresh while a followed run is active
+LIST_POLL_S = 4.0    # how often the run list is checked for runs started elsewhere (CLI)
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def pair_options():
+    """{pair: (defaults, description, available, why)} from dann_core's registry."""
+    from dann_core.pairs import all_specs
+    out = {}
+    for name, spec in sorted(all_specs().items()):
+        try:
+            ok, why = spec.offline(None)
+        except Exception as e:  # an availability check must not break the page
+            ok, why = False, f"{type(e).__name__}: {e}"
+        out[name] = (dict(spec.defaults), spec.description, bool(ok), str(why))
+    return out
+
+
+def start_section(root):
+    pairs = pair_options()
+    names = list(pairs)
+    # the sidebar holds the form, so the main area (curves, embedding) fits a projector screen;
+    # collapse the sidebar while presenting
+    with st.sidebar:
+        st.header("Start a run")
+        pair = st.selectbox("Pair", names, index=names.index("moons") if "moons" in names else 0, key="new_pair",
+                            help="source → target; `python -m dann_core pairs` lists them")
+        defaults, description, ok, why = pairs[pair]
+        st.caption(description if ok else f"{description} — not available here: {why}")
+        mode = st.radio("Mode", MODE_CHOICES, key="new_mode", horizontal=True)
+        sched = st.radio("λ schedule", list(SCHEDULES), key="new_sched", horizontal=True,
+                         help="paper: λ = λ_max·(2/(1+exp(−10p))−1), rising from 0; constant: λ_max throughout")
+        c = st.columns(3)
+        # keyed by pair so each pair starts from its own defaults
+        lam_max = c[0].number_input("λ_max", 0.0, 100.0, float(defaults.get("lambda_max", 1.0)), 0.1,
+                                    key=f"new_lmax_{pair}")
+        epochs = c[1].number_input("Epochs", 0.1, 100000.0, float(defaults.get("epochs", 20)), 1.0,
+                                   key=f"new_epochs_{pair}", format="%g")
+        seed = c[2].number_input("Seed", 0, 2 ** 31 - 1, 0, 1, key="new_seed")
+        with st.expander("More options"):
+            name = st.text_input("Run name (optional)", key="new_name",
+                                 help="letters, digits, '.', '_' or '-'; with 'both', -sourceonly / -dann are appended")
+            threads = st.number_input("Trainer CPU threads", 0, 64, launcher.trainer_threads(), key="new_threads",
+                                      help="1 leaves a core for the dashboard; 0 takes all cores")
+            max_steps = st.number_input("Stop after steps (0: no limit)", 0, 10 ** 9, 0, key="new_max_steps")
+        clicked = st.button("Start", type="primary", key="start", width="stretch", disabled=not ok)
+    if not clicked:
+        return
+    modes = ["source_only", "dann"] if mode == MODE_CHOICES[2] else [launcher.MODES[mode]]
+    base = name.strip()
+    try:
+        run_names = []
+        for m in modes:
+            n = (f"{base}-{m.replace('_', '')}" if len(modes) > 1 else base) if base \
+                else launcher.default_name(pair, m, seed, root)
+            launcher.check_name(root, n)  # all names are checked before any trainer starts
+            run_names.append(n)
+        for m, n in zip(modes, run_names):
+            launcher.start(pair, m, root, n, epochs=epochs, seed=seed, lambda_schedule=SCHEDULES[sched],
+                           lambda_max=lam_max, threads=threads, max_steps=max_steps or None)
+    except launcher.LaunchError as e:
+        st.error(str(e))
+        return
+    st.session_state["pending"] = {**st.session_state.get("pending", {}), **{n: time.time() for n in run_names}}
+    st.session_state["follow_sel"] = run_names
+    st.toast(f"Started {', '.join(run_names)}")
+
+
+ICONS = {"success": ":material/check_circle:", "info": ":material/hourglass_top:"}  # font icons: no emoji font needed
+
+
+def controls(cols, run_dir, name, manifest, status, records):
+    """λ slider, back-to-schedule, pause/resume and stop, in the given columns (active runs only)."""
+    active = status.active
+    ctl = rundata.reader(run_dir).reader.control()  # {} when corrupt (and a warning is shown)
+    if manifest.get("mode") in ("dann", "semi"):
+        lam_max = float(manifest.get("config", {}).get("lambda_max") or 1.0)
+        last = next((r.get("lambda") for r in reversed(records) if r.get("lambda") is not None), 0.0)
+        hi = float(max(2.0, 2 * lam_max, float(ctl.get("lambda") or 0)))
+        start = float(ctl["lambda"]) if ctl.get("lambda") is not None else float(last)
+
+        def on_lambda():
+            try:
+                launcher.set_lambda(run_dir, st.session_state[f"lam_{name}"])
+            except (ValueError, OSError) as e:
+                st.session_state["flash"] = ("error", f"could not set λ: {e}")
+        cols[0].slider("Set λ (applies at once)", 0.0, hi, min(start, hi), 0.05, key=f"lam_{name}",
+                       on_change=on_lambda, disabled=not active,
+                       help="written to the run's control.json; the trainer reads it between steps")
+        if cols[1].button("Back to schedule", key=f"sched_{name}", disabled=not active or ctl.get("lambda") is None,
+                          width="stretch"):
+            launcher.set_lambda(run_dir, None)
+    else:
+        cols[0].caption("λ has no effect in this mode: no domain classifier is trained.")
+    paused = bool(ctl.get("paused"))
+    if cols[2].button("Resume" if paused else "Pause", key=f"pause_{name}", disabled=not active, width="stretch"):
+        launcher.pause(run_dir, not paused)
+    if cols[3].button("Stop", key=f"stop_{name}", type="primary", disabled=not active, width="stretch"):
+        launcher.stop(run_dir)
+        st.toast(f"Stop sent to {name}")
+    if active and ctl.get("stop") and launcher.is_ours(name) and time.time() - float(ctl.get("updated", 0)) > 10:
+        if st.button("Force stop (the trainer ignores its control file)", key=f"kill_{name}"):
+            launcher.terminate(name)
+
+
+def run_panel(root, name, method, class_by, compact):
+    run_dir = os.path.join(root, name)
+    manifest, status, records, steps, warnings = rundata.snapshot(run_dir)
+    st.markdown(f"#### {ui.run_label(root, name)}")
+    if not manifest:
+        rc = launcher.exit_code(name)
+        if rc not in (None, 0):
+            tail = launcher.log_tail(run_dir, 1)
+            st.error(f"{name}: the trainer exited with code {rc} before writing its run"
+                     + (f": {tail[-1]}" if tail else ""))
+            return False
+        if not warnings:
+            st.info(f"{name}: starting (loading data and building the model)…")
+            return True
+        # a manifest that exists but cannot be read: say so, show whatever else is there
+    level, text = rundata.status_message(name, manifest, status)
+    last = manifest.get("last_step") or manifest.get("total_steps") or 0
+    lam = next((r for r in reversed(records) if r.get("lambda") is not None and not r.get("eval")), None)
+    # status, progress and controls on one row: the charts below then fit a projector screen
+    row = st.columns([2.4, 3, 1.4, 1, 1] if status.active else [1], vertical_alignment="bottom")
+    with row[0]:
+        if level in ICONS:
+            line = f"{ICONS[level]} {text.split(': ', 1)[-1]}"
+            if lam and manifest.get("mode") in ("dann", "semi"):
+                line += f" · λ = {lam['lambda']:.2f} ({'set by hand' if lam.get('lambda_source') == 'control' else 'schedule'})"
+            st.markdown(line)
+        st.progress(max(0.0, min(1.0, status.step / last)) if last else 0.0)
+    if status.active:
+        controls(row[1:], run_dir, name, manifest, status, records)
+    if level not in ICONS:
+        ui.show_status(level, text)
+    ui.show_warnings(warnings)
+    if status.state == "failed" and launcher.is_ours(name):
+        for line in launcher.log_tail(run_dir, 1):
+            st.caption(f"trainer log: {line}")
+    # one run: curves and embedding side by side (one projector screen); two runs: stacked per column
+    left, right = st.columns([1.15, 1]) if not compact else (st.container(), st.container())
+    with left:
+        st.plotly_chart(ui.curves(run_dir, records), key=f"curves_{name}", width="stretch")
+    with right:
+        if steps:
+            fig, info = ui.embedding_panel(run_dir, steps[-1], method, class_by, with_thumbs=False, height=600,
+                                           animate=False,
+                                           title=f"Latest embedding · {projections.LABELS[method]} · step {steps[-1]}")
+            if fig is None:
+                st.warning(f"{name}: no embedding to show ({info})")
+            else:
+                st.plotly_chart(fig, key=f"emb_{name}", width="stretch")
+        else:
+            st.info("No checkpoint yet: the first embedding appears after the step-0 evaluation.")
+    return status.active
+
+
+def follow_section(root):
+    all_runs = rundata.runs(root)
+    pending = {n: t for n, t in st.session_state.get("pending", {}).items()
+               if n not in all_runs and time.time() - t < 600}
+    st.session_state["pending"] = pending
+    options = list(pending) + all_runs
+    if not options:
+        st.info("No runs yet. Start one from the sidebar, or from a terminal:  \n"
+                f"`python -m dann_core train --pair moons --runs-dir {root}`")
+        return False
+    wanted = st.query_params.get("run")
+    sel = st.session_state.get("follow_sel")
+    if sel is None:
+        if wanted in options:
+            sel = [wanted]
+        else:
+            active = [n for n in all_runs if rundata.snapshot(os.path.join(root, n))[1].active]
+            sel = active[:2] or all_runs[:1]
+    st.session_state["follow_sel"] = [n for n in sel if n in options][:2]
+    c = st.columns([3, 1.6, 1.4], vertical_alignment="bottom")
+    follow = c[0].multiselect("Follow (up to two, side by side)", options, key="follow_sel", max_selections=2,
+                              format_func=lambda n: ui.run_label(root, n) if n in all_runs else f"{n} (starting)")
+    with c[1]:
+        q = st.query_params.get("method")
+        method = ui.method_picker("live_method", options=["pca", "tsne"], default=q if q in ("pca", "tsne") else "pca")
+    with c[2]:
+        class_by = ui.class_by_picker("live_class_by")
+    if not follow:
+        return False
+    busy = any(n in pending or rundata.snapshot(os.path.join(root, n))[1].active for n in follow)
+
+    @st.fragment(run_every=REFRESH_S if busy else None)
+    def live():
+        flash = st.session_state.pop("flash", None)
+        if flash:
+            ui.show_status(*flash)
+        cols = st.columns(len(follow)) if len(follow) > 1 else [st.container()]
+        still = []
+        for col, name in zip(cols, follow):
+            with col:
+                still.append(ui_safe(run_panel, root, name, method, class_by, len(follow) > 1))
+        if busy and not any(still):
+            st.rerun()  # everything followed has ended: a full rerun stops the refresh timer
+        if busy:
+            check_run_list(root)  # while refreshing anyway; the separate list poll is off then
+    live()
+    return busy
+
+
+def ui_safe(fn, *a):
+    """One panel's error must not hide the other run's panel."""
+    try:
+        return fn(*a)
+    except Exception as e:
+        ui.log.exception("panel error")
+        st.error(f"Cannot show this run: {type(e).__name__}: {str(e)[:300]}")
+        return False
+
+
+def check_run_list(root):
+    """A full rerun when the run list changed: runs started elsewhere (CLI, another tab) appear
+    without a click."""
+    now = tuple(rundata.runs(root))
+    if st.session_state.setdefault("known_runs", now) != now:
+        st.session_state["known_runs"] = now
+        st.rerun()
+
+
+@st.fragment(run_every=LIST_POLL_S)
+def watch_run_list(root):
+    check_run_list(root)
+
+
+def main():
+    st.title("Train & watch")
+    root = rundata.runs_dir()
+    launcher.reap()
+    start_section(root)
+    with st.sidebar:
+        ui.runs_caption(root)
+    if not follow_section(root):
+        watch_run_list(root)  # nothing live is refreshing the page: poll the run list
+
+
+ui.guard(main)

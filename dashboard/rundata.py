@@ -1,0 +1,278 @@
+"""What the pages read from the run directories: readers, probe tables, checkpoints, messages.
+
+Everything here goes through dann_core.stream's RunReader, which never raises on partial,
+missing or corrupt files; this module adds caching and turns states into one-line messages.
+"""
+import os
+import threading
+import time
+from collections import OrderedDict
+
+import numpy as np
+import pandas as pd
+
+from dann_core.stream import RunReader, list_runs, safe_run_dir
+
+from .launcher import REPO_ROOT
+
+MODE_LABELS = {"dann": "DANN", "source_only": "source-only", "target_only": "target-only (oracle)",
+               "semi": "semi-supervised DANN"}
+
+
+def runs_dir():
+    """The runs directory: $DANN_RUNS_DIR, else runs/ at the repository root."""
+    return os.path.abspath(os.environ.get("DANN_RUNS_DIR") or os.path.join(REPO_ROOT, "runs"))
+
+
+def run_path(name, root=None):
+    """The directory of run `name`; ValueError (one line) for names that could escape the root."""
+    return safe_run_dir(root or runs_dir(), name)
+
+
+def runs(root=None):
+    return list_runs(root or runs_dir())
+
+
+# ----------------------------------------------------------------------------- readers
+
+_readers = {}
+_readers_lock = threading.Lock()
+
+
+class _Locked:
+    """A RunReader shared by all sessions of this server; a lock keeps its incremental
+    metrics offset consistent when a fragment and a full rerun read at the same time."""
+
+    def __init__(self, run_dir):
+        self.reader = RunReader(run_dir)
+        self.lock = threading.Lock()
+
+
+def reader(run_dir):
+    with _readers_lock:
+        r = _readers.get(run_dir)
+        if r is None:
+            r = _readers[run_dir] = _Locked(run_dir)
+    return r
+
+
+def snapshot(run_dir):
+    """(manifest, status, metric records, checkpoint steps, warnings) of a run, read now."""
+    r = reader(run_dir)
+    with r.lock:
+        rd = r.reader
+        try:  # a run directory deleted and recreated under the same name: start over
+            if os.path.getsize(os.path.join(run_dir, "metrics.jsonl")) < rd._offset:
+                r.reader = rd = RunReader(run_dir)
+        except OSError:
+            pass
+        manifest = rd.manifest()
+        if not manifest:
+            rd._manifest = None  # not written yet: look again next time
+        else:  # written since: an earlier "no manifest" warning no longer holds
+            rd.warnings = [w for w in rd.warnings if not w.startswith(("run has no manifest", "manifest.json is"))]
+        status = rd.status()
+        records = list(rd.metrics())
+        steps = rd.checkpoint_steps()
+        rd.control()  # a corrupt control file becomes a warning
+        warnings = list(rd.warnings)
+    return manifest, status, records, steps, warnings
+
+
+# ----------------------------------------------------------------------------- probe and checkpoints
+
+class _LRU(OrderedDict):
+    def __init__(self, size):
+        super().__init__()
+        self.size = size
+        self.lock = threading.Lock()
+
+    def get_or(self, key, make):
+        with self.lock:
+            if key in self:
+                self.move_to_end(key)
+                return self[key]
+        val = make()
+        with self.lock:
+            self[key] = val
+            while len(self) > self.size:
+                self.popitem(last=False)
+        return val
+
+
+_probe_cache = _LRU(16)
+_ckpt_cache = _LRU(64)
+
+
+def _mtime(path):
+    try:
+        st = os.stat(path)
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return None
+
+
+def probe_table(run_dir, thumbs=True):
+    """The probe rows as a DataFrame (idx, domain, label, and thumb or in0/in1), or None.
+
+    Image probes get a PNG data URI per row (shown on hover) unless `thumbs=False` (the live
+    view: encoding 2,000 thumbnails costs a second of CPU a trainer may need); points probes
+    keep their 2-D input, shown as coordinates instead. Built once per probe file.
+    """
+    key = (run_dir, _mtime(os.path.join(run_dir, "probe.npz")), bool(thumbs))
+    if key[1] is None:
+        return None
+    return _probe_cache.get_or(key, lambda: _build_probe_table(run_dir, thumbs))
+
+
+def _build_probe_table(run_dir, thumbs=True):
+    from dann_core.thumbnails import data_uri
+    p = RunReader(run_dir).probe()
+    if p is None or not {"x", "y", "domain"} <= set(p):
+        return None
+    x, y, dom = p["x"], np.asarray(p["y"]).astype(int), np.asarray(p["domain"]).astype(int)
+    if not (len(x) == len(y) == len(dom)):
+        return None
+    df = pd.DataFrame({"idx": np.arange(len(y)), "domain": np.where(dom == 0, "source", "target"), "label": y})
+    if x.ndim == 2 and x.shape[1] >= 2 and x.dtype.kind == "f":
+        df["in0"], df["in1"] = x[:, 0].astype(float), x[:, 1].astype(float)
+    elif x.ndim in (3, 4) and thumbs:
+        try:
+            df["thumb"] = [data_uri(xi) for xi in x]
+        except Exception:  # odd shapes or dtypes: no thumbnails rather than no page
+            pass
+    return df
+
+
+def checkpoint(run_dir, step):
+    """The probe arrays of checkpoint `step` ({features, y, domain, pred, ...}) or None."""
+    path = os.path.join(run_dir, "checkpoints", f"ckpt_{int(step):08d}.npz")
+    key = (run_dir, int(step), _mtime(path))
+    if key[2] is None:
+        return None
+
+    def load():
+        r = reader(run_dir)
+        ck = RunReader(run_dir).load_checkpoint(int(step))
+        if ck is None:
+            with r.lock:
+                r.reader._warn(f"checkpoint {step} is unreadable; skipped")
+        return ck
+    return _ckpt_cache.get_or(key, load)
+
+
+def features(run_dir, step):
+    ck = checkpoint(run_dir, step)
+    if ck is None or "features" not in ck:
+        return None
+    f = ck["features"]
+    return f if f.ndim == 2 and len(f) >= 5 else None
+
+
+def points_frame(probe, ck, y):
+    """Join the probe table, a checkpoint's predictions and a 2-D layout into the figure's input."""
+    n = len(y)
+    if probe is not None and len(probe) == n:
+        df = probe.copy()
+    else:  # no usable probe.npz: the checkpoint's own labels and domains still say enough
+        df = pd.DataFrame({"idx": np.arange(n), "domain": np.where(np.asarray(ck["domain"]) == 0, "source", "target"),
+                           "label": np.asarray(ck["y"]).astype(int)})
+    df["x"], df["y"] = y[:, 0], y[:, 1]
+    pred = ck.get("pred")
+    df["pred"] = np.asarray(pred).astype(int) if pred is not None and len(pred) == n else -1
+    return df
+
+
+def domain_error_eps(ck):
+    """ε of the proxy A-distance on this checkpoint's probe features (a held-out linear classifier)."""
+    from dann_core.metrics import linear_domain_error
+    f, dom = ck.get("features"), np.asarray(ck.get("domain", []))
+    if f is None or len(f) != len(dom):
+        return None
+    fs, ft = f[dom == 0], f[dom == 1]
+    if len(fs) < 4 or len(ft) < 4:
+        return None
+    return linear_domain_error(fs, ft)
+
+
+# ----------------------------------------------------------------------------- messages
+
+def status_message(name, manifest, status, now=None):
+    """(level, one-line text) for a run's state; level is success, info, warning or error."""
+    st = status.state
+    step = f"step {status.step}"
+    total = manifest.get("last_step") if manifest else None
+    if total:
+        step += f"/{total}"
+    if not manifest and st in ("missing", "starting"):
+        return "info", f"{name}: starting (loading data and building the model)…"
+    if st == "running":
+        age = (now or time.time()) - status.updated if status.updated else 0
+        if age > 120:
+            return "warning", f"{name}: says running but has not reported for {age / 60:.0f} min (another machine, or stuck?)"
+        return "info", f"{name}: running, {step} ({100 * status.progress:.0f}%)"
+    if st == "starting":
+        return "info", f"{name}: starting…"
+    if st == "paused":
+        return "info", f"{name}: paused at {step}"
+    if st == "finished":
+        acc = status.raw.get("target_acc")
+        return "success", f"{name}: finished at {step}" + (f", target accuracy {acc:.3f}" if isinstance(acc, float) else "")
+    if st == "stopped":
+        return "info", f"{name}: stopped at {step}"
+    if st == "failed":
+        return "error", f"{name}: the run failed at {step}: {status.error or 'no reason given'}"
+    if st == "dead":
+        return "warning", f"{name}: the trainer process is gone without finishing (killed?); showing what it wrote up to {step}"
+    if st == "missing":
+        return "warning", f"{name}: no status.json (a partial run, or not started yet)"
+    return "warning", f"{name}: {status.error or 'unreadable status'}"
+
+
+def run_rows(root=None):
+    """One dict per run for the runs table, newest first. Never raises."""
+    root = root or runs_dir()
+    rows = []
+    for name in runs(root):
+        d = os.path.join(root, name)
+        manifest, status, records, steps, _ = snapshot(d)
+        last_eval = next((r for r in reversed(records) if r.get("eval")), {})
+        rows.append({"run": name, "pair": manifest.get("pair", "?"),
+                     "mode": MODE_LABELS.get(manifest.get("mode"), manifest.get("mode", "?")),
+                     "seed": manifest.get("seed"), "state": status.state, "progress": float(status.progress or 0),
+                     "target acc": last_eval.get("target_acc"), "checkpoints": len(steps),
+                     "started": manifest.get("started_iso", "")})
+    return rows
+
+
+def default_compare(root=None):
+    """(source-only run, DANN run) on the same pair and seed, the newest such couple, else
+    the two newest runs; None where there is nothing to pick."""
+    root = root or runs_dir()
+    metas = []
+    for name in runs(root):
+        m = reader(os.path.join(root, name)).reader.manifest()
+        metas.append((name, m.get("mode"), m.get("pair"), m.get("seed")))
+    for name, mode, pair, seed in metas:  # newest first
+        if mode == "dann":
+            for n2, m2, p2, s2 in metas:
+                if m2 == "source_only" and p2 == pair and s2 == seed:
+                    return n2, name
+    names = [m[0] for m in metas]
+    if len(names) >= 2:
+        return names[1], names[0]
+    return (names[0], None) if names else (None, None)
+
+
+def last_step(manifest, steps=()):
+    """The step a run ends at (a --max-steps run ends early: its 100% is there)."""
+    m = manifest or {}
+    return m.get("last_step") or m.get("total_steps") or (max(steps) if steps else 0) or 1
+
+
+def step_at_progress(steps, manifest, p):
+    """The checkpoint closest to training progress `p` (0..1) of this run."""
+    if not steps:
+        return None
+    total = last_step(manifest, steps)
+    return min(steps, key=lambda s: (abs(s / total - p), -s))

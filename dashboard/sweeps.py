@@ -1,0 +1,309 @@
+"""λ sweeps for the dashboard: start `python -m dann_core sweep ...` as a process, follow it, read
+its sweep.json, and plot target accuracy and domain-classifier error against λ_max.
+
+The dashboard never trains in its own process: a sweep is launched with an argument list (no
+shell) in its own session, like a trainer (launcher.py), and the page reads only what the
+sweep writes: its runs (RUNS/sweep-<pair>-s<seed>-<time>-lam<λ>/) while it works, and
+RUNS/sweeps/<name>/sweep.json at the end. The figure builder is pure.
+"""
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+from .figures import GRAY, LAMBDA, SOURCE, TARGET, _base_layout, message_figure
+from .launcher import REPO_ROOT
+
+MAX_LAMBDAS = 12
+LAUNCH_LOG = "sweep-launch-{stamp}-{pid}.log"
+_PROCS = {}  # sweeps this server started, by log path: polling them reaps finished children
+
+
+class SweepError(ValueError):
+    """A sweep that cannot be started or read, with a one-line reason."""
+
+
+# ----------------------------------------------------------------------------- input
+
+def parse_lambdas(text):
+    """'0 0.3, 1 3' -> [0.0, 0.3, 1.0, 3.0] (sorted, unique); SweepError with one line otherwise."""
+    parts = [p for p in re.split(r"[\s,;]+", str(text or "").strip()) if p]
+    if not parts:
+        raise SweepError("give at least one λ_max value, e.g. 0 0.3 1 3")
+    vals = []
+    for p in parts:
+        try:
+            v = float(p)
+        except ValueError:
+            raise SweepError(f"λ_max values must be numbers; {p!r} is not one") from None
+        if not math.isfinite(v) or v < 0:
+            raise SweepError(f"λ_max values must be finite and >= 0; got {p}")
+        vals.append(v)
+    vals = sorted(set(vals))
+    if len(vals) > MAX_LAMBDAS:
+        raise SweepError(f"at most {MAX_LAMBDAS} λ_max values at once (got {len(vals)})")
+    return vals
+
+
+def max_jobs():
+    """Runs at once are bounded by the cores (the CLI picks 4 on a GPU when --jobs is left out)."""
+    return max(1, os.cpu_count() or 1)
+
+
+def sweep_argv(pair, lambdas, runs_dir, epochs=None, seed=0, jobs=None, schedule="paper"):
+    """The sweep's command line as a list (never a shell string)."""
+    if schedule not in ("paper", "constant"):
+        raise SweepError(f"unknown λ schedule {schedule!r} (paper or constant)")
+    if jobs is not None and not (1 <= int(jobs) <= max_jobs()):
+        raise SweepError(f"runs at once must be between 1 and {max_jobs()} (the cores here)")
+    if epochs is not None and not (float(epochs) > 0):
+        raise SweepError("epochs must be > 0")
+    argv = [sys.executable, "-m", "dann_core", "sweep", "--pair", str(pair),
+            "--lambdas", *[repr(float(v)) for v in lambdas], "--seed", str(int(seed)),
+            "--schedule", schedule, "--runs-dir", os.path.abspath(runs_dir)]
+    if epochs is not None:
+        argv += ["--epochs", repr(float(epochs))]
+    if jobs is not None:
+        argv += ["--jobs", str(int(jobs))]
+    return argv
+
+
+# ----------------------------------------------------------------------------- launch and follow
+
+@dataclass
+class Launched:
+    pid: int
+    argv: list
+    log_path: str
+    pair: str
+    seed: int
+    lambdas: list
+    started: float
+
+
+def start(pair, lambdas, runs_dir, **opts):
+    """Start a sweep process. Returns a Launched; SweepError with a one-line reason."""
+    argv = sweep_argv(pair, lambdas, runs_dir, **opts)
+    logs = os.path.join(runs_dir, "sweeps")
+    try:
+        os.makedirs(logs, exist_ok=True)
+        log_path = os.path.join(logs, LAUNCH_LOG.format(stamp=time.strftime("%Y%m%d-%H%M%S"), pid=os.getpid()))
+        log = open(log_path, "wb")
+    except OSError as e:
+        raise SweepError(f"cannot write to the runs directory {runs_dir!r}: {e.strerror or e}") from None
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    started = time.time()
+    try:
+        proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    except OSError as e:
+        raise SweepError(f"cannot start the sweep: {e.strerror or e}") from None
+    finally:
+        log.close()
+    _PROCS[log_path] = proc
+    return Launched(proc.pid, argv, log_path, str(pair), int(opts.get("seed", 0)), list(lambdas), started)
+
+
+def exit_code(log_path):
+    """The exit code of a sweep this server started (None: still running, or not ours)."""
+    p = _PROCS.get(log_path)
+    return None if p is None else p.poll()
+
+
+def is_ours(log_path):
+    return log_path in _PROCS
+
+
+def stop(log_path, timeout=5.0):
+    """SIGINT to the sweep's process group (its trainers mark their runs stopped), then SIGKILL."""
+    import signal
+    p = _PROCS.get(log_path)
+    if p is None or p.poll() is not None:
+        return False
+    try:
+        os.killpg(p.pid, signal.SIGINT)
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout)
+    except ProcessLookupError:
+        pass
+    return True
+
+
+def log_tail(log_path, n=1):
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        return []
+    return lines[-n:]
+
+
+_RUN_RE = re.compile(r"^(sweep-(?P<pair>.+)-s(?P<seed>\d+)-(?P<stamp>\d{8}-\d{6}))-lam(?P<lam>[0-9.e+-]+)$")
+
+
+def runs_of(runs_dir, pair, seed, since):
+    """The run directories of the newest sweep of (pair, seed) started at or after `since`
+    (a time.time()): (sweep name or None, {λ: run name}). The CLI names them
+    sweep-<pair>-s<seed>-<YYYYmmdd-HHMMSS>-lam<λ>."""
+    try:
+        names = os.listdir(runs_dir)
+    except OSError:
+        return None, {}
+    floor = time.strftime("%Y%m%d-%H%M%S", time.localtime(int(since)))
+    found = {}
+    for n in names:
+        m = _RUN_RE.match(n)
+        if m and m["pair"] == pair and int(m["seed"]) == int(seed) and m["stamp"] >= floor:
+            try:
+                found.setdefault(m.group(1), {})[float(m["lam"])] = n
+            except ValueError:
+                pass
+    if not found:
+        return None, {}
+    name = max(found)
+    return name, dict(sorted(found[name].items()))
+
+
+# ----------------------------------------------------------------------------- results
+
+ROW_KEYS = ("lambda_max", "target_acc", "source_acc", "domain_err")
+
+
+def list_sweeps(runs_dir):
+    """Names of finished sweeps (those with a sweep.json) in RUNS/sweeps, newest first."""
+    root = os.path.join(runs_dir, "sweeps")
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    out = []
+    for n in names:
+        p = os.path.join(root, n, "sweep.json")
+        if os.path.isfile(p):
+            try:
+                out.append((os.path.getmtime(p), n))
+            except OSError:
+                pass
+    return [n for _, n in sorted(out, reverse=True)]
+
+
+def read_sweep(path):
+    """A sweep.json, checked: {pair, rows (sorted by λ), picked, rule, ...}; SweepError otherwise."""
+    name = os.path.basename(os.path.dirname(path))
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise SweepError(f"{name}: no sweep.json (still running, or not a sweep)") from None
+    except (OSError, ValueError) as e:
+        raise SweepError(f"{name}: sweep.json is unreadable ({type(e).__name__})") from None
+    return check_sweep(data, name)
+
+
+def check_sweep(data, name="sweep"):
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), list) or not data["rows"]:
+        raise SweepError(f"{name}: sweep.json has no rows")
+    rows = []
+    for r in data["rows"]:
+        if not isinstance(r, dict):
+            raise SweepError(f"{name}: sweep.json has a row that is not an object")
+        row = dict(r)
+        for k in ROW_KEYS:
+            v = r.get(k)
+            if v is None and k != "lambda_max":
+                row[k] = None  # a run that reported no such number: shown as a gap
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise SweepError(f"{name}: sweep.json has a bad {k} ({v!r})")
+            row[k] = float(v)
+        rows.append(row)
+    rows.sort(key=lambda r: r["lambda_max"])
+    picked = data.get("picked")
+    if picked is not None and (isinstance(picked, bool) or not isinstance(picked, (int, float))):
+        raise SweepError(f"{name}: sweep.json has a bad picked value ({picked!r})")
+    return {**data, "rows": rows, "picked": None if picked is None else float(picked)}
+
+
+def _fmt_lam(v):
+    return f"{v:g}"
+
+
+def sweep_figure(sweep, title=None, height=520, big=False):
+    """Target accuracy, source accuracy and the domain classifier's error against λ_max, with the
+    λ the label-free rule picks marked (and, for reference, the best target accuracy, which
+    needs target labels). λ_max values are placed evenly (0 and a log range side by side)."""
+    rows = (sweep or {}).get("rows") or []
+    pair = (sweep or {}).get("pair", "?")
+    title = title or f"λ sweep · {pair}: target accuracy and domain-classifier error"
+    if not rows:
+        return message_figure("no sweep results yet", title, height)
+    lams = [r["lambda_max"] for r in rows]
+    pos = list(range(len(rows)))
+    fig = go.Figure()
+    lw, ms = (5, 16) if big else (3, 11)
+    # a legend entry rather than a label on the plot: a label there would sit on some sweep's curve
+    fig.add_trace(go.Scatter(x=[-0.5, len(rows) - 0.5], y=[0.5, 0.5], mode="lines", meta={"series": "chance"},
+                             name="0.5: G_d cannot tell the domains apart", hoverinfo="skip",
+                             line=dict(color="#999999", width=2, dash="dot")))
+    series = (("target accuracy", "target_acc", TARGET, "solid", "circle"),
+              ("source accuracy", "source_acc", SOURCE, "dash", "square"),
+              ("domain-classifier error", "domain_err", GRAY, "dot", "diamond"))
+    for name, key, colour, dash, sym in series:
+        y = [r.get(key) for r in rows]
+        fig.add_trace(go.Scatter(x=pos, y=y, name=name, mode="lines+markers", meta={"series": key},
+                                 line=dict(color=colour, width=lw, dash=dash), marker=dict(size=ms, symbol=sym),
+                                 customdata=lams,
+                                 hovertemplate=f"λ_max %{{customdata:g}}<br>{name} %{{y:.3f}}<extra></extra>"))
+    pick = sweep.get("picked")
+    if pick is not None and pick in lams:
+        i = lams.index(pick)
+        r = rows[i]
+        fig.add_vrect(x0=i - 0.3, x1=i + 0.3, fillcolor=LAMBDA, opacity=0.15, line_width=0)
+        fig.add_trace(go.Scatter(x=[i], y=[r.get("target_acc")], mode="markers",
+                                 name=f"label-free pick: λ_max = {pick:g}", meta={"series": "pick", "lambda_max": pick},
+                                 marker=dict(symbol="star", size=ms * 2, color=LAMBDA,
+                                             line=dict(color="white", width=1.5)),
+                                 hovertemplate="label-free pick<extra></extra>"))
+    accs = [(r["target_acc"], -j) for j, r in enumerate(rows) if r.get("target_acc") is not None]
+    if accs:
+        j = -max(accs)[1]
+        fig.add_trace(go.Scatter(x=[j], y=[rows[j]["target_acc"]], mode="markers", meta={"series": "best"},
+                                 name=f"best target accuracy (needs target labels): λ_max = {lams[j]:g}",
+                                 marker=dict(symbol="circle-open", size=ms * 2, color=TARGET, line=dict(width=3)),
+                                 hoverinfo="skip"))
+    _base_layout(fig, title, height)
+    fig.update_xaxes(tickvals=pos, ticktext=[_fmt_lam(v) for v in lams], title_text="λ_max",
+                     range=[-0.5, len(rows) - 0.5])
+    fig.update_yaxes(range=[0, 1.04], title_text="accuracy · error")
+    fig.update_layout(legend=dict(orientation="h", x=0, y=-0.2, yanchor="top"), margin=dict(b=150))
+    if big:
+        from .demo import big_type
+        big_type(fig)
+    return fig
+
+
+def picked_row(sweep):
+    pick = (sweep or {}).get("picked")
+    return next((r for r in (sweep or {}).get("rows", []) if r["lambda_max"] == pick), None)
+
+
+def table(sweep):
+    """Rows for a results table (λ, accuracies, domain error, pick)."""
+    pick = (sweep or {}).get("picked")
+    out = []
+    for r in (sweep or {}).get("rows", []):
+        out.append({"λ_max": r["lambda_max"], "target acc": r.get("target_acc"), "source acc": r.get("source_acc"),
+                    "domain-classifier error": r.get("domain_err"),
+                    "label-free pick": "★" if r["lambda_max"] == pick else "", "run": r.get("run", "")})
+    return out

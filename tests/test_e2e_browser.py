@@ -1,0 +1,106 @@
+"""End to end in a real headless Chromium: start a run from the UI, watch its embedding appear,
+hover a point of an image run to see its thumbnail. Screenshots go to test-output/.
+
+Needs Debian's chromium and the playwright python package (Playwright's own browser download
+does not work here):  apt-get install -y chromium  &&  pip install playwright
+Without them this test FAILS (it does not skip): CI must install them.
+"""
+import os
+import time
+
+import pytest
+
+from dann_core.stream import RunReader, write_control
+from dashboard import fixtures, server
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "test-output")
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+INSTALL = "apt-get install -y chromium && pip install playwright"
+
+
+def _browser_or_fail():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail(f"the python package 'playwright' is missing; install it: {INSTALL}")
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"{CHROMIUM} is missing; install Debian's chromium: {INSTALL}")
+    return sync_playwright
+
+
+@pytest.fixture
+def dashboard(tmp_path):
+    runs, cache = tmp_path / "runs", tmp_path / "cache"
+    runs.mkdir()
+    proc, url = server.start(env={"DANN_RUNS_DIR": str(runs), "DANN_CACHE": str(cache)},
+                             log_path=str(tmp_path / "server.log"))
+    try:
+        server.wait_healthy(proc, url, timeout=60)
+        yield url, str(runs)
+    finally:
+        server.stop(proc)
+        for name in os.listdir(runs):  # trainers live in their own sessions: stop them too
+            st = RunReader(os.path.join(runs, name)).status()
+            if st.active and st.pid:
+                write_control(os.path.join(runs, name), stop=True)
+                time.sleep(1)
+                try:
+                    os.kill(st.pid, 9)
+                except ProcessLookupError:
+                    pass
+
+
+def test_start_a_run_and_watch_its_embedding(dashboard):
+    sync_playwright = _browser_or_fail()
+    url, runs = dashboard
+    os.makedirs(OUT, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(url, wait_until="domcontentloaded")
+            side = page.get_by_test_id("stSidebar")
+            side.get_by_text("Start a run").wait_for(timeout=60_000)
+            epochs = side.get_by_label("Epochs")
+            epochs.fill("60")
+            epochs.press("Enter")
+            time.sleep(0.5)
+            side.get_by_role("button", name="Start").click()
+            # the run appears, trains to its end (60 epochs x 9 steps), and its embedding is drawn
+            page.get_by_text("finished at step 540/540").wait_for(timeout=150_000)
+            emb = page.locator(".js-plotly-plot", has_text="Latest embedding · PCA · step 540")
+            emb.wait_for(timeout=30_000)
+            time.sleep(1.0)  # let plotly finish its transition
+            # both domains of the moons probe are drawn (+ 4 legend markers, clipped off-plot)
+            assert emb.locator(".scatterlayer .point").count() >= 600
+            drawn = emb.evaluate("gd => { const n = {}; gd._fullData.forEach(t => { const d = t.meta && t.meta.domain;"
+                                 " if (d) n[d] = (n[d] || 0) + t._length; }); return n; }")
+            assert drawn == {"source": 300, "target": 300}
+            # the projector view: sidebar collapsed, curves and embedding side by side
+            page.get_by_test_id("stSidebarCollapseButton").locator("button").click()
+            time.sleep(1.5)
+            page.screenshot(path=os.path.join(OUT, "e2e_train_and_watch.png"))
+            made = [n for n in os.listdir(runs) if n.startswith("moons-dann-s0-")]
+            assert len(made) == 1 and RunReader(os.path.join(runs, made[0])).status().state == "finished"
+
+            # Embeddings page: hovering a point of an image run shows its thumbnail
+            # (a synthetic image run: no trainer needed for this part)
+            fixtures.make_run(os.path.join(runs, "digits-demo"), kind="image", n_per_domain=40,
+                              steps=(0, 50, 100), n_classes=4)
+            page.goto(url + "/embeddings?run=digits-demo", wait_until="domcontentloaded")
+            page.get_by_text("of G_f(x)").first.wait_for(timeout=60_000)
+            page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=60_000)
+            time.sleep(1.5)  # the hover script attaches to charts twice a second
+            pt = page.locator(".js-plotly-plot .scatterlayer .point").nth(5)
+            box = pt.bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            tip = page.locator("#dann-hover-thumb")
+            tip.wait_for(state="visible", timeout=10_000)
+            assert tip.locator("img").get_attribute("src").startswith("data:image/png;base64,")
+            page.screenshot(path=os.path.join(OUT, "e2e_embedding_hover.png"))
+        finally:
+            browser.close()
+    assert os.path.getsize(os.path.join(OUT, "e2e_train_and_watch.png")) > 20_000
