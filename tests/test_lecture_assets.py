@@ -1,0 +1,139 @@
+"""Lecture mode's demo assets: the shipped ones are small, complete and load; the script that makes
+them is reproducible; broken assets give one clear line."""
+import importlib.util
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from dashboard import demo, exports
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ASSETS = os.path.join(ROOT, "assets")
+SHIPPED = os.path.join(ASSETS, "demo")
+
+
+def _script():
+    path = os.path.join(ROOT, "scripts", "make_demo_assets.py")
+    spec = importlib.util.spec_from_file_location("make_demo_assets", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _files(root):
+    return sorted(os.path.relpath(os.path.join(dp, f), root) for dp, _, fs in os.walk(root) for f in fs)
+
+
+def test_shipped_assets_are_small_and_hold_no_weights_of_big_nets():
+    files = _files(ASSETS)
+    assert files, "assets/demo is missing: python scripts/make_demo_assets.py"
+    total = sum(os.path.getsize(os.path.join(ASSETS, f)) for f in files)
+    assert total < 5e6, f"assets/ holds {total / 1e6:.1f} MB"
+    assert not [f for f in files if f.endswith((".pt", ".pth", ".ckpt"))]
+    idx = demo.read_index(SHIPPED)
+    assert {"moons", "mnist-mnistm"} <= set(idx["demos"])
+    assert idx["made_with"]["quick"] is False  # lectures get the full runs, not the test-sized ones
+
+
+@pytest.mark.parametrize("key", ["moons", "mnist-mnistm"])
+def test_shipped_demos_load_and_adaptation_shows(key):
+    d = demo.load(SHIPPED, key)
+    so, dann = d.runs["source_only"], d.runs["dann"]
+    assert so.steps == dann.steps and 2 <= len(dann.steps) <= 12 and dann.steps[0] == 0
+    assert set(d.domain.tolist()) == {0, 1} and len(d.y) == 600
+    # the demo shows adaptation: DANN does better on the target than source-only, its domain
+    # classifier ends near chance
+    last_so, last_dann = so.metrics_at(so.steps[-1]), dann.metrics_at(dann.steps[-1])
+    assert last_dann["target_acc"] > last_so["target_acc"] + 0.05
+    assert last_dann["domain_err"] > 0.3
+    if d.kind == "points":
+        assert d.x.shape == (600, 2) and len(dann.weights) == len(dann.steps) and d.sweep["picked"] is not None
+    else:
+        assert d.images.shape == (600, 28, 28, 3) and len(d.thumbs()) == 600
+        assert d.thumbs()[0].startswith("data:image/png;base64,")
+
+
+@pytest.fixture(scope="module")
+def quick_assets(tmp_path_factory):
+    """The script's --quick moons demo, made twice in one process (imports paid once)."""
+    mod = _script()
+    outs = [str(tmp_path_factory.mktemp(f"demo{i}")) for i in (1, 2)]
+    for out in outs:
+        assert mod.main(["--quick", "--only", "moons", "--jobs", "1", "--out", out]) == 0
+    return outs
+
+
+def test_asset_script_is_reproducible_and_its_output_loads(quick_assets):
+    a, b = quick_assets
+    files = _files(a)
+    assert files == _files(b)
+    assert {"demo.json", "moons/dann.npz", "moons/source_only.npz", "moons/metrics.json", "moons/inputs.npz",
+            "moons/sweep.json"} <= set(files)
+    for f in files:
+        with open(os.path.join(a, f), "rb") as fa, open(os.path.join(b, f), "rb") as fb:
+            assert fa.read() == fb.read(), f"{f} differs between two runs of the script"
+    d = demo.load(a, "moons")
+    assert json.load(open(os.path.join(a, "demo.json")))["made_with"]["quick"] is True
+    # the stored weights are those of the run: the figure's accuracy matches the logged one
+    from dashboard import moons_figure as mf
+    i = len(d.steps) - 1
+    p = mf.panels(d.runs["dann"].weights[i], d.x, d.domain)
+    tgt = d.domain == 1
+    acc = float((p["pred"][tgt] == d.y[tgt]).mean())
+    assert abs(acc - d.runs["dann"].metrics_at(d.steps[i])["target_acc"]) < 0.05  # probe ≈ the test split
+
+
+def test_demo_exports_open(quick_assets):
+    import io
+    import zipfile
+
+    from PIL import Image
+    d = demo.load(quick_assets[0], "moons")
+    data, name, step = demo.tensorboard_zip(d, "dann", d.steps[-1])
+    z = zipfile.ZipFile(io.BytesIO(data))
+    folder = name[:-len("-projector.zip")]
+    assert {f"{folder}/{n}" for n in ("features.tsv", "metadata.tsv", "sprite.png", "projector_config.pbtxt")} \
+        == set(z.namelist())
+    feats = np.loadtxt(io.StringIO(z.read(f"{folder}/features.tsv").decode()), delimiter="\t")
+    assert feats.shape == (600, 15)  # the 15 hidden units
+    im = Image.open(io.BytesIO(demo.gif(d, "dann", "pca")))
+    assert im.n_frames == len(d.steps)
+
+
+def _broken(src, tmp_path, name):
+    dst = tmp_path / name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_broken_assets_give_one_line_that_says_what_to_do(quick_assets, tmp_path):
+    src = quick_assets[0]
+    with pytest.raises(demo.DemoError, match="no demo assets .*make_demo_assets"):
+        demo.read_index(str(tmp_path / "nowhere"))
+    d = _broken(src, tmp_path, "trunc")
+    with open(d / "moons" / "dann.npz", "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(demo.DemoError, match=r"dann.npz is unreadable"):
+        demo.load(str(d), "moons")
+    d = _broken(src, tmp_path, "format")
+    idx = json.load(open(d / "demo.json"))
+    idx["format"] = 99
+    json.dump(idx, open(d / "demo.json", "w"))
+    with pytest.raises(demo.DemoError, match="format 99"):
+        demo.load(str(d), "moons")
+    d = _broken(src, tmp_path, "shape")
+    z = dict(np.load(d / "moons" / "source_only.npz"))
+    z["tsne"] = z["tsne"][:, :10]
+    np.savez(d / "moons" / "source_only.npz", **z)
+    with pytest.raises(demo.DemoError, match="tsne has shape"):
+        demo.load(str(d), "moons")
+    d = _broken(src, tmp_path, "missing")
+    os.remove(d / "moons" / "inputs.npz")
+    with pytest.raises(demo.DemoError, match="inputs.npz is missing"):
+        demo.load(str(d), "moons")
+    with pytest.raises(demo.DemoError, match="no demo 'cifar'"):
+        demo.load(src, "cifar")
+    assert exports  # the module under test is importable without Streamlit
