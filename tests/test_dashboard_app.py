@@ -190,7 +190,7 @@ def test_bad_run_name_is_refused_with_one_line(runs_dir):
 
 def test_embeddings_page_projects_checkpoints_with_hover_data(runs_dir, both):
     dann = next(n for n in both if "dann" in n)
-    at = app("pages/embeddings.py", emb_run=dann)
+    at = app("views/embeddings.py", emb_run=dann)
     assert at.segmented_control(key="emb_method").value == "tsne"
     assert at.toggle(key="emb_class_by").value is False
     slider = at.select_slider(key=f"emb_step::{dann}")
@@ -214,7 +214,7 @@ def test_embeddings_page_projects_checkpoints_with_hover_data(runs_dir, both):
 
 def test_embeddings_page_play_advances_checkpoints(runs_dir, both):
     dann = next(n for n in both if "dann" in n)
-    at = app("pages/embeddings.py", emb_run=dann, emb_method="pca")
+    at = app("views/embeddings.py", emb_run=dann, emb_method="pca")
     steps = RunReader(os.path.join(runs_dir, dann)).checkpoint_steps()
     at.button(key="emb_play").click().run()
     assert at.session_state["emb_playing"] is True
@@ -223,7 +223,7 @@ def test_embeddings_page_play_advances_checkpoints(runs_dir, both):
 
 def test_image_runs_carry_thumbnails_for_hover(tmp_path, runs_dir):
     fixtures.make_run(os.path.join(runs_dir, "img-run"), kind="image", n_per_domain=30, steps=(0, 10))
-    at = app("pages/embeddings.py", emb_run="img-run", emb_method="pca")
+    at = app("views/embeddings.py", emb_run="img-run", emb_method="pca")
     (spec,) = embedding_specs(at)
     t = next(t for t in spec["data"] if (t.get("meta") or {}).get("domain") == "target")
     assert t["customdata"][0][-1].startswith("data:image/png;base64,")
@@ -233,7 +233,7 @@ def test_image_runs_carry_thumbnails_for_hover(tmp_path, runs_dir):
 # ----------------------------------------------------------------------------- Compare
 
 def test_compare_defaults_to_source_only_vs_dann_with_three_measures(runs_dir, both):
-    at = app("pages/compare.py", cmp_method="pca")
+    at = app("views/compare.py", cmp_method="pca")
     so = next(n for n in both if "sourceonly" in n)
     dann = next(n for n in both if "dann" in n)
     assert (at.selectbox(key="cmp_a").value, at.selectbox(key="cmp_b").value) == (so, dann)
@@ -291,7 +291,7 @@ def test_broken_runs_show_clear_warnings_never_tracebacks(tmp_path, monkeypatch)
         shown = texts(at.warning) + texts(at.error) + texts(at.info)
         assert words in shown, (name, shown)
         assert not at.exception
-        for page, key in (("pages/embeddings.py", "emb_run"), ("pages/compare.py", "cmp_a")):
+        for page, key in (("views/embeddings.py", "emb_run"), ("views/compare.py", "cmp_a")):
             at = app(page, **{key: name, "emb_method": "pca", "cmp_method": "pca"})
             assert not at.exception, (name, page)
             assert "Something went wrong" not in texts(at.error), (name, page, texts(at.error))

@@ -37,7 +37,7 @@ def prepare(at, key, label_start):
 # ----------------------------------------------------------------------------- lecture
 
 def test_lecture_opens_on_demo_runs_with_before_and_after(lecture_env):
-    at = app("pages/lecture.py")
+    at = app("views/lecture.py")
     assert at.selectbox(key="lec_demo").value == "moons"
     assert at.segmented_control(key="lec_view").value == "before_after"
     embs = embedding_specs(at)
@@ -52,7 +52,7 @@ def test_lecture_opens_on_demo_runs_with_before_and_after(lecture_env):
 
 
 def test_lecture_steps_through_checkpoints(lecture_env):
-    at = app("pages/lecture.py")
+    at = app("views/lecture.py")
     key = "lec_step::moons"
     steps = [int(s) for s in at.select_slider(key=key).options]
     assert int(at.select_slider(key=key).value) == steps[-1]
@@ -71,7 +71,7 @@ def test_lecture_steps_through_checkpoints(lecture_env):
 
 
 def test_lecture_moons_figure_and_sweep_views(lecture_env):
-    at = app("pages/lecture.py")
+    at = app("views/lecture.py")
     at.segmented_control(key="lec_view").set_value("moons").run()
     assert not at.exception
     (spec,) = charts(at)
@@ -92,7 +92,7 @@ def test_lecture_moons_figure_and_sweep_views(lecture_env):
 
 
 def test_lecture_exports_png_html_gif_and_tensorboard(lecture_env):
-    at = app("pages/lecture.py")
+    at = app("views/lecture.py")
     f = prepare(at, "lec_exp_ba", "DANN embedding")
     assert f["name"].endswith(".png") and Image.open(io.BytesIO(f["data"])).size[0] > 500
     f = prepare(at, "lec_exp_ba", "Source-only embedding (moons-sourceonly")
@@ -111,7 +111,7 @@ def test_lecture_exports_png_html_gif_and_tensorboard(lecture_env):
 
 
 def test_lecture_shows_the_mnist_demo_with_thumbnails(lecture_env):
-    at = app("pages/lecture.py", lec_demo="mnist-mnistm")
+    at = app("views/lecture.py", lec_demo="mnist-mnistm")
     assert at.segmented_control(key="lec_view").options == ["Source-only vs DANN"]
     embs = embedding_specs(at)
     assert len(embs) == 2
@@ -121,13 +121,13 @@ def test_lecture_shows_the_mnist_demo_with_thumbnails(lecture_env):
 
 def test_lecture_without_assets_says_how_to_make_them(lecture_env, monkeypatch):
     monkeypatch.setenv("DANN_DEMO_DIR", str(lecture_env / "empty"))
-    at = app("pages/lecture.py")
+    at = app("views/lecture.py")
     assert "make_demo_assets.py" in texts(at.error) and "Something went wrong" not in texts(at.error)
     bad = lecture_env / "bad"
     bad.mkdir()
     (bad / "demo.json").write_text('{"format": 1, "demos": {"moons": {"kind": "points"}}}')
     monkeypatch.setenv("DANN_DEMO_DIR", str(bad))
-    at = app("pages/lecture.py")
+    at = app("views/lecture.py")
     assert "metrics.json is missing" in texts(at.error)
 
 
@@ -136,7 +136,7 @@ def test_lecture_without_assets_says_how_to_make_them(lecture_env, monkeypatch):
 def test_sweep_page_runs_a_sweep_as_a_process_and_marks_the_pick(tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     monkeypatch.setenv("DANN_RUNS_DIR", str(runs))
-    at = app("pages/sweep.py")
+    at = app("views/sweep.py")
     assert "No sweeps yet" in texts(at.info)
     at.text_input(key="sw_lambdas").set_value("0 x").run()
     at.button(key="sw_start").click().run()
@@ -175,7 +175,7 @@ def test_sweep_page_with_a_corrupt_sweep_file_shows_one_line(tmp_path, monkeypat
     (runs / "sweeps" / "bad-sweep").mkdir(parents=True)
     (runs / "sweeps" / "bad-sweep" / "sweep.json").write_text('{"rows": [{"lambda_max": null}]}')
     monkeypatch.setenv("DANN_RUNS_DIR", str(runs))
-    at = app("pages/sweep.py")
+    at = app("views/sweep.py")
     assert "bad-sweep: sweep.json has a bad lambda_max" in texts(at.warning)
     assert not at.get("plotly_chart")
 
@@ -186,7 +186,7 @@ def test_export_page_exports_a_run(tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     fixtures.make_run(str(runs / "img-run"), kind="image", n_per_domain=30, steps=(0, 10, 20))
     monkeypatch.setenv("DANN_RUNS_DIR", str(runs))
-    at = app("pages/export.py")
+    at = app("views/export.py")
     assert len(embedding_specs(at)) == 1
     f = prepare(at, "ex", "Step 20 features · TensorBoard")
     z = zipfile.ZipFile(io.BytesIO(f["data"]))
@@ -197,4 +197,4 @@ def test_export_page_exports_a_run(tmp_path, monkeypatch):
     f = prepare(at, "ex", "img-run-curves · HTML")
     assert b"<html" in f["data"][:200].lower()
     monkeypatch.setenv("DANN_RUNS_DIR", str(tmp_path / "none"))
-    assert "No runs yet" in texts(app("pages/export.py").info)
+    assert "No runs yet" in texts(app("views/export.py").info)
