@@ -173,7 +173,12 @@ def stop(run_dir):
 def terminate(name, timeout=5.0):
     """Last resort for a trainer of ours that ignores its control file: SIGINT (the trainer
     then marks the run stopped), then SIGKILL."""
-    p = _PROCS.get(name)
+    return stop_group(_PROCS.get(name), timeout)
+
+
+def stop_group(p, timeout=5.0):
+    """SIGINT to a process group we started (trainers then mark their runs stopped), then SIGKILL.
+    False when there is no such process, or it already ended."""
     if p is None or p.poll() is not None:
         return False
     try:

@@ -22,18 +22,6 @@ BIG_TYPE_CSS = """
 """
 
 
-@st.cache_data(show_spinner=False, ttl=300)
-def pair_choices():
-    """{pair: (defaults, description, available, why)} from dann_core's registry (as on Train & watch)."""
-    from dann_core.pairs import all_specs
-    out = {}
-    for name, spec in sorted(all_specs().items()):
-        try:
-            ok, why = spec.offline(None)
-        except Exception as e:  # an availability check must not break the page
-            ok, why = False, f"{type(e).__name__}: {e}"
-        out[name] = (dict(spec.defaults), spec.description, bool(ok), str(why))
-    return out
 
 
 def big_type_css():

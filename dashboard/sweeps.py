@@ -123,19 +123,8 @@ def is_ours(log_path):
 
 def stop(log_path, timeout=5.0):
     """SIGINT to the sweep's process group (its trainers mark their runs stopped), then SIGKILL."""
-    import signal
-    p = _PROCS.get(log_path)
-    if p is None or p.poll() is not None:
-        return False
-    try:
-        os.killpg(p.pid, signal.SIGINT)
-        p.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait(timeout)
-    except ProcessLookupError:
-        pass
-    return True
+    from .launcher import stop_group
+    return stop_group(_PROCS.get(log_path), timeout)
 
 
 def log_tail(log_path, n=1):

@@ -131,3 +131,17 @@ def run_label(root, name):
     if not m:
         return name
     return f"{name}  ·  {rundata.MODE_LABELS.get(m.get('mode'), m.get('mode'))}, {m.get('pair')}, seed {m.get('seed')}"
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def pair_options():
+    """{pair: (defaults, description, available, why)} from dann_core's registry."""
+    from dann_core.pairs import all_specs
+    out = {}
+    for name, spec in sorted(all_specs().items()):
+        try:
+            ok, why = spec.offline(None)
+        except Exception as e:  # an availability check must not break the page
+            ok, why = False, f"{type(e).__name__}: {e}"
+        out[name] = (dict(spec.defaults), spec.description, bool(ok), str(why))
+    return out

@@ -17,7 +17,7 @@ REFRESH_S = 2.0
 
 
 def start_form(root):
-    pairs = lecture_ui.pair_choices()
+    pairs = ui.pair_options()
     names = list(pairs)
     with st.sidebar:
         st.header("Start a sweep")

@@ -12,22 +12,10 @@ REFRESH_S = 2.0      # live refresh while a followed run is active
 LIST_POLL_S = 4.0    # how often the run list is checked for runs started elsewhere (CLI)
 
 
-@st.cache_data(show_spinner=False, ttl=300)
-def pair_options():
-    """{pair: (defaults, description, available, why)} from dann_core's registry."""
-    from dann_core.pairs import all_specs
-    out = {}
-    for name, spec in sorted(all_specs().items()):
-        try:
-            ok, why = spec.offline(None)
-        except Exception as e:  # an availability check must not break the page
-            ok, why = False, f"{type(e).__name__}: {e}"
-        out[name] = (dict(spec.defaults), spec.description, bool(ok), str(why))
-    return out
 
 
 def start_section(root):
-    pairs = pair_options()
+    pairs = ui.pair_options()
     names = list(pairs)
     # the sidebar holds the form, so the main area (curves, embedding) fits a projector screen;
     # collapse the sidebar while presenting
