@@ -59,6 +59,7 @@ def test_start_a_run_and_watch_its_embedding(dashboard):
     os.makedirs(OUT, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = None
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(url, wait_until="domcontentloaded")
@@ -101,6 +102,10 @@ def test_start_a_run_and_watch_its_embedding(dashboard):
             tip.wait_for(state="visible", timeout=10_000)
             assert tip.locator("img").get_attribute("src").startswith("data:image/png;base64,")
             page.screenshot(path=os.path.join(OUT, "e2e_embedding_hover.png"))
+        except BaseException:
+            if page is not None:  # what the page showed when it failed
+                page.screenshot(path=os.path.join(OUT, "e2e_failure.png"))
+            raise
         finally:
             browser.close()
     assert os.path.getsize(os.path.join(OUT, "e2e_train_and_watch.png")) > 20_000
