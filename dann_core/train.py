@@ -140,7 +140,8 @@ def evaluate(model, xs, ys, xt, yt, kind, n_probe):
         "domain_err": ((ds > 0.5).float().sum() + (dt <= 0.5).float().sum()).item() / (len(ds) + len(dt)),
     }
     probe = {
-        "features": torch.cat([fs[:n_probe], ft[:n_probe]]).cpu().numpy().astype(np.float16),
+        # float16 halves the disk; clipped to its range so large activations stay finite, not inf
+        "features": np.clip(torch.cat([fs[:n_probe], ft[:n_probe]]).cpu().numpy(), -65504, 65504).astype(np.float16),
         "class_prob": torch.cat([ps[:n_probe], pt[:n_probe]]).cpu().numpy().astype(np.float16),
         "domain_prob": torch.cat([ds[:n_probe], dt[:n_probe]]).cpu().numpy().astype(np.float32),
     }

@@ -172,3 +172,16 @@ def test_torchrun_two_ranks_only_rank0_writes(runs_dir):
     assert man["steps_per_epoch"] == 4 and man["total_steps"] == 40
     steps = [m["step"] for m in r.metrics() if "label_loss" in m]
     assert steps == sorted(set(steps))  # one writer: no duplicated records
+
+
+def test_probe_features_stay_finite_when_large(runs_dir):
+    from dann_core.train import evaluate
+    big = torch.full((8, 3), 1e6)
+
+    class Huge(torch.nn.Module):  # features beyond float16's range (65504)
+        def forward(self, x):
+            return [(big[:len(x)] * (1 + x[:, :1]), torch.zeros(len(x), 2), torch.zeros(len(x)))]
+
+    x, y = torch.zeros(8, 2), torch.zeros(8, dtype=torch.long)
+    _, probe = evaluate(Huge(), x, y, x, y, "points", 4)
+    assert np.isfinite(probe["features"]).all() and probe["features"].max() == np.float16(65504)
