@@ -2,7 +2,8 @@
 
     python benchmarks/bench_trainer.py [--steps 200] [--device cpu|cuda] [--full]
 
-Prints img/s of each and their ratio (target >= 0.90), the seconds from launching
+Prints img/s of each and their ratio (target >= 0.90), the bare loop in the plain NCHW layout
+(what channels-last buys on a CPU), the seconds from launching
 `python -m dann_core train` to the first checkpoint on disk (target <= 5 s) and, with
 --full, the wall time of the whole default mnist-mnistm DANN run.
 """
@@ -17,26 +18,29 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from dann_core.inference import to_input, use_channels_last  # noqa: E402
 from dann_core.models import build_model  # noqa: E402
 from dann_core.pairs import load_pair  # noqa: E402
 from dann_core.train import Config, pick_device, train  # noqa: E402
 
 
-def bare_loop(steps, device, half=64, seed=0):
-    """The minimum any trainer must do: batches already on the device, forward, backward, step."""
+def bare_loop(steps, device, half=64, seed=0, layout="trainer"):
+    """The minimum any trainer must do: batches already on the device, forward, backward, step.
+    layout "trainer": the trainer's memory layout (channels-last on a CPU); "nchw": plain."""
     torch.manual_seed(seed)
     pair = load_pair("mnist-mnistm", seed)
     xs = torch.from_numpy(pair.x("source_train")).to(device)
     ys = torch.from_numpy(pair.y("source_train")).to(device)
     xt = torch.from_numpy(pair.x("target_train")).to(device)
     net = build_model("mnist_bn", pair.input_shape, 10).to(device)
+    cl = use_channels_last(net, device, "image") if layout == "trainer" else False
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     net.grl.lambd = 0.5
 
     def step():
         si = torch.randint(len(ys), (half,), device=device)
         ti = torch.randint(len(xt), (half,), device=device)
-        (_, ls, ds), (_, _, dt) = net(xs[si].float().div_(127.5).sub_(1), xt[ti].float().div_(127.5).sub_(1))
+        (_, ls, ds), (_, _, dt) = net(to_input(xs[si], "image", cl), to_input(xt[ti], "image", cl))
         loss = F.cross_entropy(ls, ys[si]) + F.binary_cross_entropy_with_logits(ds, torch.zeros_like(ds)) \
             + F.binary_cross_entropy_with_logits(dt, torch.ones_like(dt))
         opt.zero_grad(set_to_none=True)
@@ -95,6 +99,9 @@ def main():
         print(f"full trainer   : {full:8.0f} img/s  (streaming on: metrics every 10 steps, eval+checkpoint "
               f"every epoch = 62 steps, {len(os.listdir(os.path.join(s['run_dir'], 'checkpoints'))) // 2} checkpoints)")
         print(f"ratio          : {full / bare_mean:8.3f}  (target >= 0.90)")
+        if device.type == "cpu":
+            nchw = bare_loop(a.steps, device, layout="nchw")
+            print(f"bare loop, NCHW: {nchw:8.0f} img/s  (channels-last is {bare_mean / nchw:.2f}x that)")
         print(f"first checkpoint on disk after launch: {first_checkpoint_seconds(runs, device):.2f} s  (target <= 5 s)")
         if a.full:
             t = time.perf_counter()

@@ -44,6 +44,7 @@ def _parser():
     t.add_argument("--run-name", help="directory name under --runs-dir (default: pair-mode-seed-time)")
     t.add_argument("--log-every", type=int, default=10)
     t.add_argument("--ckpt-every", type=int, help="steps between evaluation+checkpoint (default: an epoch)")
+    t.add_argument("--evals", type=int, default=0, help="instead of --ckpt-every: this many evaluations, evenly spread")
     t.add_argument("--n-probe", type=int, help="probe points per domain")
     t.add_argument("--keep-weights", choices=("all", "last"), default="all")
     t.add_argument("--control", help="a control.json to start from (lambda / paused / stop)")
@@ -57,10 +58,11 @@ def _parser():
     r = sub.add_parser("reproduce", help="the paper's Table 2 on the embedded pairs: SO, SA, DANN, train-on-target",
                        description="Train source-only, DANN and train-on-target per pair and seed, run Subspace "
                                    "Alignment, and write reproduce.md / reproduce.csv with the share of the gap closed.")
-    r.add_argument("--pairs", nargs="+", default=None, help="default: every embedded pair available offline")
+    r.add_argument("--pairs", nargs="+", default=None,
+                   help="default: moons mnist-mnistm syndigits-mnist (any pair from `pairs` works)")
     r.add_argument("--seeds", type=int, default=3)
     r.add_argument("--out", default="results", help="where the tables (and runs/) go (default: %(default)s)")
-    r.add_argument("--jobs", type=int, default=1, help="trainings in parallel (threads are split between them)")
+    r.add_argument("--jobs", type=int, help="trainings at once (default: one per core, one thread each; 4 on a GPU)")
     r.add_argument("--epochs", type=float, help="override every pair's default epochs (quick looks)")
     r.add_argument("--data-root")
 
@@ -123,12 +125,12 @@ def cmd_control(a):
 
 
 def cmd_reproduce(a):
-    from .pairs import PairError, all_specs, get_spec
-    from .reproduce import reproduce
-    if a.seeds < 1 or a.jobs < 1 or (a.epochs is not None and a.epochs <= 0):
+    from .pairs import PairError, get_spec
+    from .reproduce import DEFAULT_PAIRS, reproduce
+    if a.seeds < 1 or (a.jobs is not None and a.jobs < 1) or (a.epochs is not None and a.epochs <= 0):
         return _fail("--seeds and --jobs must be >= 1, --epochs > 0")
     try:
-        pairs = a.pairs or [n for n, s in all_specs().items() if "embedded" in s.tags or "toy" in s.tags]
+        pairs = list(dict.fromkeys(a.pairs or DEFAULT_PAIRS))
         for p in pairs:
             get_spec(p)
         _check_runs_dir(a.out)

@@ -7,9 +7,26 @@ import torch
 from .models import build_model
 
 
-def to_input(x, kind):
-    """uint8 images -> float in [-1, 1]; points pass through. Done on the device, per batch."""
-    return x.float().div_(127.5).sub_(1.0) if kind == "image" else x
+def to_input(x, kind, channels_last=False):
+    """uint8 images -> float in [-1, 1]; points pass through. Done on the device, per batch.
+
+    channels_last: lay the batch out as the network is laid out (see `use_channels_last`);
+    a network fed the other layout converts every batch, and ran several times slower here.
+    """
+    if kind != "image":
+        return x
+    x = x.float().div_(127.5).sub_(1.0)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def use_channels_last(net, device, kind):
+    """Put an image network in channels-last layout on the CPU: one DANN step ran 1.5x faster
+    there (oneDNN convolutions; benchmarks/bench_trainer.py). Returns whether it did; the
+    network remembers it, so `forward_all` lays its inputs out to match."""
+    net.channels_last = device.type == "cpu" and kind == "image"
+    if net.channels_last:
+        net.to(memory_format=torch.channels_last)
+    return net.channels_last
 
 
 @torch.no_grad()
@@ -19,7 +36,7 @@ def forward_all(net, x, kind, chunk=1000):
     net.eval()
     f, p, d = [], [], []
     for i in range(0, len(x), chunk):
-        fi, li, di = net(to_input(x[i:i + chunk], kind))[0]
+        fi, li, di = net(to_input(x[i:i + chunk], kind, getattr(net, "channels_last", False)))[0]
         f.append(fi)
         p.append(li.softmax(1))
         d.append(torch.sigmoid(di))

@@ -1,7 +1,7 @@
 """Run several trainings at once, as separate processes, with the cores split between them."""
 import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 
 def default_jobs(device="auto"):
@@ -19,15 +19,26 @@ def train_summary(kw):
     return train(Config(**kw))
 
 
-def run_many(kws, jobs=1):
+def run_many(kws, jobs=1, on_done=None):
     """Train every Config-kwargs dict in `kws`; summaries come back in the same order.
 
     `threads` is set to cores // jobs for each run unless given, so that the runs together
-    use each core once (oversubscribed CPUs ran 20x slower here).
+    use each core once (oversubscribed CPUs ran 20x slower here). `on_done(i, summary)` is
+    called as each run finishes, in the order they finish.
     """
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     kws = [{"threads": threads, **kw} for kw in kws]
+    out = [None] * len(kws)
     if jobs <= 1 or len(kws) <= 1:
-        return [train_summary(kw) for kw in kws]
+        for i, kw in enumerate(kws):
+            out[i] = train_summary(kw)
+            if on_done:
+                on_done(i, out[i])
+        return out
     with ProcessPoolExecutor(min(jobs, len(kws)), mp_context=mp.get_context("spawn")) as ex:
-        return list(ex.map(train_summary, kws))
+        futures = {ex.submit(train_summary, kw): i for i, kw in enumerate(kws)}
+        for f in as_completed(futures):
+            out[futures[f]] = f.result()
+            if on_done:
+                on_done(futures[f], out[futures[f]])
+    return out

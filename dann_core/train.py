@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__
-from .inference import forward_all, to_input
+from .inference import forward_all, to_input, use_channels_last
 from .metrics import linear_domain_error
 from .models import build_model
 from .pairs import get_spec, load_pair
@@ -62,6 +62,7 @@ class Config:
     run_name: str = None
     log_every: int = 10
     ckpt_every: int = None          # steps between evaluation + checkpoint; default once an epoch
+    evals: int = 0                  # >0: instead, this many evaluations + checkpoints, evenly spread
     n_probe: int = None             # probe points per domain
     keep_weights: str = "all"       # "all" or "last"
     control: str = None             # a control file to start from (lambda / paused / stop)
@@ -95,6 +96,7 @@ def resolve(cfg):
         (cfg.lambda_max >= 0 and math.isfinite(cfg.lambda_max), "lambda_max must be >= 0"),
         (cfg.log_every >= 1, "log_every must be >= 1"),
         (cfg.ckpt_every is None or cfg.ckpt_every >= 1, "ckpt_every must be >= 1"),
+        (cfg.evals >= 0, "evals must be >= 0"),
         (cfg.n_probe >= 4, "n_probe must be >= 4"),
         (cfg.semi_k >= 1, "semi_k must be >= 1"),
         (cfg.max_steps >= 0, "max_steps must be >= 0"),
@@ -187,12 +189,13 @@ def train(cfg, progress=False, log=print):
     steps_per_epoch = max(1, n_main // (half * world))  # under DDP each rank sees its own batches
     total_steps = max(1, int(round(cfg.epochs * steps_per_epoch)))
     last_step = min(total_steps, cfg.max_steps) if cfg.max_steps else total_steps
-    ckpt_every = cfg.ckpt_every or steps_per_epoch
+    ckpt_every = -(-last_step // cfg.evals) if cfg.evals else cfg.ckpt_every or steps_per_epoch
     gen = torch.Generator().manual_seed(cfg.seed * 7919 + rank)
     semi_idx = torch.randperm(len(yt_tr), generator=gen)[:cfg.semi_k].to(device)
 
     # ---- model and optimiser
     net = build_model(cfg.model, pair.input_shape, pair.n_classes).to(device)
+    cl = use_channels_last(net, device, pair.kind)
     model = net
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -321,8 +324,8 @@ def train(cfg, progress=False, log=print):
                 tgt_perm, t_ptr = torch.randperm(len(yt_tr), generator=gen).to(device), 0
             si, ti = src_perm[s_ptr:s_ptr + half], tgt_perm[t_ptr:t_ptr + half]
             s_ptr, t_ptr = s_ptr + half, t_ptr + half
-            xs, ys = to_input(xs_tr[si], pair.kind), ys_tr[si]
-            xt = to_input(xt_tr[ti], pair.kind)
+            xs, ys = to_input(xs_tr[si], pair.kind, cl), ys_tr[si]
+            xt = to_input(xt_tr[ti], pair.kind, cl)
 
             # -- forward and losses
             if cfg.mode == "source_only":
@@ -336,7 +339,7 @@ def train(cfg, progress=False, log=print):
             else:
                 if cfg.mode == "semi":  # a few of the fixed labelled target samples ride along
                     li = semi_idx[torch.randint(len(semi_idx), (max(1, half // 4),), generator=gen).to(device)]
-                    xt = torch.cat([xt, to_input(xt_tr[li], pair.kind)])
+                    xt = torch.cat([xt, to_input(xt_tr[li], pair.kind, cl)])
                 (_, logit_s, dom_s), (_, logit_t, dom_t) = model(xs, xt)
                 label_loss = F.cross_entropy(logit_s, ys)
                 if cfg.mode == "semi":

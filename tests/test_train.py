@@ -22,7 +22,7 @@ def _moons(runs_dir, **kw):
 
 
 def test_dann_run_streams_everything(runs_dir):
-    s = _moons(runs_dir, run_name="m", seed=1)
+    s = _moons(runs_dir, run_name="m", seed=1, lambda_schedule="paper")  # the ramp (moons defaults to constant)
     r = RunReader(os.path.join(runs_dir, "m"))
     man = r.manifest()
     assert man["pair"] == "moons" and man["mode"] == "dann" and man["seed"] == 1 and man["model"] == "moons_mlp"
