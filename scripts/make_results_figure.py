@@ -1,0 +1,45 @@
+"""The README's before/after figure from a reproduce run: source-only vs DANN, one seed.
+
+    python scripts/make_results_figure.py [--results results] [--pair mnist-mnistm] [--seed 0]
+                                          [--method tsne] [--out docs/results/before_after.png]
+
+It reads results/runs/<pair>-source_only-s<seed> and <pair>-dann-s<seed> (written by
+`python -m dann_core reproduce`), lays out each run's last probe features and writes one PNG.
+"""
+import argparse
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", default="results")
+    ap.add_argument("--pair", default="mnist-mnistm")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--method", default="tsne", choices=("tsne", "pca", "umap"))
+    ap.add_argument("--out", default=os.path.join("docs", "results", "before_after.png"))
+    a = ap.parse_args(argv)
+    from dashboard.results import before_after_png
+    runs = [os.path.join(a.results, "runs", f"{a.pair}-{m}-s{a.seed}") for m in ("source_only", "dann")]
+    for r in runs:
+        if not os.path.isfile(os.path.join(r, "manifest.json")):
+            print(f"make_results_figure: error: no run at {r} (run `python -m dann_core reproduce` first)", file=sys.stderr)
+            return 2
+    try:
+        png = before_after_png(*runs, method=a.method)
+    except ValueError as e:
+        print(f"make_results_figure: error: {e}", file=sys.stderr)
+        return 2
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out, "wb") as f:
+        f.write(png)
+    print(f"wrote {a.out} ({len(png) / 1e3:.0f} kB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

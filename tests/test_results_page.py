@@ -1,0 +1,61 @@
+"""The reproduce table in the dashboard: finding the latest one, reading it, its figure, the page."""
+import os
+
+import pytest
+
+from dann_core.reproduce import summarize, write_tables
+from dashboard import results
+from test_dashboard_app import app, charts, texts
+from test_reproduce import _rows
+
+
+def _write(d, rows=None):
+    rows = rows or _rows()
+    write_tables(summarize(rows), rows, str(d), "a note")
+    return str(d)
+
+
+def test_latest_is_the_newest_table(tmp_path):
+    a, b, empty = _write(tmp_path / "a"), _write(tmp_path / "b"), str(tmp_path / "empty")
+    os.makedirs(empty)
+    os.utime(os.path.join(a, "reproduce.csv"), (1e9, 1e9))
+    assert results.latest([empty, a, b]) == b
+    os.utime(os.path.join(b, "reproduce.csv"), (5e8, 5e8))
+    assert results.latest([empty, a, b]) == a
+    assert results.latest([empty]) is None
+
+
+def test_read_and_figure(tmp_path):
+    summary, runs, md = results.read(_write(tmp_path))
+    (s,) = summary
+    assert s["pair"] == "mnist-mnistm" and s["seeds"] == 2 and s["dann_beats_so"] is True
+    assert s["dann_mean"] == pytest.approx(0.82) and s["gap_closed"] == pytest.approx(0.75)
+    assert len(runs) == 8 and {r["method"] for r in runs} == {"source_only", "subspace_alignment", "dann", "target_only"}
+    assert md.startswith("| pair |") and "a note" in md
+    fig = results.figure(summary)
+    bars = {t.meta["method"]: t for t in fig.data}
+    assert list(bars) == ["source_only", "subspace_alignment", "dann", "target_only"]
+    assert bars["dann"].y[0] == pytest.approx(0.82) and bars["source_only"].error_y.array[0] == pytest.approx(0.02)
+    assert [a.text for a in fig.layout.annotations] == ["gap closed 75%"]
+
+
+def test_read_rejects_what_is_not_a_table(tmp_path):
+    with pytest.raises(ValueError, match="cannot read"):
+        results.read(str(tmp_path))
+    (tmp_path / "reproduce.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="is not a reproduce table") as e:
+        results.read(str(tmp_path))
+    assert "\n" not in str(e.value)
+
+
+def test_results_page_shows_the_latest_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("DANN_RESULTS_DIR", _write(tmp_path / "mine"))
+    at = app("views/results.py")
+    assert "0.820 ± 0.020" in texts(at.markdown) and "a note" in texts(at.markdown)
+    (spec,) = charts(at)
+    assert [t["name"] for t in spec["data"]] == ["Source only", "SA", "DANN", "Train on target"]
+    assert "mine" in texts(at.caption)
+    # a broken table newer than every other: one clear line, no traceback
+    (tmp_path / "mine" / "reproduce.csv").write_text("not,a,table\n")
+    at = app("views/results.py")
+    assert not at.exception and "is not a reproduce table" in texts(at.error)
