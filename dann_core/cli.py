@@ -20,6 +20,7 @@ def _fail(msg, code=2):
 
 
 def _parser():
+    from .models import MODELS
     from .train import MODES
     p = _Parser(prog="python -m dann_core", description="Domain-adversarial training that streams to a run directory.")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
@@ -29,7 +30,7 @@ def _parser():
     t.add_argument("--pair", default="mnist-mnistm", help="source->target pair (default: %(default)s)")
     t.add_argument("--mode", default="dann", choices=MODES)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--model", help="network from the registry (mnist_paper, mnist_bn, svhn_paper, moons_mlp, ...)")
+    t.add_argument("--model", help=f"network from the registry ({', '.join(MODELS)})")
     t.add_argument("--epochs", type=float)
     t.add_argument("--batch-size", type=int, help="total per step: half source, half target")
     t.add_argument("--optimizer", choices=("sgd", "adam"))
@@ -53,7 +54,8 @@ def _parser():
     t.add_argument("--data-root", help="where downloadable datasets live")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    sub.add_parser("pairs", help="list the pairs and whether each is available offline")
+    pp = sub.add_parser("pairs", help="list the pairs and whether each is available offline")
+    pp.add_argument("--data-root", help="where downloadable datasets live (default: $DANN_DATA, else the cache)")
 
     r = sub.add_parser("reproduce", help="the paper's Table 2 on the embedded pairs: SO, SA, DANN, train-on-target",
                        description="Train source-only, DANN and train-on-target per pair and seed, run Subspace "
@@ -88,12 +90,12 @@ def _parser():
     return p
 
 
-def cmd_pairs():
+def cmd_pairs(data_root=None):
     from .pairs import all_specs
     rows = []
     for name, spec in sorted(all_specs().items()):
         try:
-            ok, why = spec.offline(None)
+            ok, why = spec.offline(data_root)
         except Exception as e:  # an availability check must not break the listing
             ok, why = False, f"{type(e).__name__}: {e}"
         rows.append((name, "yes" if ok else "no", spec.sizes, spec.description if ok else f"{spec.description} [{why}]"))
@@ -209,7 +211,7 @@ def cmd_train(a):
 def main(argv=None):
     a = _parser().parse_args(argv)
     if a.cmd == "pairs":
-        return cmd_pairs()
+        return cmd_pairs(a.data_root)
     if a.cmd == "control":
         return cmd_control(a)
     if a.cmd == "reproduce":

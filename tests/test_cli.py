@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -71,7 +72,15 @@ def test_train_summary_line_and_pairs(tmp_path):
     p = run("pairs")
     assert p.returncode == 0
     rows = {l.split()[0]: l.split()[1] for l in p.stdout.splitlines()[1:]}
-    assert rows["moons"] == "yes" and rows["mnist-mnistm"] == "yes"
+    assert rows["moons"] == "yes" and rows["mnist-mnistm"] == "yes" and rows["folders"] == "no"
+    # --data-root reaches the availability checks: an ImageFolder layout makes `folders` available
+    for dom in ("source", "target"):
+        for c in ("a", "b"):
+            os.makedirs(tmp_path / "office" / dom / c)
+            Image.new("RGB", (8, 8)).save(tmp_path / "office" / dom / c / "0.png")
+    p = run("pairs", "--data-root", str(tmp_path / "office"))
+    rows = {l.split()[0]: l for l in p.stdout.splitlines()[1:]}
+    assert p.returncode == 0 and rows["folders"].split()[1] == "yes"
 
 
 def test_control_command(tmp_path):
@@ -88,3 +97,4 @@ def test_control_command(tmp_path):
 def test_help_works():
     p = run("train", "--help")
     assert p.returncode == 0 and "--lambda-max" in p.stdout and "--mode" in p.stdout
+    assert "resnet50" in p.stdout and "mnist_bn" in p.stdout  # --model lists the registry
