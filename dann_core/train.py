@@ -15,7 +15,6 @@ Under torchrun (WORLD_SIZE > 1) it wraps the model in DistributedDataParallel; r
 alone evaluates and writes the stream, and broadcasts the control to the other ranks.
 """
 import dataclasses
-import json
 import math
 import os
 import platform
@@ -268,7 +267,6 @@ def train(cfg, progress=False, log=print):
     step = 0
     lam, lam_source, lr = 0.0, "schedule", cfg.lr
     sums = torch.zeros(4, device=device)  # label loss, domain loss, domain correct, count
-    n_sums = 0
     last_eval = {}
     imgs, t_log = 0, time.perf_counter()
     bar = None

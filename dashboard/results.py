@@ -1,19 +1,13 @@
-"""The reproduce table (`python -m dann_core reproduce`): where the latest one is, and its figure.
-
-Pure functions of files and rows; the Results page only arranges them.
+"""The reproduce table (`python -m dann_core reproduce`): where the latest one is, and reading it
+(its figure is figures.results_figure); the README's before/after PNG.
 """
 import csv
 import math
 import os
 
-import plotly.graph_objects as go
-
-from dann_core.reproduce import LABELS, METHODS
+from dann_core.reproduce import METHODS
 
 from .launcher import REPO_ROOT
-
-METHOD_COLOURS = {"source_only": "#9a9a9a", "subspace_alignment": "#7fb0d8", "dann": "#f07818",
-                  "target_only": "#3a7d44"}
 
 
 def candidate_dirs():
@@ -71,26 +65,6 @@ def read(results_dir):
     except OSError:
         pass
     return summary, runs, md
-
-
-def figure(summary, height=460):
-    """Target accuracy per pair and method: the mean over seeds, their std as error bars, and
-    the share of the gap DANN closes written above each pair (the paper's values are in the table)."""
-    fig = go.Figure()
-    pairs = [f"{r['pair']} ({r['seeds']:.0f} seeds)" for r in summary]
-    for m in METHODS:
-        fig.add_trace(go.Bar(
-            name=LABELS[m], x=pairs, y=[r[f"{m}_mean"] for r in summary], marker_color=METHOD_COLOURS[m],
-            error_y=dict(type="data", array=[0 if math.isnan(r[f"{m}_std"]) else r[f"{m}_std"] for r in summary]),
-            hovertemplate=f"{LABELS[m]}<br>%{{x}}: %{{y:.3f}}<extra></extra>", meta={"method": m}))
-    for x, r in zip(pairs, summary):
-        if not math.isnan(r["gap_closed"]):
-            fig.add_annotation(x=x, y=1.0, yanchor="bottom", showarrow=False, font=dict(size=15),
-                               text=f"gap closed {r['gap_closed']:.0%}")
-    fig.update_layout(barmode="group", height=height, margin=dict(l=60, r=20, t=40, b=40),
-                      yaxis=dict(title="target accuracy", range=[0, 1.08]), font=dict(size=16),
-                      legend=dict(orientation="h", y=1.14, x=0))
-    return fig
 
 
 def _final_panel(run_dir, method, label, size):

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from dann_core.reproduce import summarize, write_tables
-from dashboard import results
+from dashboard import figures, results
 from test_dashboard_app import app, charts, texts
 from test_reproduce import _rows
 
@@ -32,7 +32,7 @@ def test_read_and_figure(tmp_path):
     assert s["dann_mean"] == pytest.approx(0.82) and s["gap_closed"] == pytest.approx(0.75)
     assert len(runs) == 8 and {r["method"] for r in runs} == {"source_only", "subspace_alignment", "dann", "target_only"}
     assert md.startswith("| pair |") and "a note" in md
-    fig = results.figure(summary)
+    fig = figures.results_figure(summary)
     bars = {t.meta["method"]: t for t in fig.data}
     assert list(bars) == ["source_only", "subspace_alignment", "dann", "target_only"]
     assert bars["dann"].y[0] == pytest.approx(0.82) and bars["source_only"].error_y.array[0] == pytest.approx(0.02)

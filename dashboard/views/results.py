@@ -11,7 +11,7 @@ if _ROOT not in sys.path:
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from dashboard import results, ui  # noqa: E402
+from dashboard import figures, results, ui  # noqa: E402
 
 
 def main():
@@ -29,7 +29,7 @@ def main():
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(os.path.join(where, "reproduce.csv"))))
     st.caption(f"{os.path.relpath(where, _ROOT) if where.startswith(_ROOT) else where} · written {stamp} · "
                "remake it with `python -m dann_core reproduce --seeds 3` (results/ then shows here)")
-    st.plotly_chart(results.figure(summary), key="res_fig", width="stretch")
+    st.plotly_chart(figures.results_figure(summary), key="res_fig", width="stretch")
     st.markdown(md or "(reproduce.md is missing; the figure is drawn from reproduce.csv)")
     if runs:
         with st.expander(f"Every run ({len(runs)})"):
