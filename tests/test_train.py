@@ -185,3 +185,24 @@ def test_probe_features_stay_finite_when_large(runs_dir):
     x, y = torch.zeros(8, 2), torch.zeros(8, dtype=torch.long)
     _, probe = evaluate(Huge(), x, y, x, y, "points", 4)
     assert np.isfinite(probe["features"]).all() and probe["features"].max() == np.float16(65504)
+
+
+def test_evals_spreads_checkpoints_over_the_run(runs_dir):
+    # 3 evaluations spread over the steps that run: 170 of the 180 (20 epochs x 300 // 32) -> every 57
+    s = _moons(runs_dir, run_name="ev", evals=3, max_steps=170)
+    r = RunReader(os.path.join(runs_dir, "ev"))
+    assert r.manifest()["ckpt_every"] == 57 and r.manifest()["total_steps"] == 180 and s["steps"] == 170
+    assert r.checkpoint_steps() == [0, 57, 114, 170]
+    with pytest.raises(ValueError, match="evals must be >= 0"):
+        _moons(runs_dir, evals=-1)
+
+
+def test_run_many_reports_each_run_as_it_finishes(runs_dir):
+    from dann_core.jobs import run_many
+    kws = [dict(pair="moons", mode=m, epochs=e, runs_dir=runs_dir, run_name=f"rm-{m}", evals=1)
+           for m, e in (("dann", 30), ("source_only", 2))]
+    seen = []
+    out = run_many(kws, jobs=2, on_done=lambda i, s: seen.append((i, s["run"])))
+    assert [o["run"] for o in out] == ["rm-dann", "rm-source_only"]  # summaries in the order asked
+    assert sorted(seen) == [(0, "rm-dann"), (1, "rm-source_only")]
+    assert all(o["state"] == "finished" for o in out)
