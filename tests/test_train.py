@@ -158,7 +158,8 @@ def test_corrupt_control_mid_run_is_ignored_and_logged(runs_dir):
 
 def test_torchrun_two_ranks_only_rank0_writes(runs_dir):
     # DDP on CPU (gloo): both ranks train, rank 0 alone evaluates, streams and reports
-    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "dann_core",
+    # --standalone: a free rendezvous port, not the fixed 29500 another process may hold
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "dann_core",
                         "train", "--pair", "moons", "--runs-dir", runs_dir, "--run-name", "ddp", "--epochs", "10",
                         "--threads", "1", "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
