@@ -59,3 +59,35 @@ def test_results_page_shows_the_latest_table(tmp_path, monkeypatch):
     (tmp_path / "mine" / "reproduce.csv").write_text("not,a,table\n")
     at = app("views/results.py")
     assert not at.exception and "is not a reproduce table" in texts(at.error)
+
+
+def test_before_after_figure_from_two_runs(tmp_path):
+    import io
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from dashboard import fixtures
+    runs = tmp_path / "res" / "runs"
+    fixtures.make_run(str(runs / "mnist-mnistm-source_only-s0"), kind="image", mode="source_only", n_per_domain=40)
+    fixtures.make_run(str(runs / "mnist-mnistm-dann-s0"), kind="image", n_per_domain=40, seed=1)
+    png = results.before_after_png(str(runs / "mnist-mnistm-source_only-s0"), str(runs / "mnist-mnistm-dann-s0"),
+                                   method="pca", size=300)
+    im = Image.open(io.BytesIO(png))
+    w, h = im.size
+    assert w % 2 == 0 and w >= 600 and h >= 300  # two panels of one size, side by side
+    for half in (im.crop((0, 0, w // 2, h)), im.crop((w // 2, 0, w, h))):  # each with both domains' colours
+        cols = {c for _, c in half.convert("RGB").getcolors(w * h)}
+        assert any(r < 80 and b > 150 for r, g, b in cols) and any(r > 200 and 90 < g < 160 and b < 80 for r, g, b in cols)
+    # the script: writes the file; a missing run is one line, exit 2
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = os.path.join(root, "scripts", "make_results_figure.py")
+    out = tmp_path / "fig.png"
+    p = subprocess.run([sys.executable, script, "--results", str(tmp_path / "res"), "--method", "pca", "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert Image.open(out).size[0] > Image.open(out).size[1] > 0  # two panels side by side
+    p = subprocess.run([sys.executable, script, "--results", str(tmp_path / "res"), "--seed", "7"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "no run at" in p.stderr and len(p.stderr.strip().splitlines()) == 1
