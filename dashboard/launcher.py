@@ -17,10 +17,30 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = {"DANN": "dann", "source-only": "source_only"}
 LOG_NAME = "trainer.log"  # the trainer's stdout/stderr, next to the stream it writes
 
-# Popen objects of the trainers this server process started, by run name. Polling them reaps
-# finished children: an unreaped (zombie) child still answers kill(pid, 0), so a trainer that
-# was killed would otherwise look alive forever.
-_PROCS = {}
+
+class Children(dict):
+    """Popen objects of the processes this server started, by key (a run name, a sweep's log).
+    Polling them reaps finished children: an unreaped (zombie) child still answers kill(pid, 0),
+    so a process that was killed would otherwise look alive forever."""
+
+    def exit_code(self, key):
+        """The exit code of a process this server started (None: still running, or not ours)."""
+        p = self.get(key)
+        return None if p is None else p.poll()
+
+    def is_ours(self, key):
+        return key in self
+
+    def reap(self):
+        """Poll every child; returns {key: exit code} of those that have ended."""
+        return {k: rc for k, p in list(self.items()) if (rc := p.poll()) is not None}
+
+    def stop(self, key, timeout=5.0):
+        """SIGINT to the child's process group (trainers then mark their runs stopped), then SIGKILL."""
+        return stop_group(self.get(key), timeout)
+
+
+_PROCS = Children()  # the trainers this server started, by run name
 
 
 class LaunchError(ValueError):
@@ -99,8 +119,6 @@ def start(pair, mode, runs_dir, run_name, **opts):
     run_dir = check_name(runs_dir, run_name)
     argv = trainer_argv(pair, mode, runs_dir, run_name, **opts)
     env = dict(os.environ)
-    # the trainer must import dann_core from this checkout whatever the server's working directory
-    env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     threads = argv[argv.index("--threads") + 1]
     if threads != "0":  # keep the trainer's own BLAS/OpenMP pools as small as its torch pool
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = threads
@@ -111,8 +129,7 @@ def start(pair, mode, runs_dir, run_name, **opts):
     except OSError as e:
         raise LaunchError(f"cannot create {run_dir!r}: {e.strerror or e}") from None
     try:
-        proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        proc = spawn(argv, log, env)
     except OSError as e:
         raise LaunchError(f"cannot start the trainer: {e.strerror or e}") from None
     finally:
@@ -121,36 +138,36 @@ def start(pair, mode, runs_dir, run_name, **opts):
     return Launched(run_name, run_dir, proc.pid, argv, log_path)
 
 
-def reap():
-    """Poll our children; returns {name: exit code} of those that have ended."""
-    done = {}
-    for name, p in list(_PROCS.items()):
-        rc = p.poll()
-        if rc is not None:
-            done[name] = rc
-    return done
+def spawn(argv, log, env=None):
+    """Start `argv` (a list: no shell) from the repository root, in its own session (it outlives
+    Streamlit reruns and closed tabs), its output into the open file `log`. It imports
+    dann_core from this checkout whatever the server's working directory. OSError if it cannot."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
 
 
-def exit_code(name):
-    """The exit code of a trainer this server started (None: still running, or not ours)."""
-    p = _PROCS.get(name)
-    return None if p is None else p.poll()
+reap = _PROCS.reap
+exit_code = _PROCS.exit_code  # of a trainer this server started (None: still running, or not ours)
+is_ours = _PROCS.is_ours
 
 
-def is_ours(name):
-    return name in _PROCS
-
-
-def log_tail(run_dir, n=3):
-    """The last `n` non-empty lines of the trainer's log (its error message when it failed)."""
+def tail_lines(path, n=1):
+    """The last `n` non-empty lines of a log file (from its last 4 kB); [] if it cannot be read."""
     try:
-        with open(os.path.join(run_dir, LOG_NAME), "rb") as f:
+        with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - 4096))
             lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
     except OSError:
         return []
     return lines[-n:]
+
+
+def log_tail(run_dir, n=3):
+    """The last `n` non-empty lines of the trainer's log (its error message when it failed)."""
+    return tail_lines(os.path.join(run_dir, LOG_NAME), n)
 
 
 def set_lambda(run_dir, value):
@@ -173,16 +190,16 @@ def stop(run_dir):
 def terminate(name, timeout=5.0):
     """Last resort for a trainer of ours that ignores its control file: SIGINT (the trainer
     then marks the run stopped), then SIGKILL."""
-    return stop_group(_PROCS.get(name), timeout)
+    return _PROCS.stop(name, timeout)
 
 
-def stop_group(p, timeout=5.0):
-    """SIGINT to a process group we started (trainers then mark their runs stopped), then SIGKILL.
-    False when there is no such process, or it already ended."""
+def stop_group(p, timeout=5.0, sig=signal.SIGINT):
+    """`sig` (SIGINT: trainers then mark their runs stopped) to a process group we started, then
+    SIGKILL. False when there is no such process, or it already ended."""
     if p is None or p.poll() is not None:
         return False
     try:
-        os.killpg(p.pid, signal.SIGINT)
+        os.killpg(p.pid, sig)
         p.wait(timeout)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)

@@ -7,7 +7,7 @@ import sys
 import time
 import urllib.request
 
-from .launcher import REPO_ROOT
+from .launcher import REPO_ROOT, spawn, stop_group
 
 APP = os.path.join(REPO_ROOT, "dashboard", "app.py")
 
@@ -24,13 +24,12 @@ def start(port=None, env=None, log_path=None):
     argv = [sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port),
             "--server.address", "127.0.0.1", "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    e = dict(os.environ, **(env or {}))
-    e["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in e.get("PYTHONPATH", "").split(os.pathsep) if p])
     out = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=e, stdin=subprocess.DEVNULL, stdout=out,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    if log_path:
-        out.close()
+    try:
+        proc = spawn(argv, out, dict(os.environ, **(env or {})))
+    finally:
+        if log_path:
+            out.close()
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -53,12 +52,4 @@ def wait_healthy(proc, url, timeout=60):
 def stop(proc, timeout=10):
     """Stop the server (trainers it started run in their own sessions: stop those through
     their control files)."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout)
-        except ProcessLookupError:
-            pass
+    stop_group(proc, timeout, signal.SIGTERM)

@@ -10,7 +10,6 @@ import json
 import math
 import os
 import re
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -18,11 +17,11 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 from .figures import GRAY, LAMBDA, SOURCE, TARGET, _base_layout, message_figure
-from .launcher import REPO_ROOT
+from .launcher import Children, spawn, tail_lines
 
 MAX_LAMBDAS = 12
 LAUNCH_LOG = "sweep-launch-{stamp}-{pid}.log"
-_PROCS = {}  # sweeps this server started, by log path: polling them reaps finished children
+_PROCS = Children()  # sweeps this server started, by log path
 
 
 class SweepError(ValueError):
@@ -97,12 +96,9 @@ def start(pair, lambdas, runs_dir, **opts):
         log = open(log_path, "wb")
     except OSError as e:
         raise SweepError(f"cannot write to the runs directory {runs_dir!r}: {e.strerror or e}") from None
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     started = time.time()
     try:
-        proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        proc = spawn(argv, log)
     except OSError as e:
         raise SweepError(f"cannot start the sweep: {e.strerror or e}") from None
     finally:
@@ -111,31 +107,10 @@ def start(pair, lambdas, runs_dir, **opts):
     return Launched(proc.pid, argv, log_path, str(pair), int(opts.get("seed", 0)), list(lambdas), started)
 
 
-def exit_code(log_path):
-    """The exit code of a sweep this server started (None: still running, or not ours)."""
-    p = _PROCS.get(log_path)
-    return None if p is None else p.poll()
-
-
-def is_ours(log_path):
-    return log_path in _PROCS
-
-
-def stop(log_path, timeout=5.0):
-    """SIGINT to the sweep's process group (its trainers mark their runs stopped), then SIGKILL."""
-    from .launcher import stop_group
-    return stop_group(_PROCS.get(log_path), timeout)
-
-
-def log_tail(log_path, n=1):
-    try:
-        with open(log_path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 4096))
-            lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
-    except OSError:
-        return []
-    return lines[-n:]
+exit_code = _PROCS.exit_code  # of a sweep this server started (None: still running, or not ours)
+is_ours = _PROCS.is_ours
+stop = _PROCS.stop  # SIGINT to the sweep's process group (its trainers mark their runs stopped), then SIGKILL
+log_tail = tail_lines
 
 
 _RUN_RE = re.compile(r"^(sweep-(?P<pair>.+)-s(?P<seed>\d+)-(?P<stamp>\d{8}-\d{6}))-lam(?P<lam>[0-9.e+-]+)$")
