@@ -39,6 +39,11 @@ def _parser():
     t.add_argument("--lambda-schedule", choices=("paper", "constant"),
                    help="paper: lambda_max*(2/(1+exp(-10p))-1); constant: lambda_max throughout")
     t.add_argument("--lambda-max", type=float)
+    t.add_argument("--augment", choices=["none", "affine", "elastic"],
+                   help="random geometric augmentation of the source images (default: the pair's)")
+    t.add_argument("--ema", type=float,
+                   help="decay of a moving average of the weights that the checkpoints evaluate "
+                        "(0: the raw weights; default: the pair's)")
     t.add_argument("--semi-k", type=int, default=100, help="labelled target samples for --mode semi")
     t.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (quick runs)")
     t.add_argument("--runs-dir", default="runs")

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__
+from .augment import KINDS as AUGMENTS, augment
+from .averaging import WeightAverage
 from .inference import forward_all, to_input, use_channels_last
 from .metrics import linear_domain_error
 from .models import build_model
@@ -55,6 +57,9 @@ class Config:
     momentum: float = 0.9
     weight_decay: float = 0.0
     semi_k: int = 100               # labelled target samples in mode "semi"
+    augment: str = None             # source images: "none", "affine" or "elastic" (augment.py)
+    ema: float = None               # >0: checkpoints evaluate a moving average of the weights with
+                                    # this decay per step (averaging.py); 0: the raw weights
     max_steps: int = 0              # >0: stop early (quick runs); progress still counts to the end
     # streaming
     runs_dir: str = "runs"
@@ -79,7 +84,8 @@ def resolve(cfg):
     """Fill the None fields from the pair's defaults and check every value."""
     spec = get_spec(cfg.pair)
     base = dict(model=None, epochs=20, batch_size=128, optimizer="sgd", lr=0.01, lr_schedule="anneal",
-                lambda_schedule="paper", lambda_max=1.0, ckpt_every=None, n_probe=500)
+                lambda_schedule="paper", lambda_max=1.0, ckpt_every=None, n_probe=500,
+                augment="none", ema=0.0)
     base.update(spec.defaults)
     cfg = dataclasses.replace(cfg, **{k: v for k, v in base.items()
                                       if k in Config.__dataclass_fields__ and getattr(cfg, k) is None})
@@ -89,6 +95,8 @@ def resolve(cfg):
         (cfg.lr_schedule in ("anneal", "constant"), "lr_schedule must be 'anneal' or 'constant'"),
         (cfg.lambda_schedule in ("paper", "constant"), "lambda_schedule must be 'paper' or 'constant'"),
         (cfg.keep_weights in ("all", "last"), "keep_weights must be 'all' or 'last'"),
+        (0.0 <= cfg.ema < 1.0, "ema must be in [0, 1) (0: off)"),
+        (cfg.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}"),
         (cfg.epochs > 0, "epochs must be > 0"),
         (cfg.batch_size >= 2 and cfg.batch_size % 2 == 0, "batch_size must be an even number >= 2"),
         (cfg.lr > 0 and math.isfinite(cfg.lr), "lr must be a positive number"),
@@ -205,6 +213,10 @@ def train(cfg, progress=False, log=print):
     else:
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
+    # what the checkpoints evaluate and save: the net, or the moving average of its weights
+    avg = WeightAverage(net, cfg.ema) if cfg.ema and main else None
+    eval_net = avg.module if avg else net
+
     # ---- run directory (rank 0 only writes)
     name = cfg.run_name or default_run_name(cfg)
     run_dir = safe_run_dir(cfg.runs_dir, name)
@@ -243,12 +255,12 @@ def train(cfg, progress=False, log=print):
 
     def checkpoint(step, extra):
         """Evaluate on the held-out sets, log it, and write the probe features + weights."""
-        m, probe = evaluate(net, xs_te, ys_te, xt_te, yt_te, pair.kind, n_probe)
+        m, probe = evaluate(eval_net, xs_te, ys_te, xt_te, yt_te, pair.kind, n_probe)
         rec = {"step": step, "epoch": step / steps_per_epoch, "progress": step / total_steps, **extra, **m,
                "time": time.time() - t_start, "eval": True}
         writer.log(rec)
         prev = writer_ckpts[-1] if writer_ckpts else None
-        writer.write_checkpoint(step, net.state_dict(), y=np.concatenate(
+        writer.write_checkpoint(step, eval_net.state_dict(), y=np.concatenate(
             [pair.y("source_test")[:n_probe], pair.y("target_test")[:n_probe]]),
             domain=np.repeat(np.array([0, 1], np.int64), n_probe), lambd=np.float32(extra.get("lambda", 0)),
             **probe)
@@ -323,6 +335,9 @@ def train(cfg, progress=False, log=print):
             si, ti = src_perm[s_ptr:s_ptr + half], tgt_perm[t_ptr:t_ptr + half]
             s_ptr, t_ptr = s_ptr + half, t_ptr + half
             xs, ys = to_input(xs_tr[si], pair.kind, cl), ys_tr[si]
+            if cfg.augment != "none" and pair.kind == "image":  # source only: the target stays as it is
+                xs = augment(xs, cfg.augment, gen)
+                xs = xs.contiguous(memory_format=torch.channels_last) if cl else xs
             xt = to_input(xt_tr[ti], pair.kind, cl)
 
             # -- forward and losses
@@ -351,6 +366,8 @@ def train(cfg, progress=False, log=print):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if avg is not None:
+                avg.update()
             step += 1
             imgs += len(xs) + len(xt) if cfg.mode in ("dann", "semi") else half
             with torch.no_grad():  # accumulate on the device: no host sync per step
