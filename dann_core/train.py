@@ -9,7 +9,9 @@ target labels); semi (dann plus the labels of `semi_k` fixed target samples).
 
 While it trains it streams into a run directory (see stream.py): metrics every `log_every`
 steps, an evaluation plus a checkpoint with the probe features every `ckpt_every` steps,
-and it reads control.json between steps (set lambda, pause, stop).
+and it reads control.json between steps (set lambda, pause, stop). Options: `augment`
+deforms the source batch (augment.py); `ema` > 0 makes the checkpoints evaluate and save a
+moving average of the weights (averaging.py) instead of the raw ones.
 
 Under torchrun (WORLD_SIZE > 1) it wraps the model in DistributedDataParallel; rank 0
 alone evaluates and writes the stream, and broadcasts the control to the other ranks.
