@@ -187,6 +187,8 @@ def train(cfg, progress=False, log=print):
 
     # ---- data: the whole pair lives on the device as uint8; batches are indexed there
     pair = load_pair(cfg.pair, cfg.seed, cfg.data_root)
+    if cfg.augment != "none" and pair.kind != "image":
+        raise ValueError(f"augment {cfg.augment!r} deforms images; pair {cfg.pair!r} holds points (use --augment none)")
     dev = lambda a: torch.from_numpy(a).to(device)
     xs_tr, ys_tr = dev(pair.x("source_train")), dev(pair.y("source_train"))
     xt_tr, yt_tr = dev(pair.x("target_train")), dev(pair.y("target_train"))
@@ -337,7 +339,7 @@ def train(cfg, progress=False, log=print):
             si, ti = src_perm[s_ptr:s_ptr + half], tgt_perm[t_ptr:t_ptr + half]
             s_ptr, t_ptr = s_ptr + half, t_ptr + half
             xs, ys = to_input(xs_tr[si], pair.kind, cl), ys_tr[si]
-            if cfg.augment != "none" and pair.kind == "image":  # source only: the target stays as it is
+            if cfg.augment != "none":  # the source only: the target stays as it is
                 xs = augment(xs, cfg.augment, gen)
                 xs = xs.contiguous(memory_format=torch.channels_last) if cl else xs
             xt = to_input(xt_tr[ti], pair.kind, cl)
