@@ -23,12 +23,15 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 
-def reverse_score(pair, run_dir, cfg_kw, train, Config, register, PairSpec, spec):
+def reverse_score(pair, spec, run_dir, cfg_kw):
     """Accuracy on the labelled source test split of a DANN trained on the run's target pseudo-labels."""
     from dann_core.inference import forward_all, load_run_model
+    from dann_core.pairs import PairSpec, register
+    from dann_core.train import Config, train
     net, _ = load_run_model(run_dir)
     _, prob, _ = forward_all(net, torch.from_numpy(pair.x("target_train")), pair.kind)
     arrays = dict(source_train_x=pair.x("target_train"), source_train_y=prob.argmax(1).numpy(),
+                  # the reverse run's own "source test" has no labels to read: zeros, never scored
                   source_test_x=pair.x("target_test"), source_test_y=np.zeros(len(pair.y("target_test")), np.int64),
                   target_train_x=pair.x("source_train"), target_train_y=pair.y("source_train"),
                   target_test_x=pair.x("source_test"), target_test_y=pair.y("source_test"))
@@ -44,7 +47,7 @@ def main(argv=None):
     ap.add_argument("--lambdas", type=float, nargs="+", default=[2, 3, 4, 6, 10])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     a = ap.parse_args(argv)
-    from dann_core.pairs import PairSpec, get_spec, load_pair, register
+    from dann_core.pairs import get_spec, load_pair
     from dann_core.train import Config, train
     spec = get_spec(a.pair)
     picked, fixed = [], {lam: [] for lam in a.lambdas}
@@ -56,8 +59,7 @@ def main(argv=None):
                 kw = dict(seed=seed, lambda_max=lam, threads=1, runs_dir=runs,
                           keep_weights="last", evals=1)
                 r = train(Config(pair=a.pair, run_name=f"s{seed}-l{lam:g}", **kw), log=lambda *x: None)
-                rv = reverse_score(pair, r["run_dir"], {**kw, "run_name": f"rev-s{seed}-l{lam:g}"},
-                                   train, Config, register, PairSpec, spec)
+                rv = reverse_score(pair, spec, r["run_dir"], {**kw, "run_name": f"rev-s{seed}-l{lam:g}"})
                 rows.append((lam, r["target_acc"], rv))
                 fixed[lam].append(r["target_acc"])
             lam, acc, _ = max(rows, key=lambda t: t[2])
