@@ -72,6 +72,8 @@ def _parser():
     r.add_argument("--jobs", type=int, help="trainings at once (default: one per core, one thread each; 4 on a GPU)")
     r.add_argument("--epochs", type=float, help="override every pair's default epochs (quick looks)")
     r.add_argument("--data-root")
+    r.add_argument("--ablation", action="store_true",
+                   help="also DANN with lambda = 0: is the gain the gradient reversal's? (one more run per pair and seed)")
 
     w = sub.add_parser("sweep", help="train one pair at several lambda_max values in parallel",
                        description="DANN at several lambda_max; marks the value a label-free rule picks "
@@ -144,7 +146,7 @@ def cmd_reproduce(a):
     except (PairError, OSError) as e:
         return _fail(str(e))
     try:
-        reproduce(pairs, a.seeds, a.out, jobs=a.jobs, epochs=a.epochs, data_root=a.data_root)
+        reproduce(pairs, a.seeds, a.out, jobs=a.jobs, epochs=a.epochs, data_root=a.data_root, ablation=a.ablation)
     except (ValueError, PairError) as e:
         return _fail(str(e))
     return 0

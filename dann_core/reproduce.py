@@ -5,6 +5,8 @@ defaults (no target labels are used by DANN, for training or for choosing the de
 see docs/fidelity.md), and runs Subspace Alignment on the source-only network's features.
 It writes `reproduce.md` and `reproduce.csv` (per-pair mean ± std and the share of the
 source→target gap that DANN closes) plus `runs.csv` (every run, with its seconds).
+With `ablation`, it also trains DANN with λ = 0 (target batches still pass through the net and
+its BatchNorm, nothing is reversed): whether DANN's gain is the gradient reversal's.
 """
 import csv
 import os
@@ -17,7 +19,14 @@ from .jobs import run_many
 DEFAULT_PAIRS = ("moons", "mnist-mnistm", "syndigits-mnist")
 METHODS = ("source_only", "subspace_alignment", "dann", "target_only")
 TRAINED = ("source_only", "dann", "target_only")
-LABELS = {"source_only": "Source only", "subspace_alignment": "SA", "dann": "DANN", "target_only": "Train on target"}
+ABLATION = "dann_lambda0"   # optional: a column only in tables that have it
+LABELS = {"source_only": "Source only", "subspace_alignment": "SA", "dann": "DANN", ABLATION: "DANN, λ = 0",
+          "target_only": "Train on target"}
+
+
+def columns(has_ablation):
+    """The methods of a table, in the order shown: the ablation sits next to DANN."""
+    return METHODS[:3] + (ABLATION,) + METHODS[3:] if has_ablation else METHODS
 
 # Ganin & Lempitsky 2015, Table 2: source only, SA, DANN, train on target (the real datasets)
 PAPER = {
@@ -39,9 +48,10 @@ def gap_closed(so, dann, tot):
 def summarize(rows):
     """rows: dicts with pair, seed, method, target_acc -> one dict per pair with mean/std per method."""
     out = []
+    methods = columns(any(r["method"] == ABLATION for r in rows))
     for pair in dict.fromkeys(r["pair"] for r in rows):
         s = {"pair": pair, "seeds": len({r["seed"] for r in rows if r["pair"] == pair})}
-        for m in METHODS:
+        for m in methods:
             v = [r["target_acc"] for r in rows if r["pair"] == pair and r["method"] == m]
             s[f"{m}_mean"] = float(np.mean(v)) if v else float("nan")
             s[f"{m}_std"] = float(np.std(v)) if v else float("nan")
@@ -57,16 +67,17 @@ def _pm(mean, std):
 
 
 def to_markdown(summary, note=""):
-    head = ("| pair | " + " | ".join(LABELS[m] for m in METHODS)
+    methods = columns(f"{ABLATION}_mean" in summary[0])
+    head = ("| pair | " + " | ".join(LABELS[m] for m in methods)
             + " | gap closed | DANN > SO by more than std | paper (SO / SA / DANN / TOT, gap) |")
-    lines = [head, "|" + " --- |" * (len(METHODS) + 4)]
+    lines = [head, "|" + " --- |" * (len(methods) + 4)]
     for s in summary:
         ref = PAPER.get(s["pair"])
         paper = (f"{ref[0]}: {ref[1]:.3f} / {ref[2]:.3f} / {ref[3]:.3f} / {ref[4]:.3f}, "
                  f"{gap_closed(ref[1], ref[3], ref[4]):.1%}" if ref else "–")
         gap = "–" if np.isnan(s["gap_closed"]) else f"{s['gap_closed']:.1%}"
         lines.append(f"| {s['pair']} ({s['seeds']} seeds) | "
-                     + " | ".join(_pm(s[f"{m}_mean"], s[f"{m}_std"]) for m in METHODS)
+                     + " | ".join(_pm(s[f"{m}_mean"], s[f"{m}_std"]) for m in methods)
                      + f" | {gap} | {'yes' if s['dann_beats_so'] else 'no'} | {paper} |")
     return "\n".join(lines) + ("\n\n" + note if note else "") + "\n"
 
@@ -104,34 +115,42 @@ def _subspace_alignment(so_run_dir, pair_name, seed, data_root=None, d=30):
 
 
 def reproduce(pairs=DEFAULT_PAIRS, seeds=3, out_dir="results", runs_dir=None, jobs=None, epochs=None, log=print,
-              data_root=None, evals=5):
+              data_root=None, evals=5, ablation=False):
     """Every pair x seed x trained method in one pool of `jobs` processes (default: one per
     core, one thread each), DANN runs first so that the pool's tail is short; then SA.
-    `evals`: evaluations + checkpoints per run (the dashboard can step through them)."""
+    `evals`: evaluations + checkpoints per run (the dashboard can step through them).
+    `ablation`: DANN with λ = 0 too."""
     from .jobs import default_jobs
     from .pairs import get_spec, load_pair
     runs_dir = runs_dir or os.path.join(out_dir, "runs")
     jobs = jobs or default_jobs()
     t0 = time.perf_counter()
-    kws = []
+    trained = TRAINED + ((ABLATION,) if ablation else ())
+    jobs_list = []  # (method, Config kwargs)
     for pair in pairs:
         get_spec(pair)
         for seed in range(seeds):
             load_pair(pair, seed, data_root)  # build the cache once, before workers race for it
-            kws += [dict(pair=pair, mode=m, seed=seed, runs_dir=runs_dir, epochs=epochs, evals=evals,
-                         keep_weights="last", run_name=f"{pair}-{m}-s{seed}", data_root=data_root) for m in TRAINED]
-    kws.sort(key=lambda kw: kw["mode"] != "dann")  # stable: DANN (two domains a step) first
+            for m in trained:
+                kw = dict(pair=pair, mode=m, seed=seed, runs_dir=runs_dir, epochs=epochs, evals=evals,
+                          keep_weights="last", run_name=f"{pair}-{m}-s{seed}", data_root=data_root)
+                if m == ABLATION:
+                    kw.update(mode="dann", lambda_max=0.0)
+                jobs_list.append((m, kw))
+    jobs_list.sort(key=lambda t: t[1]["mode"] != "dann")  # stable: DANN (two domains a step) first
+    methods, kws = [m for m, _ in jobs_list], [kw for _, kw in jobs_list]
 
     def done(i, s):
-        log(f"{kws[i]['pair']:<16} seed {kws[i]['seed']}  {kws[i]['mode']:<18} "
+        log(f"{kws[i]['pair']:<16} seed {kws[i]['seed']}  {methods[i]:<18} "
             f"target_acc={s['target_acc']:.4f}  {s['seconds']:6.1f} s")
     summaries = run_many(kws, jobs, on_done=done)
     rows = []
-    for kw, s in sorted(zip(kws, summaries), key=lambda t: (pairs.index(t[0]["pair"]), t[0]["seed"],
-                                                            TRAINED.index(t[0]["mode"]))):
-        rows.append({"pair": kw["pair"], "seed": kw["seed"], "method": kw["mode"], "target_acc": s["target_acc"],
+    order = columns(ablation)
+    for m, kw, s in sorted(zip(methods, kws, summaries),
+                           key=lambda t: (pairs.index(t[1]["pair"]), t[1]["seed"], order.index(t[0]))):
+        rows.append({"pair": kw["pair"], "seed": kw["seed"], "method": m, "target_acc": s["target_acc"],
                      "source_acc": s["source_acc"], "seconds": s["seconds"], "run": s["run_dir"]})
-        if kw["mode"] == "source_only":
+        if m == "source_only":
             rows.append(_subspace_alignment(s["run_dir"], kw["pair"], kw["seed"], data_root))
             log(f"{kw['pair']:<16} seed {kw['seed']}  {'subspace_alignment':<18} "
                 f"target_acc={rows[-1]['target_acc']:.4f}  {rows[-1]['seconds']:6.1f} s")

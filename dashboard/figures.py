@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dann_core.reproduce import LABELS, METHODS
+from dann_core.reproduce import ABLATION, LABELS, columns
 
 SOURCE = "#1f5fbf"   # blue
 TARGET = "#f07818"   # orange: tells apart from blue in every common colour-vision deficiency
@@ -296,7 +296,7 @@ def compare_curves_figure(evals_by_run, title="Target accuracy and proxy A-dista
 # ----------------------------------------------------------------------------- results
 
 METHOD_COLOURS = {"source_only": "#9a9a9a", "subspace_alignment": "#7fb0d8", "dann": TARGET,
-                  "target_only": "#3a7d44"}
+                  ABLATION: "#f2c49b", "target_only": "#3a7d44"}
 
 
 def results_figure(summary, height=480):
@@ -304,7 +304,7 @@ def results_figure(summary, height=480):
     the share of the gap DANN closes written above each pair (the paper's values are in the table)."""
     fig = go.Figure()
     pairs = [f"{r['pair']} ({r['seeds']:.0f} seeds)" for r in summary]
-    for m in METHODS:
+    for m in columns(bool(summary) and f"{ABLATION}_mean" in summary[0]):
         fig.add_trace(go.Bar(
             name=LABELS[m], x=pairs, y=[r[f"{m}_mean"] for r in summary], marker_color=METHOD_COLOURS[m],
             error_y=dict(type="data", array=[0 if math.isnan(r[f"{m}_std"]) else r[f"{m}_std"] for r in summary]),

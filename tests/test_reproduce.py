@@ -51,19 +51,40 @@ def test_markdown_and_csv(tmp_path):
     assert (tmp_path / "reproduce.md").read_text() == to_markdown(summary)
 
 
+def _with_ablation():
+    rows = _rows()
+    rows += [{"pair": "mnist-mnistm", "seed": seed, "method": "dann_lambda0", "target_acc": v, "seconds": 1.0}
+             for seed, v in enumerate([0.53, 0.57])]
+    return rows
+
+
+def test_ablation_column_only_where_it_was_run():
+    (s,) = summarize(_with_ablation())
+    assert s["dann_lambda0_mean"] == pytest.approx(0.55) and s["dann_lambda0_std"] == pytest.approx(0.02)
+    assert s["gap_closed"] == pytest.approx(0.75)  # the ablation does not enter DANN's figures
+    lines = to_markdown([s]).splitlines()
+    assert lines[0].startswith("| pair | Source only | SA | DANN | DANN, λ = 0 | Train on target | gap closed")
+    assert lines[1].count("---") == 9 and "| 0.820 ± 0.020 | 0.550 ± 0.020 | 0.920 ± 0.020 |" in lines[2]
+    assert "dann_lambda0_mean" not in summarize(_rows())[0] and "λ = 0" not in to_markdown(summarize(_rows()))
+
+
 def test_reproduce_smoke_on_moons(tmp_path):
     import subprocess
     import sys
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     p = subprocess.run([sys.executable, "-m", "dann_core", "reproduce", "--pairs", "moons", "--seeds", "1",
-                        "--epochs", "10", "--out", str(tmp_path)], cwd=root, capture_output=True, text=True,
-                       timeout=300)
+                        "--epochs", "10", "--ablation", "--out", str(tmp_path)], cwd=root, capture_output=True,
+                       text=True, timeout=300)
     assert p.returncode == 0, p.stderr
-    for m in ("source_only", "subspace_alignment", "dann", "target_only"):
+    for m in ("source_only", "subspace_alignment", "dann", "dann_lambda0", "target_only"):
         assert f"moons            seed 0  {m}" in p.stdout
     (s,) = list(csv.DictReader(open(tmp_path / "reproduce.csv")))
-    assert s["pair"] == "moons" and 0 <= float(s["dann_mean"]) <= 1
-    assert sorted(os.listdir(tmp_path / "runs")) == ["moons-dann-s0", "moons-source_only-s0", "moons-target_only-s0"]
+    assert s["pair"] == "moons" and 0 <= float(s["dann_mean"]) <= 1 and 0 <= float(s["dann_lambda0_mean"]) <= 1
+    assert sorted(os.listdir(tmp_path / "runs")) == ["moons-dann-s0", "moons-dann_lambda0-s0",
+                                                     "moons-source_only-s0", "moons-target_only-s0"]
+    from dann_core.stream import RunReader
+    cfg = RunReader(str(tmp_path / "runs" / "moons-dann_lambda0-s0")).manifest()["config"]
+    assert cfg["mode"] == "dann" and cfg["lambda_max"] == 0.0
     bad = subprocess.run([sys.executable, "-m", "dann_core", "reproduce", "--pairs", "nope"], cwd=root,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown pair 'nope'" in bad.stderr and "Traceback" not in bad.stderr

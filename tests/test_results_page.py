@@ -6,7 +6,7 @@ import pytest
 from dann_core.reproduce import summarize, write_tables
 from dashboard import figures, results
 from test_dashboard_app import app, charts, texts
-from test_reproduce import _rows
+from test_reproduce import _rows, _with_ablation
 
 
 def _write(d, rows=None):
@@ -37,6 +37,13 @@ def test_read_and_figure(tmp_path):
     assert list(bars) == ["source_only", "subspace_alignment", "dann", "target_only"]
     assert bars["dann"].y[0] == pytest.approx(0.82) and bars["source_only"].error_y.array[0] == pytest.approx(0.02)
     assert [a.text for a in fig.layout.annotations] == ["gap closed 75%"]
+
+
+def test_a_table_with_the_ablation_reads_and_draws_it(tmp_path):
+    summary, runs, md = results.read(_write(tmp_path, _with_ablation()))
+    assert summary[0]["dann_lambda0_mean"] == pytest.approx(0.55) and "DANN, λ = 0" in md
+    bars = [t.meta["method"] for t in figures.results_figure(summary).data]
+    assert bars == ["source_only", "subspace_alignment", "dann", "dann_lambda0", "target_only"]
 
 
 def test_read_rejects_what_is_not_a_table(tmp_path):
