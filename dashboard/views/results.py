@@ -28,7 +28,8 @@ def main():
         return
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(os.path.join(where, "reproduce.csv"))))
     st.caption(f"{os.path.relpath(where, _ROOT) if where.startswith(_ROOT) else where} · written {stamp} · "
-               "remake it with `python -m dann_core reproduce --seeds 3` (results/ then shows here)")
+               "remake it with `python -m dann_core reproduce --seeds 3` (results/ then shows here; "
+               "`--ablation` adds DANN with λ = 0, to see whether the gain is the reversal's)")
     st.plotly_chart(figures.results_figure(summary), key="res_fig", width="stretch")
     st.markdown(md or "(reproduce.md is missing; the figure is drawn from reproduce.csv)")
     if runs:
