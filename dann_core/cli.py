@@ -20,6 +20,7 @@ def _fail(msg, code=2):
 
 
 def _parser():
+    from .augment import KINDS as AUGMENTS
     from .models import MODELS
     from .train import MODES
     p = _Parser(prog="python -m dann_core", description="Domain-adversarial training that streams to a run directory.")
@@ -39,7 +40,7 @@ def _parser():
     t.add_argument("--lambda-schedule", choices=("paper", "constant"),
                    help="paper: lambda_max*(2/(1+exp(-10p))-1); constant: lambda_max throughout")
     t.add_argument("--lambda-max", type=float)
-    t.add_argument("--augment", choices=["none", "affine", "elastic"],
+    t.add_argument("--augment", choices=AUGMENTS,
                    help="random geometric augmentation of the source images (default: the pair's)")
     t.add_argument("--ema", type=float,
                    help="decay of a moving average of the weights that the checkpoints evaluate "

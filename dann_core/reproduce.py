@@ -140,10 +140,9 @@ def reproduce(pairs=DEFAULT_PAIRS, seeds=3, out_dir="results", runs_dir=None, jo
     jobs_list.sort(key=lambda t: t[1]["mode"] != "dann")  # stable: DANN (two domains a step) first
     methods, kws = [m for m, _ in jobs_list], [kw for _, kw in jobs_list]
 
-    def done(i, s):
-        log(f"{kws[i]['pair']:<16} seed {kws[i]['seed']}  {methods[i]:<18} "
-            f"target_acc={s['target_acc']:.4f}  {s['seconds']:6.1f} s")
-    summaries = run_many(kws, jobs, on_done=done)
+    def line(pair, seed, method, r):
+        log(f"{pair:<16} seed {seed}  {method:<18} target_acc={r['target_acc']:.4f}  {r['seconds']:6.1f} s")
+    summaries = run_many(kws, jobs, on_done=lambda i, s: line(kws[i]["pair"], kws[i]["seed"], methods[i], s))
     rows = []
     order = columns(ablation)
     for m, kw, s in sorted(zip(methods, kws, summaries),
@@ -152,8 +151,7 @@ def reproduce(pairs=DEFAULT_PAIRS, seeds=3, out_dir="results", runs_dir=None, jo
                      "source_acc": s["source_acc"], "seconds": s["seconds"], "run": s["run_dir"]})
         if m == "source_only":
             rows.append(_subspace_alignment(s["run_dir"], kw["pair"], kw["seed"], data_root))
-            log(f"{kw['pair']:<16} seed {kw['seed']}  {'subspace_alignment':<18} "
-                f"target_acc={rows[-1]['target_acc']:.4f}  {rows[-1]['seconds']:6.1f} s")
+            line(kw["pair"], kw["seed"], "subspace_alignment", rows[-1])
     summary = summarize(rows)
     note = (f"{seeds} seed(s) per pair, pair defaults{'' if epochs is None else f', {epochs} epochs'}; "
             f"{len(rows)} results in {time.perf_counter() - t0:.0f} s on {os.cpu_count()} cores "
