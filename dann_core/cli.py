@@ -47,6 +47,8 @@ def _parser():
                         "(0: the raw weights; default: the pair's)")
     t.add_argument("--semi-k", type=int, default=100, help="labelled target samples for --mode semi")
     t.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (quick runs)")
+    t.add_argument("--pace", type=float, default=0.0,
+                   help="at most this many steps a second: a run to watch and steer live (0: full speed)")
     t.add_argument("--runs-dir", default="runs")
     t.add_argument("--run-name", help="directory name under --runs-dir (default: pair-mode-seed-time)")
     t.add_argument("--log-every", type=int, default=10)

@@ -63,6 +63,8 @@ class Config:
     ema: float = None               # >0: checkpoints evaluate a moving average of the weights with
                                     # this decay per step (averaging.py); 0: the raw weights
     max_steps: int = 0              # >0: stop early (quick runs); progress still counts to the end
+    pace: float = 0.0               # >0: at most this many steps a second (a run a person can watch
+                                    # and steer; it leaves the CPU to the dashboard); 0: full speed
     # streaming
     runs_dir: str = "runs"
     run_name: str = None
@@ -109,6 +111,7 @@ def resolve(cfg):
         (cfg.n_probe >= 4, "n_probe must be >= 4"),
         (cfg.semi_k >= 1, "semi_k must be >= 1"),
         (cfg.max_steps >= 0, "max_steps must be >= 0"),
+        (cfg.pace >= 0 and math.isfinite(cfg.pace), "pace must be a number of steps a second >= 0 (0: full speed)"),
         (cfg.threads >= 0, "threads must be >= 0"),
     ]
     for ok, msg in checks:
@@ -285,6 +288,7 @@ def train(cfg, progress=False, log=print):
     sums = torch.zeros(4, device=device)  # label loss, domain loss, domain correct, count
     last_eval = {}
     imgs, t_log = 0, time.perf_counter()
+    t_step = time.perf_counter()  # the paced step clock (cfg.pace)
     bar = None
     if main and progress:
         from tqdm import tqdm
@@ -373,6 +377,9 @@ def train(cfg, progress=False, log=print):
             if avg is not None:
                 avg.update()
             step += 1
+            if cfg.pace:  # sleep off what is left of this step's share of a second
+                t_step = max(t_step + 1.0 / cfg.pace, time.perf_counter() - 1.0)
+                time.sleep(max(0.0, t_step - time.perf_counter()))
             imgs += len(xs) + len(xt) if cfg.mode in ("dann", "semi") else half
             with torch.no_grad():  # accumulate on the device: no host sync per step
                 sums += torch.stack([label_loss.detach(), domain_loss.detach(), dom_correct.detach(),

@@ -66,7 +66,7 @@ def trainer_threads():
 
 
 def trainer_argv(pair, mode, runs_dir, run_name, epochs=None, seed=0, lambda_schedule=None,
-                 lambda_max=None, threads=None, max_steps=None, ckpt_every=None, extra=()):
+                 lambda_max=None, threads=None, max_steps=None, ckpt_every=None, pace=None, extra=()):
     """The trainer's command line as a list (never a shell string)."""
     if mode not in ("dann", "source_only", "target_only", "semi"):
         raise LaunchError(f"unknown mode {mode!r}")
@@ -83,6 +83,8 @@ def trainer_argv(pair, mode, runs_dir, run_name, epochs=None, seed=0, lambda_sch
         argv += ["--max-steps", str(int(max_steps))]
     if ckpt_every:
         argv += ["--ckpt-every", str(int(ckpt_every))]
+    if pace:
+        argv += ["--pace", repr(float(pace))]
     return argv + list(extra)
 
 

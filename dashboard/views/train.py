@@ -41,6 +41,8 @@ def start_section(root):
             threads = st.number_input("Trainer CPU threads", 0, 64, launcher.trainer_threads(), key="new_threads",
                                       help="1 leaves a core for the dashboard; 0 takes all cores")
             max_steps = st.number_input("Stop after steps (0: no limit)", 0, 10 ** 9, 0, key="new_max_steps")
+            pace = st.number_input("Pace: steps a second (0: full speed)", 0, 100_000, 0, 10, key="new_pace",
+                                   help="a slower run is easier to watch and steer, and leaves the CPU to the page")
         clicked = st.button("Start", type="primary", key="start", width="stretch", disabled=not ok)
     if not clicked:
         return
@@ -55,7 +57,7 @@ def start_section(root):
             run_names.append(n)
         for m, n in zip(modes, run_names):
             launcher.start(pair, m, root, n, epochs=epochs, seed=seed, lambda_schedule=SCHEDULES[sched],
-                           lambda_max=lam_max, threads=threads, max_steps=max_steps or None)
+                           lambda_max=lam_max, threads=threads, max_steps=max_steps or None, pace=pace or None)
     except launcher.LaunchError as e:
         st.error(str(e))
         return
@@ -67,38 +69,94 @@ def start_section(root):
 ICONS = {"success": ":material/check_circle:", "info": ":material/hourglass_top:"}  # font icons: no emoji font needed
 
 
+def lambda_step(hi):
+    """The slider's step: about a hundredth of its range, a round number."""
+    return next(v for v in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0) if hi / v <= 150)
+
+
+def live_lambda(ctl, records):
+    """The λ the trainer uses now: a hand-set value in control.json (the trainer applies it at
+    its next step), else the last λ it logged (the schedule)."""
+    if ctl.get("lambda") is not None:
+        return float(ctl["lambda"])
+    return float(next((r["lambda"] for r in reversed(records) if r.get("lambda") is not None), 0.0))
+
+
+def on_grid(value, step):
+    """True for a multiple of `step`: where a person's move of the slider always lands."""
+    return abs(value / step - round(value / step)) < 1e-6
+
+
+def drawn_lambda(now, step, hi):
+    """The value the page draws the slider with: the live λ, nudged a thousandth of a step off
+    the slider's grid when it sits on it (invisible at two decimals). The browser re-sends
+    values the page drew (a rebuilt widget, a refresh crossing a redraw); a person's move snaps
+    to the grid. So a value on the grid is a person's, and one off it never is."""
+    v = min(max(float(now), 0.0), hi)
+    if on_grid(v, step):
+        v += step * 1e-3 if v < hi else -step * 1e-3
+    return v
+
+
+def _on_lambda(run_dir, key, step):
+    value = st.session_state.get(key)
+    if value is None or not on_grid(value, step):
+        return  # a value the page drew, coming back: not a person's move
+    try:
+        launcher.set_lambda(run_dir, round(value, 6))
+    except (ValueError, OSError) as e:
+        st.session_state["flash"] = ("error", f"could not set λ: {e}")
+
+
 def controls(cols, run_dir, name, manifest, status, records):
-    """λ slider, back-to-schedule, pause/resume and stop, in the given columns (active runs only)."""
+    """λ slider, back-to-schedule, pause/resume and stop, in the given columns (active runs only).
+
+    The λ slider shows the λ the trainer uses now (the page moves it through session state) and
+    writes control.json only when a person moves it: see drawn_lambda, and docs/dashboard.md
+    for why the slider wrote λ by itself before.
+    """
     active = status.active
     ctl = rundata.reader(run_dir).reader.control()  # {} when corrupt (and a warning is shown)
     if manifest.get("mode") in ("dann", "semi"):
         lam_max = float(manifest.get("config", {}).get("lambda_max") or 1.0)
-        last = next((r.get("lambda") for r in reversed(records) if r.get("lambda") is not None), 0.0)
-        hi = float(max(2.0, 2 * lam_max, float(ctl.get("lambda") or 0)))
-        start = float(ctl["lambda"]) if ctl.get("lambda") is not None else float(last)
-
-        def on_lambda():
-            try:
-                launcher.set_lambda(run_dir, st.session_state[f"lam_{name}"])
-            except (ValueError, OSError) as e:
-                st.session_state["flash"] = ("error", f"could not set λ: {e}")
-        cols[0].slider("Set λ (applies at once)", 0.0, hi, min(start, hi), 0.05, key=f"lam_{name}",
-                       on_change=on_lambda, disabled=not active,
-                       help="written to the run's control.json; the trainer reads it between steps")
-        if cols[1].button("Back to schedule", key=f"sched_{name}", disabled=not active or ctl.get("lambda") is None,
-                          width="stretch"):
-            launcher.set_lambda(run_dir, None)
+        now = live_lambda(ctl, records)
+        hi = float(max(2.0, 2 * lam_max, now))
+        step = lambda_step(hi)
+        key = f"lam_{name}"
+        st.session_state[key] = drawn = drawn_lambda(now, step, hi)  # before the widget: moves it
+        cols[0].slider("Set λ (applies at once)", 0.0, hi, drawn, step, key=key, on_change=_on_lambda,
+                       args=(run_dir, key, step), disabled=not active,
+                       help="shows the λ the trainer uses now; moving it writes the run's control.json, "
+                            "which the trainer reads between steps")
+        cols[1].button("Back to schedule", key=f"sched_{name}", disabled=not active or ctl.get("lambda") is None,
+                       width="stretch", on_click=_act, args=(f"sched_{name}", launcher.set_lambda, run_dir, None))
     else:
         cols[0].caption("λ has no effect in this mode: no domain classifier is trained.")
     paused = bool(ctl.get("paused"))
-    if cols[2].button("Resume" if paused else "Pause", key=f"pause_{name}", disabled=not active, width="stretch"):
-        launcher.pause(run_dir, not paused)
-    if cols[3].button("Stop", key=f"stop_{name}", type="primary", disabled=not active, width="stretch"):
-        launcher.stop(run_dir)
+    # two buttons with one meaning each, not one toggle: a click the browser sends twice (it can,
+    # when a live refresh crosses it) then pauses twice, instead of pausing and resuming
+    key = f"{'resume' if paused else 'pause'}_{name}"
+    cols[2].button("Resume" if paused else "Pause", key=key, disabled=not active, width="stretch", on_click=_act,
+                   args=(key, launcher.pause, run_dir, not paused))
+    if cols[3].button("Stop", key=f"stop_{name}", type="primary", disabled=not active, width="stretch",
+                      on_click=_act, args=(f"stop_{name}", launcher.stop, run_dir)):
         st.toast(f"Stop sent to {name}")
     if active and ctl.get("stop") and launcher.is_ours(name) and time.time() - float(ctl.get("updated", 0)) > 10:
-        if st.button("Force stop (the trainer ignores its control file)", key=f"kill_{name}"):
-            launcher.terminate(name)
+        st.button("Force stop (the trainer ignores its control file)", key=f"kill_{name}", on_click=_act,
+                  args=(f"kill_{name}", launcher.terminate, name))
+
+
+def _act(key, fn, *args):
+    """A control button's action, run as its callback: callbacks run before the page does, so a
+    live refresh that interrupts the run a click started cannot drop the click. Streamlit also
+    calls the callback of a button that has just appeared, unclicked (its state goes from none
+    to False): only a True state is a click."""
+    if st.session_state.get(key) is not True:
+        return
+    try:
+        fn(*args)
+    except (ValueError, OSError) as e:
+        st.session_state["flash"] = ("error", f"could not send it to the trainer: {e}")
 
 
 def run_panel(root, name, method, class_by, compact):
@@ -118,14 +176,14 @@ def run_panel(root, name, method, class_by, compact):
         # a manifest that exists but cannot be read: say so, show whatever else is there
     level, text = rundata.status_message(name, manifest, status)
     last = manifest.get("last_step") or manifest.get("total_steps") or 0
-    lam = next((r for r in reversed(records) if r.get("lambda") is not None and not r.get("eval")), None)
     # status, progress and controls on one row: the charts below then fit a projector screen
     row = st.columns([2.4, 3, 1.4, 1, 1] if status.active else [1], vertical_alignment="bottom")
     with row[0]:
         if level in ICONS:
             line = f"{ICONS[level]} {text.split(': ', 1)[-1]}"
-            if lam and manifest.get("mode") in ("dann", "semi"):
-                line += f" · λ = {lam['lambda']:.2f} ({'set by hand' if lam.get('lambda_source') == 'control' else 'schedule'})"
+            if records and manifest.get("mode") in ("dann", "semi"):
+                ctl = rundata.reader(run_dir).reader.control()
+                line += f" · λ = {live_lambda(ctl, records):.2f} ({'set by hand' if ctl.get('lambda') is not None else 'schedule'})"
             st.markdown(line)
         st.progress(max(0.0, min(1.0, status.step / last)) if last else 0.0)
     if status.active:
@@ -193,7 +251,7 @@ def follow_section(root):
         cols = st.columns(len(follow)) if len(follow) > 1 else [st.container()]
         still = []
         for col, name in zip(cols, follow):
-            with col:
+            with col, st.container(key=f"run_{name}"):  # the key names the panel in the page (browser tests)
                 still.append(ui_safe(run_panel, root, name, method, class_by, len(follow) > 1))
         if busy and not any(still):
             st.rerun()  # everything followed has ended: a full rerun stops the refresh timer
