@@ -26,11 +26,14 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 
-from dann_core.stream import RunReader  # noqa: E402
-from dashboard import figures, launcher, projections, rundata, server  # noqa: E402
+from dann_core.reader import RunReader
+from dashboard import server
+from dashboard.plots import projections
+from dashboard.plots.curves import curves_figure, split_metrics
+from dashboard.plots.embedding import embedding_figure
+from dashboard.runs import launcher, reading
 
 PAIR = "mnist-mnistm"
 CHROMIUM = "/usr/bin/chromium"
@@ -47,7 +50,7 @@ def load():
 def run_trainer(runs, name, threads, steps, ckpt_every, n_probe):
     argv = launcher.trainer_argv(PAIR, "dann", runs, name, seed=0, threads=threads, max_steps=steps,
                                  ckpt_every=ckpt_every, extra=["--n-probe", str(n_probe)])
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     # its own session, as the dashboard's launcher does (Linux then schedules it as its own group)
@@ -135,15 +138,15 @@ def emulated_follow(run_dir, method, stop_file, period=1.5):
     """Without a browser: what one live refresh of the page computes, every `period` s."""
     while not os.path.exists(stop_file):
         t0 = time.time()
-        manifest, status, records, steps, _ = rundata.snapshot(run_dir)
-        train, evals = figures.split_metrics(records)
-        figures.curves_figure(train, evals, compact=True).to_json()
+        manifest, status, records, steps, _ = reading.snapshot(run_dir)
+        train, evals = split_metrics(records)
+        curves_figure(train, evals, compact=True).to_json()
         if steps:
-            f = rundata.features(run_dir, steps[-1])
+            f = reading.features(run_dir, steps[-1])
             if f is not None:
                 y, _ = projections.layout(run_dir, steps[-1], method, f)
-                pts = rundata.points_frame(rundata.probe_table(run_dir), rundata.checkpoint(run_dir, steps[-1]), y)
-                figures.embedding_figure(pts).to_json()
+                pts = reading.points_frame(reading.probe_table(run_dir), reading.checkpoint(run_dir, steps[-1]), y)
+                embedding_figure(pts).to_json()
         time.sleep(max(0.0, period - (time.time() - t0)))
 
 
@@ -182,7 +185,7 @@ def throughput(args, work):
                     if fol is not None:
                         fol.follow(name)
                     else:
-                        env = dict(os.environ, PYTHONPATH=ROOT, DANN_PROJECTION_THREADS=str(follow[0]),
+                        env = dict(os.environ, DANN_PROJECTION_THREADS=str(follow[0]),
                                    NUMBA_NUM_THREADS=str(follow[0]))
                         emu = subprocess.Popen([sys.executable, __file__, "--follow-emulate", run_dir, follow[1],
                                                 stop_file], env=env, cwd=ROOT)
@@ -265,16 +268,16 @@ def projection_figures(run_dir, umap):
     cache_run = tempfile.mkdtemp(prefix="bench-cache-")
     shutil.copytree(run_dir, cache_run, dirs_exist_ok=True)
     projections.layout(cache_run, last, "tsne", x)
-    probe = rundata.probe_table(cache_run)
+    probe = reading.probe_table(cache_run)
 
     def redisplay():
-        y, info = projections.layout(cache_run, last, "tsne", rundata.features(cache_run, last))
+        y, info = projections.layout(cache_run, last, "tsne", reading.features(cache_run, last))
         assert info["cached"]
-        pts = rundata.points_frame(probe, rundata.checkpoint(cache_run, last), y)
-        return figures.embedding_figure(pts).to_json()
+        pts = reading.points_frame(probe, reading.checkpoint(cache_run, last), y)
+        return embedding_figure(pts).to_json()
     timed("cached", redisplay, reps=3)
     t = time.perf_counter()
-    figures.embedding_figure(rundata.points_frame(rundata.probe_table(cache_run), rundata.checkpoint(cache_run, last),
+    embedding_figure(reading.points_frame(reading.probe_table(cache_run), reading.checkpoint(cache_run, last),
                                                   projections.load_cached(cache_run, "tsne", last))).to_json()
     shutil.rmtree(cache_run, ignore_errors=True)
     print(f"  PCA                         {out['pca']:6.3f} s   (target <= 0.2 s)")

@@ -4,7 +4,7 @@
 
 Prints img/s of each and their ratio (target >= 0.90), the bare loop in the plain NCHW layout
 (what channels-last buys on a CPU), the seconds from launching
-`python -m dann_core train` to the first checkpoint on disk (target <= 5 s) and, with
+`dann train` to the first checkpoint on disk (target <= 5 s) and, with
 --full, the wall time of the whole default mnist-mnistm DANN run.
 """
 import argparse
@@ -17,11 +17,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from dann_core.inference import to_input, use_channels_last  # noqa: E402
-from dann_core.models import build_model  # noqa: E402
-from dann_core.pairs import load_pair  # noqa: E402
-from dann_core.train import Config, pick_device, train  # noqa: E402
+from dann_core.config import Config
+from dann_core.device import pick_device
+from dann_core.inference import to_input, use_channels_last
+from dann_core.models import build_model
+from dann_core.pairs import load_pair
+from dann_core.train import train
 
 
 def bare_loop(steps, device, half=64, seed=0, layout="trainer"):

@@ -1,4 +1,4 @@
-"""Command line: `python -m dann_core {train,pairs,control} ...`.
+"""Command line: `dann {train,pairs,control} ...`.
 
 Bad input (arguments, pair, control file, runs directory) ends with one line on stderr
 and exit code 2, never a traceback. A run that fails while training exits 1.
@@ -15,19 +15,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _fail(msg, code=2):
-    print(f"dann_core: error: {msg}", file=sys.stderr)
+    print(f"dann: error: {msg}", file=sys.stderr)
     return code
 
 
 def _parser():
     from .augment import KINDS as AUGMENTS
     from .models import MODELS
-    from .train import MODES
-    p = _Parser(prog="python -m dann_core", description="Domain-adversarial training that streams to a run directory.")
+    from .modes import MODES
+    p = _Parser(prog="dann", description="Domain-adversarial training that streams to a run directory.")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train one run", description=(
-        "Train a run. Options left out take the pair's defaults (`python -m dann_core pairs`)."))
+        "Train a run. Options left out take the pair's defaults (`dann pairs`)."))
     t.add_argument("--pair", default="mnist-mnistm", help="source->target pair (default: %(default)s)")
     t.add_argument("--mode", default="dann", choices=MODES)
     t.add_argument("--seed", type=int, default=0)
@@ -89,6 +89,11 @@ def _parser():
     w.add_argument("--jobs", type=int, help="runs at once (default: one per core; 4 on a GPU)")
     w.add_argument("--runs-dir", default="runs")
 
+    d = sub.add_parser("dashboard", help="start the dashboard (Streamlit) on this machine",
+                       description="Runs `streamlit run dashboard/app.py`, listening on localhost only.")
+    d.add_argument("--port", type=int, default=8501)
+    d.add_argument("--runs-dir", help="the runs to show and start (default: $DANN_RUNS_DIR, else runs/ in the checkout)")
+
     c = sub.add_parser("control", help="steer a running trainer through its control file")
     c.add_argument("run_dir")
     g = c.add_mutually_exclusive_group(required=True)
@@ -117,7 +122,7 @@ def cmd_pairs(data_root=None):
 
 
 def cmd_control(a):
-    from .stream import write_control
+    from .control import write_control
     if not os.path.isfile(os.path.join(a.run_dir, "manifest.json")):
         return _fail(f"{a.run_dir} is not a run directory (no manifest.json)")
     if a.lambd is not None:
@@ -181,9 +186,10 @@ def _check_runs_dir(runs_dir):
 
 
 def cmd_train(a):
+    from .config import Config, resolve
+    from .control import ControlError, parse_control
     from .pairs import PairError
-    from .stream import ControlError, parse_control
-    from .train import Config, TrainingFailed, resolve, train
+    from .train import TrainingFailed, train
     fields = {f.name for f in dataclasses.fields(Config)}
     cfg = Config(**{k: v for k, v in vars(a).items() if k in fields})
     # everything a user can get wrong is checked before any work starts
@@ -218,8 +224,38 @@ def cmd_train(a):
     return 0
 
 
+def cmd_dashboard(a):
+    """The dashboard, from any directory: Streamlit starts in the checkout, so that it reads the
+    project's .streamlit/config.toml (localhost only, no usage statistics, projector theme)."""
+    import importlib.util
+    import subprocess
+    spec = importlib.util.find_spec("dashboard")
+    if spec is None or not spec.origin:
+        return _fail("the dashboard package is not installed (pip install -e . in the checkout)")
+    app = os.path.join(os.path.dirname(spec.origin), "app.py")
+    env = dict(os.environ)
+    if a.runs_dir:
+        env["DANN_RUNS_DIR"] = os.path.abspath(a.runs_dir)
+    argv = [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(a.port),
+            "--server.address", "localhost"]
+    try:
+        return subprocess.call(argv, cwd=os.path.dirname(os.path.dirname(app)), env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
 def main(argv=None):
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `dann pairs | head`: the reader left; nothing to say
+        sys.stderr.close()
+        return 0
+
+
+def _main(argv=None):
     a = _parser().parse_args(argv)
+    if a.cmd == "dashboard":
+        return cmd_dashboard(a)
     if a.cmd == "pairs":
         return cmd_pairs(a.data_root)
     if a.cmd == "control":

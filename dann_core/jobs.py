@@ -15,7 +15,8 @@ def default_jobs(device="auto"):
 
 def train_summary(kw):
     """Train one run from Config keyword arguments; returns the trainer's summary dict."""
-    from .train import Config, train
+    from .config import Config
+    from .train import train
     return train(Config(**kw))
 
 

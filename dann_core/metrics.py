@@ -27,5 +27,6 @@ def linear_domain_error(fs, ft, seed=0, ridge=1.0):
 
 
 def proxy_a_distance(err):
-    """PAD = 2 (1 - 2 eps) (Ben-David et al.; used in the DANN paper). 0: same, 2: separable."""
-    return 2.0 * (1.0 - 2.0 * min(err, 0.5))
+    """PAD = 2 (1 - 2 eps) (Ben-David et al.; used in the DANN paper) of a domain classifier's
+    held-out error eps (a number or an array). 0: the domains look alike, 2: separable."""
+    return 2.0 * (1.0 - 2.0 * np.minimum(err, 0.5))

@@ -76,7 +76,7 @@ def get_spec(name):
     _load_builtin()
     if name not in PAIRS:
         raise PairError(f"unknown pair {name!r} (known: {', '.join(sorted(PAIRS))}; "
-                        "see `python -m dann_core pairs`)")
+                        "see `dann pairs`)")
     return PAIRS[name]
 
 
@@ -134,6 +134,7 @@ def _load_builtin():
     _loaded = True
     import importlib
     import pkgutil
+
     from . import data
     for m in pkgutil.iter_modules(data.__path__):
         if not m.name.startswith("_"):

@@ -1,4 +1,4 @@
-"""`python -m dann_core reproduce`: the paper's Table 2 on the pairs at hand.
+"""`dann reproduce`: the paper's Table 2 on the pairs at hand.
 
 For each pair and seed it trains source-only, DANN and train-on-target with the pair's
 defaults (no target labels are used by DANN, for training or for choosing the defaults:
@@ -11,17 +11,17 @@ its BatchNorm, nothing is reversed): whether DANN's gain is the gradient reversa
 import csv
 import os
 import time
+
 import numpy as np
 
 from .jobs import run_many
+from .modes import label
 
 # the issue's / the paper's Table 2 analogues that run offline; others with --pairs
 DEFAULT_PAIRS = ("moons", "mnist-mnistm", "syndigits-mnist")
 METHODS = ("source_only", "subspace_alignment", "dann", "target_only")
 TRAINED = ("source_only", "dann", "target_only")
 ABLATION = "dann_lambda0"   # optional: a column only in tables that have it
-LABELS = {"source_only": "Source only", "subspace_alignment": "SA", "dann": "DANN", ABLATION: "DANN, λ = 0",
-          "target_only": "Train on target"}
 
 
 def columns(has_ablation):
@@ -68,7 +68,7 @@ def _pm(mean, std):
 
 def to_markdown(summary, note=""):
     methods = columns(f"{ABLATION}_mean" in summary[0])
-    head = ("| pair | " + " | ".join(LABELS[m] for m in methods)
+    head = ("| pair | " + " | ".join(label(m) for m in methods)
             + " | gap closed | DANN > SO by more than std | paper (SO / SA / DANN / TOT, gap) |")
     lines = [head, "|" + " --- |" * (len(methods) + 4)]
     for s in summary:
@@ -99,6 +99,7 @@ def write_tables(summary, rows, out_dir, note=""):
 def _subspace_alignment(so_run_dir, pair_name, seed, data_root=None, d=30):
     """SA on the features of the trained source-only network (the shallow baseline)."""
     import torch
+
     from .inference import forward_all, load_run_model
     from .pairs import load_pair
     from .subspace import subspace_alignment_predict

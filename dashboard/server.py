@@ -7,9 +7,8 @@ import sys
 import time
 import urllib.request
 
-from .launcher import REPO_ROOT, spawn, stop_group
-
-APP = os.path.join(REPO_ROOT, "dashboard", "app.py")
+from .paths import APP
+from .runs.launcher import spawn, stop_group
 
 
 def free_port():

@@ -32,8 +32,6 @@ import zipfile
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
 FORMAT = 1          # bump when the layout of assets/demo changes (dashboard/demo.py checks it)
 MAX_CKPTS = 12      # checkpoints kept per run: enough for a step-through, small on disk
@@ -114,9 +112,9 @@ def export_run(run_dir, kind, out_npz, log):
     """One run's kept checkpoints -> a compact npz; returns its metrics (for metrics.json)."""
     import torch
 
-    from dann_core.stream import RunReader
-    from dashboard import projections
-    from dashboard.moons_figure import weights_from_state_dict
+    from dann_core.reader import RunReader
+    from dashboard.plots import projections
+    from dashboard.plots.moons import weights_from_state_dict
     r = RunReader(run_dir)
     man = r.manifest()
     steps = pick_steps(r.checkpoint_steps())
@@ -159,8 +157,8 @@ def export_run(run_dir, kind, out_npz, log):
 
 
 def make_demo(key, spec, out, work, quick, jobs, log):
-    from dann_core.stream import RunReader
-    from dashboard.exports import sprite_png
+    from dann_core.reader import RunReader
+    from dashboard.export.projector import sprite_png
     log(f"{key}: training source-only and DANN ...")
     epochs = QUICK[key]["epochs"] if quick else None
     runs = train_runs(spec["pair"], work, epochs, spec["n_probe"], jobs, log)

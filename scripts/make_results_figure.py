@@ -4,15 +4,11 @@
                                           [--method tsne] [--out docs/results/before_after.png]
 
 It reads results/runs/<pair>-source_only-s<seed> and <pair>-dann-s<seed> (written by
-`python -m dann_core reproduce`), lays out each run's last probe features and writes one PNG.
+`dann reproduce`), lays out each run's last probe features and writes one PNG.
 """
 import argparse
 import os
 import sys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
 
 def main(argv=None):
@@ -23,11 +19,11 @@ def main(argv=None):
     ap.add_argument("--method", default="tsne", choices=("tsne", "pca", "umap"))
     ap.add_argument("--out", default=os.path.join("docs", "results", "before_after.png"))
     a = ap.parse_args(argv)
-    from dashboard.results import before_after_png
+    from dashboard.export.before_after import before_after_png
     runs = [os.path.join(a.results, "runs", f"{a.pair}-{m}-s{a.seed}") for m in ("source_only", "dann")]
     for r in runs:
         if not os.path.isfile(os.path.join(r, "manifest.json")):
-            print(f"make_results_figure: error: no run at {r} (run `python -m dann_core reproduce` first)", file=sys.stderr)
+            print(f"make_results_figure: error: no run at {r} (run `dann reproduce` first)", file=sys.stderr)
             return 2
     try:
         png = before_after_png(*runs, method=a.method)

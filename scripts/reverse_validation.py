@@ -12,22 +12,18 @@ target accuracy 0.910) where the pair's fixed λ = 6 gives 0.955 (docs/fidelity.
 """
 import argparse
 import os
-import sys
 import tempfile
 
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
 
 def reverse_score(pair, spec, run_dir, cfg_kw):
     """Accuracy on the labelled source test split of a DANN trained on the run's target pseudo-labels."""
+    from dann_core.config import Config
     from dann_core.inference import forward_all, load_run_model
     from dann_core.pairs import PairSpec, register
-    from dann_core.train import Config, train
+    from dann_core.train import train
     net, _ = load_run_model(run_dir)
     _, prob, _ = forward_all(net, torch.from_numpy(pair.x("target_train")), pair.kind)
     arrays = dict(source_train_x=pair.x("target_train"), source_train_y=prob.argmax(1).numpy(),
@@ -47,8 +43,9 @@ def main(argv=None):
     ap.add_argument("--lambdas", type=float, nargs="+", default=[2, 3, 4, 6, 10])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     a = ap.parse_args(argv)
+    from dann_core.config import Config
     from dann_core.pairs import get_spec, load_pair
-    from dann_core.train import Config, train
+    from dann_core.train import train
     spec = get_spec(a.pair)
     picked, fixed = [], {lam: [] for lam in a.lambdas}
     with tempfile.TemporaryDirectory() as runs:

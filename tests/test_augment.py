@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from dann_core.augment import augment
+from dann_core.config import Config
 from dann_core.pairs import PairSpec, register
-from dann_core.stream import RunReader
-from dann_core.train import Config, train
+from dann_core.reader import RunReader
+from dann_core.train import train
 
 
 def _blobs(n=32, size=28):

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dann_core.stream import RunReader
-from dashboard import fixtures, launcher
+from dann_core.modes import label
+from dann_core.reader import RunReader
+from dashboard.runs import fixtures, launcher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APP = os.path.join(ROOT, "dashboard", "app.py")
@@ -108,7 +109,7 @@ def both(runs_dir):
 def test_train_page_has_its_controls(runs_dir):
     at = app()
     assert "moons" in at.selectbox(key="new_pair").options
-    assert at.radio(key="new_mode").options == ["DANN", "source-only", "both side by side"]
+    assert at.radio(key="new_mode").options == [label("dann"), label("source_only"), "both side by side"]
     assert len(at.radio(key="new_sched").options) == 2
     for k in ("new_lmax_moons", "new_epochs_moons", "new_seed"):
         assert at.number_input(key=k).value is not None
@@ -193,10 +194,10 @@ def test_embeddings_page_projects_checkpoints_with_hover_data(runs_dir, both):
     at = app("views/embeddings.py", emb_run=dann)
     assert at.segmented_control(key="emb_method").value == "tsne"
     assert at.toggle(key="emb_class_by").value is False
-    slider = at.select_slider(key=f"emb_step::{dann}")
+    slider = at.select_slider(key=f"emb::{dann}_step")
     steps = RunReader(os.path.join(runs_dir, dann)).checkpoint_steps()
     assert list(slider.options) == [str(s) for s in steps] and str(slider.value) == str(steps[-1])
-    assert at.button(key="emb_play").label.endswith("Play")
+    assert at.button(key=f"emb::{dann}_play").label.endswith("Play")
     (spec,) = embedding_specs(at)
     assert domain_points(spec) == {"source": 300, "target": 300}
     t = next(t for t in spec["data"] if (t.get("meta") or {}).get("domain"))
@@ -216,9 +217,19 @@ def test_embeddings_page_play_advances_checkpoints(runs_dir, both):
     dann = next(n for n in both if "dann" in n)
     at = app("views/embeddings.py", emb_run=dann, emb_method="pca")
     steps = RunReader(os.path.join(runs_dir, dann)).checkpoint_steps()
-    at.button(key="emb_play").click().run()
-    assert at.session_state["emb_playing"] is True
-    assert str(at.select_slider(key=f"emb_step::{dann}").value) == str(steps[0])  # from the start
+    at.button(key=f"emb::{dann}_play").click().run()
+    assert at.session_state[f"emb::{dann}_playing"] is True
+    assert str(at.select_slider(key=f"emb::{dann}_step").value) == str(steps[0])  # from the start
+    assert at.button(key=f"emb::{dann}_pause").label.endswith("Pause")  # while playing, the button says Pause
+    # each run after a play interval shows the next checkpoint, in the slider and in the chart's title
+    for want in steps[1:3]:
+        time.sleep(1.3)
+        at.run()
+        assert str(at.select_slider(key=f"emb::{dann}_step").value) == str(want)
+        (spec,) = embedding_specs(at)
+        assert spec["layout"]["title"]["text"].endswith(f"step {want}")
+    at.button(key=f"emb::{dann}_pause").click().run()
+    assert at.session_state[f"emb::{dann}_playing"] is False
 
 
 def test_image_runs_carry_thumbnails_for_hover(tmp_path, runs_dir):

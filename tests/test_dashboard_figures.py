@@ -7,8 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dann_core.stream import RunReader
-from dashboard import figures, fixtures, launcher, rundata
+from dann_core.reader import RunReader
+from dashboard.plots.curves import compare_curves_figure, curves_figure, split_metrics, update_curves
+from dashboard.plots.embedding import domains_in, embedding_figure
+from dashboard.plots.style import CLASS_COLOURS, CLASS_SYMBOLS, DOMAIN_COLOURS, DOMAIN_SYMBOLS
+from dashboard.runs import fixtures, launcher, reading
 
 
 def points(n=40, thumbs=False, inputs=False, classes=2):
@@ -25,39 +28,39 @@ def points(n=40, thumbs=False, inputs=False, classes=2):
 
 @pytest.mark.parametrize("class_by", ["symbol", "colour"])
 def test_embedding_holds_both_domains_with_their_colours(class_by):
-    fig = figures.embedding_figure(points(classes=3), class_by=class_by)
-    assert figures.domains_in(fig) == {"source", "target"}
+    fig = embedding_figure(points(classes=3), class_by=class_by)
+    assert domains_in(fig) == {"source", "target"}
     data = [t for t in fig.data if isinstance(t.meta, dict) and "domain" in t.meta]
     assert sum(len(t.x) for t in data) == 40
     if class_by == "symbol":  # colour = domain, symbol = class
         for t in data:
-            assert t.marker.color == figures.DOMAIN_COLOURS[t.meta["domain"]]
-            assert t.marker.symbol == figures.CLASS_SYMBOLS[t.meta["class"]]
+            assert t.marker.color == DOMAIN_COLOURS[t.meta["domain"]]
+            assert t.marker.symbol == CLASS_SYMBOLS[t.meta["class"]]
     else:                     # colour = class, symbol = domain
         for t in data:
-            assert t.marker.color == figures.CLASS_COLOURS[t.meta["class"]]
-            assert t.marker.symbol == figures.DOMAIN_SYMBOLS[t.meta["domain"]]
+            assert t.marker.color == CLASS_COLOURS[t.meta["class"]]
+            assert t.marker.symbol == DOMAIN_SYMBOLS[t.meta["domain"]]
     names = [t.name for t in fig.data if t.showlegend is not False]
     assert "source (20)" in names and "target (20)" in names
 
 
 def test_hover_carries_label_prediction_domain_and_thumbnail():
-    fig = figures.embedding_figure(points(thumbs=True))
+    fig = embedding_figure(points(thumbs=True))
     t = next(t for t in fig.data if isinstance(t.meta, dict) and t.meta.get("domain") == "target")
     row = t.customdata[0]
     assert row[1] == "target" and row[-1].startswith("data:image/png")
     assert "true" in t.hovertemplate and "pred" in t.hovertemplate
     # points pairs show the raw input coordinates instead of an image
-    fig2 = figures.embedding_figure(points(inputs=True))
+    fig2 = embedding_figure(points(inputs=True))
     t2 = next(t for t in fig2.data if isinstance(t.meta, dict) and "domain" in t.meta)
     assert "input (" in t2.hovertemplate and not str(t2.customdata[0][-1]).startswith("data:")
 
 
 def test_embedding_of_nothing_says_so():
-    fig = figures.embedding_figure(pd.DataFrame())
+    fig = embedding_figure(pd.DataFrame())
     assert fig.layout.annotations[0].text == "no embedding yet"
     with pytest.raises(ValueError):
-        figures.embedding_figure(points(), class_by="size")
+        embedding_figure(points(), class_by="size")
 
 
 def test_curves_have_every_series_and_tolerate_missing_columns():
@@ -68,24 +71,24 @@ def test_curves_have_every_series_and_tolerate_missing_columns():
              "lambda_source": "control"},
             {"step": 20, "warning": "control file is not valid JSON"},
             {"step": "garbage", "label_loss": "x"}]
-    train, evals = figures.split_metrics(recs)
+    train, evals = split_metrics(recs)
     for compact in (False, True):
-        fig = figures.curves_figure(train, evals, compact=compact)
+        fig = curves_figure(train, evals, compact=compact)
         names = {t.name for t in fig.data}
         assert {"label loss", "domain loss", "source accuracy", "target accuracy", "G_d error (held out)",
                 "λ", "λ set by hand"} <= names
     hand = next(t for t in fig.data if t.name == "λ set by hand")
     assert list(hand.y) == [0.5]
     # source-only runs log no domain loss: no empty domain series, and no KeyError on missing keys
-    train2, evals2 = figures.split_metrics([{"step": 10, "label_loss": 0.3}])
-    names2 = {t.name for t in figures.curves_figure(train2, evals2).data}
+    train2, evals2 = split_metrics([{"step": 10, "label_loss": 0.3}])
+    names2 = {t.name for t in curves_figure(train2, evals2).data}
     assert "domain loss" not in names2 and "label loss" in names2
 
 
 def test_compare_curves_plot_pad_from_linear_error():
     ev = pd.DataFrame({"step": [0, 50], "progress": [0, 1.0], "target_acc": [0.5, 0.8],
                        "linear_domain_err": [0.1, 0.4]})
-    fig = figures.compare_curves_figure({"a": ev, "b": ev})
+    fig = compare_curves_figure({"a": ev, "b": ev})
     pad = [t for t in fig.data if t.xaxis == "x2"]
     np.testing.assert_allclose(pad[0].y, [1.6, 0.4])
 
@@ -95,7 +98,7 @@ def test_compare_curves_plot_pad_from_linear_error():
 def test_probe_table_thumbnails_for_images_and_coordinates_for_points(tmp_path):
     img = fixtures.make_run(str(tmp_path / "img"), kind="image", n_per_domain=10)
     pts = fixtures.make_run(str(tmp_path / "pts"), kind="points", n_per_domain=10)
-    ti, tp = rundata.probe_table(img), rundata.probe_table(pts)
+    ti, tp = reading.probe_table(img), reading.probe_table(pts)
     assert ti["thumb"].str.startswith("data:image/png;base64,").all() and len(ti) == 20
     assert "thumb" not in tp and {"in0", "in1"} <= set(tp.columns)
     assert list(ti["domain"][:10]) == ["source"] * 10 and list(ti["domain"][10:]) == ["target"] * 10
@@ -103,16 +106,16 @@ def test_probe_table_thumbnails_for_images_and_coordinates_for_points(tmp_path):
 
 def test_status_messages_cover_broken_runs(tmp_path):
     dead = fixtures.make_run(str(tmp_path / "dead"), state="running", pid=fixtures.dead_pid())
-    m, st, *_ = rundata.snapshot(dead)
-    level, text = rundata.status_message("dead", m, st)
+    m, st, *_ = reading.snapshot(dead)
+    level, text = reading.status_message("dead", m, st)
     assert level == "warning" and "gone" in text
     failed = fixtures.make_run(str(tmp_path / "failed"), state="failed")
-    m, st, *_ = rundata.snapshot(failed)
-    assert rundata.status_message("failed", m, st)[0] == "error"
+    m, st, *_ = reading.snapshot(failed)
+    assert reading.status_message("failed", m, st)[0] == "error"
     with open(os.path.join(failed, "status.json"), "w") as f:
         f.write("{not json")
-    m, st, _, _, warnings = rundata.snapshot(failed)
-    assert rundata.status_message("failed", m, st)[0] == "warning" and warnings
+    m, st, _, _, warnings = reading.snapshot(failed)
+    assert reading.status_message("failed", m, st)[0] == "warning" and warnings
 
 
 def test_default_compare_pairs_source_only_with_dann_on_same_pair_and_seed(tmp_path):
@@ -120,22 +123,22 @@ def test_default_compare_pairs_source_only_with_dann_on_same_pair_and_seed(tmp_p
     fixtures.make_run(str(tmp_path / "b-so-s0"), mode="source_only", seed=0)
     fixtures.make_run(str(tmp_path / "c-dann-s0"), mode="dann", seed=0)
     os.utime(os.path.join(tmp_path, "a-dann-s1", "manifest.json"), (2e9, 2e9))  # the newest
-    assert rundata.default_compare(str(tmp_path)) == ("b-so-s0", "c-dann-s0")
+    assert reading.default_compare(str(tmp_path)) == ("b-so-s0", "c-dann-s0")
 
 
 def test_step_at_progress_uses_the_runs_own_end():
     m = {"total_steps": 1000, "last_step": 200}  # a --max-steps run: 100% is step 200
-    assert rundata.step_at_progress([0, 100, 200], m, 1.0) == 200
-    assert rundata.step_at_progress([0, 100, 200], m, 0.5) == 100
-    assert rundata.step_at_progress([], m, 0.5) is None
+    assert reading.step_at_progress([0, 100, 200], m, 1.0) == 200
+    assert reading.step_at_progress([0, 100, 200], m, 0.5) == 100
+    assert reading.step_at_progress([], m, 0.5) is None
 
 
 def test_pad_of_a_checkpoint_matches_dann_core(tmp_path):
     from dann_core.metrics import linear_domain_error
     run = fixtures.make_run(str(tmp_path / "r"), steps=(0,))
-    ck = rundata.checkpoint(run, 0)
+    ck = reading.checkpoint(run, 0)
     f = ck["features"]
-    assert rundata.domain_error_eps(ck) == linear_domain_error(f[ck["domain"] == 0], f[ck["domain"] == 1])
+    assert reading.domain_error_eps(ck) == linear_domain_error(f[ck["domain"] == 0], f[ck["domain"] == 1])
 
 
 # ----------------------------------------------------------------------------- launcher
@@ -186,19 +189,19 @@ def test_a_trainer_that_fails_at_once_leaves_its_reason(tmp_path, monkeypatch):
     launcher._PROCS["bad-pair"].wait(120)
     assert launcher.exit_code("bad-pair") == 2
     assert any("unknown pair" in line for line in launcher.log_tail(l.run_dir))
-    assert rundata.runs(runs) == []  # no manifest: not listed as a run
+    assert reading.runs(runs) == []  # no manifest: not listed as a run
 
 
 def test_curves_update_in_place_matches_a_rebuild():
     recs = [{"step": s, "label_loss": 1 / s, "domain_loss": 1.0, "domain_acc_batch": 0.5, "lambda": s / 100,
              "lambda_source": "schedule"} for s in range(10, 60, 10)]
-    fig = figures.curves_figure(*figures.split_metrics(recs))
+    fig = curves_figure(*split_metrics(recs))
     more = recs + [{"step": 60, "label_loss": 0.01, "domain_loss": 0.9, "domain_acc_batch": 0.5, "lambda": 0.6,
                     "lambda_source": "schedule"}]
-    assert figures.update_curves(fig, *figures.split_metrics(more))
-    ref = figures.curves_figure(*figures.split_metrics(more))
+    assert update_curves(fig, *split_metrics(more))
+    ref = curves_figure(*split_metrics(more))
     assert [(t.name, list(t.x), list(t.y)) for t in fig.data] == [(t.name, list(t.x), list(t.y)) for t in ref.data]
     # a new series (λ set by hand) changes the structure: no in-place update
     hand = more + [{"step": 70, "label_loss": 0.01, "lambda": 2.0, "lambda_source": "control"}]
-    assert not figures.update_curves(fig, *figures.split_metrics(hand))
+    assert not update_curves(fig, *split_metrics(hand))
     assert len(fig.data) == len(ref.data)

@@ -5,7 +5,9 @@ import time
 import numpy as np
 import pytest
 
-from dashboard import fixtures, projections as P
+from dashboard.plots import projections
+from dashboard.plots.tsne import tsne
+from dashboard.runs import fixtures
 
 
 def blobs(n_per=60, k=3, dim=12, seed=0):
@@ -25,7 +27,7 @@ def knn_accuracy(y2, labels, k=5):
 @pytest.mark.parametrize("method", ["pca", "tsne"])
 def test_projection_keeps_clusters(method):
     x, y = blobs()
-    out = P.compute(x, method)
+    out = projections.compute(x, method)
     assert out.shape == (len(x), 2) and out.dtype == np.float32 and np.all(np.isfinite(out))
     assert knn_accuracy(out, y) > 0.95
 
@@ -34,7 +36,7 @@ def test_tsne_quality_and_convergence():
     """Neighbourhoods are kept (trustworthiness, as sklearn measures it), and the optimisation
     converges: the full schedule ends with a lower KL divergence than a truncated one."""
     from sklearn.manifold import trustworthiness
-    from dashboard.tsne import tsne
+
     x, _ = blobs(n_per=100, k=4, dim=20, seed=3)
     y, kl = tsne(x, return_kl=True)
     _, kl_short = tsne(x, n_iter=260, return_kl=True)
@@ -44,16 +46,16 @@ def test_tsne_quality_and_convergence():
 
 def test_bad_inputs_get_one_line_errors():
     x, _ = blobs()
-    with pytest.raises(P.ProjectionError, match="unknown projection"):
-        P.compute(x, "mds")
-    with pytest.raises(P.ProjectionError, match="N >= 5"):
-        P.compute(x[:3], "pca")
+    with pytest.raises(projections.ProjectionError, match="unknown projection"):
+        projections.compute(x, "mds")
+    with pytest.raises(projections.ProjectionError, match="N >= 5"):
+        projections.compute(x[:3], "pca")
     bad = x.copy()
     bad[0, 0] = np.nan
-    with pytest.raises(P.ProjectionError, match="NaN"):
-        P.compute(bad, "tsne")
+    with pytest.raises(projections.ProjectionError, match="NaN"):
+        projections.compute(bad, "tsne")
     # an init for other points is ignored, not an error
-    assert P.compute(x, "pca", init=np.zeros((7, 2))).shape == (len(x), 2)
+    assert projections.compute(x, "pca", init=np.zeros((7, 2))).shape == (len(x), 2)
 
 
 def test_procrustes_undoes_rotation_and_reflection():
@@ -62,7 +64,7 @@ def test_procrustes_undoes_rotation_and_reflection():
     th = 1.1
     rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]]) @ np.diag([1, -1])
     b = a @ rot + 5.0
-    np.testing.assert_allclose(P.procrustes_align(b, a), a - a.mean(0), atol=1e-9)
+    np.testing.assert_allclose(projections.procrustes_align(b, a), a - a.mean(0), atol=1e-9)
 
 
 @pytest.mark.parametrize("method", ["tsne", "pca"])
@@ -73,13 +75,13 @@ def test_warm_start_moves_points_less_than_independent_layouts(method):
     seq = [fixtures.features_at(t, 90, seed=2)[0] for t in np.linspace(0, 1, 5)]
     warm, prev = [], None
     for f in seq:
-        prev = P.compute(f, method, init=prev)
+        prev = projections.compute(f, method, init=prev)
         warm.append(prev)
-    indep = [P.compute(f, method) for f in seq]
+    indep = [projections.compute(f, method) for f in seq]
     aligned = [indep[0]]
     for y in indep[1:]:
-        aligned.append(P.procrustes_align(y, aligned[-1]))
-    d_warm, d_indep, d_aligned = map(P.mean_displacement, (warm, indep, aligned))
+        aligned.append(projections.procrustes_align(y, aligned[-1]))
+    d_warm, d_indep, d_aligned = map(projections.mean_displacement, (warm, indep, aligned))
     assert d_warm < 0.5 * d_indep, (d_warm, d_indep)
     if method == "tsne":
         assert d_warm < 0.75 * d_aligned, (d_warm, d_aligned)
@@ -88,49 +90,50 @@ def test_warm_start_moves_points_less_than_independent_layouts(method):
 def test_layout_is_computed_once_then_read_from_disk(tmp_path):
     run = fixtures.make_run(str(tmp_path / "r"), steps=(0, 50, 100))
     f = fixtures.features_at(0.5, 60)[0]
-    y1, info1 = P.layout(run, 50, "tsne", f)
+    y1, info1 = projections.layout(run, 50, "tsne", f)
     assert not info1["cached"] and info1["saved"]
     path = os.path.join(run, "projections", "tsne_00000050.npz")
     assert os.path.isfile(path)
     t0 = time.perf_counter()
-    y2, info2 = P.layout(run, 50, "tsne", f)
+    y2, info2 = projections.layout(run, 50, "tsne", f)
     assert info2["cached"] and time.perf_counter() - t0 < 0.2
     np.testing.assert_array_equal(y1, y2)
     assert not [n for n in os.listdir(os.path.dirname(path)) if ".tmp" in n]  # atomic: no leftovers
     # the next checkpoint warm-starts from the nearest earlier cached layout
-    _, info3 = P.layout(run, 100, "tsne", fixtures.features_at(1.0, 60)[0])
+    _, info3 = projections.layout(run, 100, "tsne", fixtures.features_at(1.0, 60)[0])
     assert info3["init_step"] == 50
-    assert P.cached_steps(run, "tsne") == [50, 100]
+    assert projections.cached_steps(run, "tsne") == [50, 100]
 
 
 def test_corrupt_or_stale_cache_is_recomputed(tmp_path):
     run = fixtures.make_run(str(tmp_path / "r"), steps=(0,))
     f = fixtures.features_at(0, 60)[0]
-    path = P.cache_path(run, "pca", 0)
+    path = projections.cache_path(run, "pca", 0)
     os.makedirs(os.path.dirname(path))
     with open(path, "wb") as fh:
         fh.write(b"not an npz")
-    y, info = P.layout(run, 0, "pca", f)
+    y, info = projections.layout(run, 0, "pca", f)
     assert not info["cached"] and y.shape == (120, 2)
-    assert P.load_cached(run, "pca", 0) is not None
-    assert P.load_cached(run, "pca", 0, n=7) is None  # a layout of other points is not served
+    assert projections.load_cached(run, "pca", 0) is not None
+    assert projections.load_cached(run, "pca", 0, n=7) is None  # a layout of other points is not served
 
 
 def test_unwritable_cache_still_returns_a_layout(tmp_path):
     run = fixtures.make_run(str(tmp_path / "r"), steps=(0,))
     with open(os.path.join(run, "projections"), "w") as fh:  # a file where the folder should go
         fh.write("x")
-    y, info = P.layout(run, 0, "pca", fixtures.features_at(0, 60)[0])
+    y, info = projections.layout(run, 0, "pca", fixtures.features_at(0, 60)[0])
     assert y.shape == (120, 2) and info["saved"] is False
 
 
 def test_chain_warm_starts_in_order(tmp_path):
     run = fixtures.make_run(str(tmp_path / "r"), steps=(0, 100, 200))
-    from dashboard import rundata
+    from dashboard.runs import reading
     seen = []
-    out = P.chain(run, [200, 0, 100], "pca", lambda s: rundata.features(run, s), progress=lambda i, n: seen.append(i))
+    out = projections.chain(run, [200, 0, 100], "pca", lambda s: reading.features(run, s),
+                            progress=lambda i, n: seen.append(i))
     assert sorted(out) == [0, 100, 200] and seen == [1, 2, 3]
-    with np.load(P.cache_path(run, "pca", 200)) as z:
+    with np.load(projections.cache_path(run, "pca", 200)) as z:
         assert int(z["init_step"]) == 100
 
 
@@ -138,23 +141,23 @@ def test_projection_threads_are_bounded(monkeypatch):
     """Projections run on one BLAS/OpenMP thread by default, so they cannot starve a trainer."""
     from threadpoolctl import threadpool_info
     seen = []
-    real = P.pca2
+    real = projections.pca2
 
     def spy(x):
         seen.extend(p["num_threads"] for p in threadpool_info())
         return real(x)
-    monkeypatch.setattr(P, "pca2", spy)
-    P.compute(blobs()[0], "pca")
-    assert P.PROJECTION_THREADS == 1 and seen and max(seen) == 1
+    monkeypatch.setattr(projections, "pca2", spy)
+    projections.compute(blobs()[0], "pca")
+    assert projections.PROJECTION_THREADS == 1 and seen and max(seen) == 1
     assert os.environ.get("NUMBA_NUM_THREADS") == "1"
 
 
 def test_umap_is_imported_only_when_asked_for():
     import subprocess
     import sys
-    code = ("import sys, numpy as np; from dashboard import projections as P; "
-            "P.compute(np.random.default_rng(0).normal(size=(40, 5)), 'tsne'); "
-            "P.compute(np.random.default_rng(0).normal(size=(40, 5)), 'pca'); "
+    code = ("import sys, numpy as np; from dashboard.plots import projections; "
+            "projections.compute(np.random.default_rng(0).normal(size=(40, 5)), 'tsne'); "
+            "projections.compute(np.random.default_rng(0).normal(size=(40, 5)), 'pca'); "
             "print('umap' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -169,6 +169,7 @@ def test_mnist_usps_pair(tmp_path):
 
 def test_mnist_mnistm_full_uses_a_bsds_folder_when_present(tmp_path):
     from PIL import Image
+
     from dann_core.pairs import get_spec
     root = str(tmp_path)
     fab_mnist(root)

@@ -9,7 +9,6 @@ import torch
 from PIL import Image
 
 from dann_core import backbones
-from dann_core.data import folders
 from dann_core.data import torchvision_sets as tvs
 from dann_core.pairs import SPLITS, PairError, get_spec, load_pair
 
@@ -214,7 +213,8 @@ def test_resnet50_loads_cached_imagenet_weights_and_slows_the_trunk(tmp_path):
 # exceed float16 when the trainer stores the probe (train.py's concern, harmless here)
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast")
 def test_train_a_few_steps_on_folders(tmp_path):
-    from dann_core.train import Config, train
+    from dann_core.config import Config
+    from dann_core.train import train
     root = office(tmp_path)
     s = train(Config(pair="folders", data_root=root, model="resnet50_scratch", max_steps=2, batch_size=8,
                      runs_dir=str(tmp_path / "runs"), threads=1, n_probe=4, device="cpu"), log=lambda m: None)

@@ -10,8 +10,10 @@ import time
 
 import pytest
 
-from dann_core.stream import RunReader, write_control
-from dashboard import fixtures, server
+from dann_core.control import write_control
+from dann_core.reader import RunReader
+from dashboard import server
+from dashboard.runs import fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "test-output")

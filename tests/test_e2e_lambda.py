@@ -12,9 +12,11 @@ import subprocess
 import sys
 import time
 
-from dann_core.schedules import lambda_at
-from dann_core.stream import RunReader, read_control
 from test_e2e_browser import ARGS, CHROMIUM, OUT, _browser_or_fail, dashboard  # noqa: F401 (fixture)
+
+from dann_core.control import read_control
+from dann_core.reader import RunReader
+from dann_core.schedules import lambda_at
 
 EPOCHS = "8000"  # moons: 72,000 steps, far longer than the test
 PACE = "150"     # steps a second: λ still moves along its ramp, and two trainers leave the page CPU

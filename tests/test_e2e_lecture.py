@@ -8,9 +8,9 @@ import os
 import time
 
 import pytest
+from test_e2e_browser import ARGS, CHROMIUM, OUT, _browser_or_fail
 
 from dashboard import server
-from test_e2e_browser import ARGS, CHROMIUM, OUT, _browser_or_fail
 
 
 @pytest.fixture

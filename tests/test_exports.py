@@ -10,9 +10,18 @@ import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
-from dann_core.stream import RunReader
-from dashboard import exports, figures, fixtures, projections, rundata
-from dashboard.figures import SOURCE, TARGET
+from dann_core.reader import RunReader
+from dashboard.export import ExportError, safe_filename
+from dashboard.export.gif import figures_gif, gif_from_pngs
+from dashboard.export.html import figure_html
+from dashboard.export.png import figure_png
+from dashboard.export import projector
+from dashboard.export.projector import metadata_frame, point_images, projector_files, sprite_png, zip_files
+from dashboard.plots import projections
+from dashboard.plots.curves import curves_figure, split_metrics
+from dashboard.plots.embedding import embedding_figure
+from dashboard.plots.style import LAMBDA, SOURCE, TARGET, message_figure
+from dashboard.runs import fixtures, reading
 
 
 def _rgb(hexcol):
@@ -35,14 +44,14 @@ def run(tmp_path_factory):
 
 
 def _embedding(run_dir, step, **kw):
-    ck = rundata.checkpoint(run_dir, step)
+    ck = reading.checkpoint(run_dir, step)
     y = projections.compute(ck["features"], "pca")
-    pts = rundata.points_frame(rundata.probe_table(run_dir).drop(columns=["thumb"]), ck, y)
-    return figures.embedding_figure(pts, title=f"step {step}", **kw)
+    pts = reading.points_frame(reading.probe_table(run_dir).drop(columns=["thumb"]), ck, y)
+    return embedding_figure(pts, title=f"step {step}", **kw)
 
 
 def test_png_of_an_embedding_shows_both_domains(run):
-    png = exports.figure_png(_embedding(run, 100), width=900, height=700)
+    png = figure_png(_embedding(run, 100), width=900, height=700)
     im = Image.open(io.BytesIO(png))
     assert im.format == "PNG" and im.size[0] >= 850 and im.size[1] >= 650
     # source blue and target orange points are both drawn; a figure without target shows no orange
@@ -50,32 +59,32 @@ def test_png_of_an_embedding_shows_both_domains(run):
     only_src = _embedding(run, 100)
     only_src.data = [t for t in only_src.data if (t.meta or {}).get("domain") != "target"]
     only_src.data = [t for t in only_src.data if not (t.name or "").startswith("target")]
-    assert colour_share(exports.figure_png(only_src, width=900, height=700), TARGET) < 0.0005
+    assert colour_share(figure_png(only_src, width=900, height=700), TARGET) < 0.0005
 
 
 def test_png_of_curves_subplots_and_a_message(run):
-    train, evals = figures.split_metrics(RunReader(run).metrics())
-    png = exports.figure_png(figures.curves_figure(train, evals), width=1400, height=450)
+    train, evals = split_metrics(RunReader(run).metrics())
+    png = figure_png(curves_figure(train, evals), width=1400, height=450)
     assert Image.open(io.BytesIO(png)).size[0] >= 1350
-    assert colour_share(png, figures.LAMBDA) > 0.001  # the λ curve is drawn
-    msg = exports.figure_png(figures.message_figure("nothing yet", "t"), width=600, height=400)
+    assert colour_share(png, LAMBDA) > 0.001  # the λ curve is drawn
+    msg = figure_png(message_figure("nothing yet", "t"), width=600, height=400)
     assert Image.open(io.BytesIO(msg)).format == "PNG"
 
 
 def test_png_draws_heatmaps_and_names_what_it_cannot_draw():
     z = np.outer(np.linspace(0, 1, 30), np.ones(30))
     fig = go.Figure(go.Heatmap(z=z, colorscale=[[0, "#ffffff"], [1, "#00aa00"]], showscale=False))
-    png = exports.figure_png(fig, width=500, height=400)
+    png = figure_png(fig, width=500, height=400)
     assert colour_share(png, "#00aa00", tol=60) > 0.02
     pie = go.Figure([go.Pie(values=[1, 2]), go.Scatter(x=[0, 1], y=[0, 1])])
-    red = exports.figure_png(pie, width=600, height=400)
+    red = figure_png(pie, width=600, height=400)
     assert colour_share(red, "#a00000", tol=60) > 0  # the footnote naming the pie trace
-    with pytest.raises(exports.ExportError, match="out of range"):
-        exports.figure_png(fig, width=20000, height=400)
+    with pytest.raises(ExportError, match="out of range"):
+        figure_png(fig, width=20000, height=400)
 
 
 def test_html_is_standalone(run):
-    html = exports.figure_html(_embedding(run, 50), title="step 50 <embedding>").decode()
+    html = figure_html(_embedding(run, 50), title="step 50 <embedding>").decode()
     assert html.startswith("<html>") or html.lstrip().lower().startswith("<html")
     assert "<title>step 50 &lt;embedding&gt;</title>" in html
     assert "<script src=" not in html and len(html) > 1_000_000  # plotly.js inlined: opens offline
@@ -84,7 +93,7 @@ def test_html_is_standalone(run):
 
 def test_gif_animates_every_frame(run):
     figs = [_embedding(run, s) for s in (0, 50, 100)]
-    data = exports.figures_gif(figs, width=500, height=450, duration_ms=300)
+    data = figures_gif(figs, width=500, height=450, duration_ms=300)
     im = Image.open(io.BytesIO(data))
     assert im.format == "GIF" and im.is_animated and im.n_frames == 3 and im.info.get("loop") == 0
     frames = []
@@ -95,8 +104,8 @@ def test_gif_animates_every_frame(run):
     assert np.abs(frames[0] - frames[2]).sum() > 0  # points moved between checkpoints
     # one shared x/y range: the frames are comparable
     assert len({tuple(f.layout.xaxis.range) for f in figs}) == 1
-    with pytest.raises(exports.ExportError):
-        exports.gif_from_pngs([])
+    with pytest.raises(ExportError):
+        gif_from_pngs([])
 
 
 # ----------------------------------------------------------------------------- TensorBoard
@@ -154,8 +163,8 @@ def check_projector_folder(files, n, d, with_sprite=True):
 def test_tensorboard_projector_files_parse_and_match_the_data(run):
     ck = RunReader(run).load_checkpoint(100)
     probe = RunReader(run).probe()
-    meta = exports.metadata_frame(ck["y"], ck["domain"], ck["pred"], class_names=["zero", "one", "two", "three"])
-    files = exports.projector_files(ck["features"], meta, probe["x"], tensor_name='run "a" step 100')
+    meta = metadata_frame(ck["y"], ck["domain"], ck["pred"], class_names=["zero", "one", "two", "three"])
+    files = projector_files(ck["features"], meta, probe["x"], tensor_name='run "a" step 100')
     n, d = ck["features"].shape
     feats, rows, sprite, emb = check_projector_folder(files, n, d)
     assert emb.tensor_name == 'run "a" step 100'
@@ -171,14 +180,14 @@ def test_tensorboard_projector_files_parse_and_match_the_data(run):
     tile = a[(i // grid) * side:(i // grid + 1) * side, (i % grid) * side:(i % grid + 1) * side]
     assert np.array_equal(tile, probe["x"][i].transpose(1, 2, 0))
     # zipped inside one folder: unzipping gives a projector log dir
-    z = zipfile.ZipFile(io.BytesIO(exports.zip_files(files, "r-step100")))
+    z = zipfile.ZipFile(io.BytesIO(zip_files(files, "r-step100")))
     assert sorted(z.namelist()) == sorted(f"r-step100/{k}" for k in files)
     assert z.read("r-step100/features.tsv") == files["features.tsv"]
 
 
 def test_points_get_a_sprite_that_shows_where_each_point_is():
     x = np.array([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
-    ims = exports.point_images(x, [0, 1, 0, 1], size=20)
+    ims = point_images(x, [0, 1, 0, 1], size=20)
     assert ims.shape == (4, 20, 20, 3)
     # the dot of (0, 0) sits bottom-left, the dot of (1, 1) top-right; colours follow the domain
     def centre(im, col):
@@ -189,32 +198,32 @@ def test_points_get_a_sprite_that_shows_where_each_point_is():
     assert cx < 10 and cy > 10
     cx, cy = centre(ims[1], TARGET)
     assert cx > 10 and cy < 10
-    files = exports.projector_files(np.eye(4), exports.metadata_frame([0, 1, 0, 1], [0, 1, 0, 1]), ims)
+    files = projector_files(np.eye(4), metadata_frame([0, 1, 0, 1], [0, 1, 0, 1]), ims)
     check_projector_folder(files, 4, 4)
 
 
 def test_projector_refuses_bad_input_with_one_line():
-    meta = exports.metadata_frame([0, 1], [0, 1])
-    with pytest.raises(exports.ExportError, match="NaN"):
-        exports.projector_files(np.array([[1.0, np.nan], [0, 0]]), meta)
-    with pytest.raises(exports.ExportError, match="rows"):
-        exports.projector_files(np.zeros((3, 2)), meta)
-    with pytest.raises(exports.ExportError, match="images"):
-        exports.projector_files(np.zeros((2, 2)), meta, images=np.zeros((3, 8, 8, 3), np.uint8))
-    files = exports.projector_files(np.zeros((2, 2)), meta)  # no images: no sprite, still valid
+    meta = metadata_frame([0, 1], [0, 1])
+    with pytest.raises(ExportError, match="NaN"):
+        projector_files(np.array([[1.0, np.nan], [0, 0]]), meta)
+    with pytest.raises(ExportError, match="rows"):
+        projector_files(np.zeros((3, 2)), meta)
+    with pytest.raises(ExportError, match="images"):
+        projector_files(np.zeros((2, 2)), meta, images=np.zeros((3, 8, 8, 3), np.uint8))
+    files = projector_files(np.zeros((2, 2)), meta)  # no images: no sprite, still valid
     check_projector_folder(files, 2, 2, with_sprite=False)
 
 
 def test_sprite_respects_the_projector_size_limit(monkeypatch):
-    monkeypatch.setattr(exports, "SPRITE_MAX", 64)  # the real limit is 8192 px; the logic is the same
+    monkeypatch.setattr(projector, "SPRITE_MAX", 64)  # the real limit is 8192 px; the logic is the same
     ims = np.random.default_rng(0).integers(0, 255, (10, 32, 32, 3), dtype=np.uint8)
-    png, side = exports.sprite_png(ims)
+    png, side = sprite_png(ims)
     assert side == 16 and Image.open(io.BytesIO(png)).size == (64, 64)
-    with pytest.raises(exports.ExportError, match="cannot fit"):
-        exports.sprite_png(np.zeros((5000, 2, 2, 3), np.uint8))
+    with pytest.raises(ExportError, match="cannot fit"):
+        sprite_png(np.zeros((5000, 2, 2, 3), np.uint8))
 
 
 def test_safe_filename():
-    assert exports.safe_filename("DANN · step 5 / t-SNE", "png") == "DANN-step-5-t-SNE.png"
-    assert exports.safe_filename("../..", "zip") == "figure.zip"
-    assert os.sep not in exports.safe_filename("a/b\\c", "gif")
+    assert safe_filename("DANN · step 5 / t-SNE", "png") == "DANN-step-5-t-SNE.png"
+    assert safe_filename("../..", "zip") == "figure.zip"
+    assert os.sep not in safe_filename("a/b\\c", "gif")

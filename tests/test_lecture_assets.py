@@ -4,11 +4,13 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from dashboard import demo, exports
+from dashboard.lecture import demo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSETS = os.path.join(ROOT, "assets")
@@ -78,7 +80,7 @@ def test_asset_script_is_reproducible_and_its_output_loads(quick_assets):
     d = demo.load(a, "moons")
     assert json.load(open(os.path.join(a, "demo.json")))["made_with"]["quick"] is True
     # the stored weights are those of the run: the figure's accuracy matches the logged one
-    from dashboard import moons_figure as mf
+    from dashboard.plots import moons as mf
     i = len(d.steps) - 1
     p = mf.panels(d.runs["dann"].weights[i], d.x, d.domain)
     tgt = d.domain == 1
@@ -136,4 +138,13 @@ def test_broken_assets_give_one_line_that_says_what_to_do(quick_assets, tmp_path
         demo.load(str(d), "moons")
     with pytest.raises(demo.DemoError, match="no demo 'cifar'"):
         demo.load(src, "cifar")
-    assert exports  # the module under test is importable without Streamlit
+
+
+def test_lecture_data_and_exports_need_no_streamlit():
+    """Lecture mode's data and the exports are pure: they import (and load a demo) without
+    Streamlit, in a fresh interpreter."""
+    code = ("import sys; from dashboard import paths; from dashboard.lecture import demo; "
+            "import dashboard.export.png, dashboard.export.gif; demo.load(paths.demo_dir(), 'moons'); "
+            "assert 'streamlit' not in sys.modules, 'streamlit was imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-1500:]

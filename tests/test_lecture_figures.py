@@ -10,7 +10,10 @@ import pytest
 import torch
 
 from dann_core.models import moons_mlp
-from dashboard import exports, moons_figure as mf, sweeps
+from dashboard.export.png import figure_png
+from dashboard.plots import moons
+from dashboard.plots.sweep import picked_row, sweep_figure
+from dashboard.runs.sweeps import SweepError, check_sweep, parse_lambdas, read_sweep, runs_of, sweep_argv
 
 X = np.random.default_rng(0).normal(0, 1, (40, 2))
 Y = (X[:, 0] > 0).astype(int)
@@ -19,25 +22,25 @@ DOM = np.repeat([0, 1], 20)
 
 def weights(seed=0):
     torch.manual_seed(seed)
-    return mf.weights_from_state_dict(moons_mlp().state_dict())
+    return moons.weights_from_state_dict(moons_mlp().state_dict())
 
 
 def test_numpy_forward_matches_the_torch_moons_net():
     torch.manual_seed(1)
     net = moons_mlp().eval()
-    w = mf.weights_from_state_dict(net.state_dict())
+    w = moons.weights_from_state_dict(net.state_dict())
     with torch.no_grad():
         ((f, logits, d),) = net(torch.tensor(X, dtype=torch.float32))
-    h = mf.hidden(w, X)
+    h = moons.hidden(w, X)
     assert np.allclose(h, f.numpy(), atol=1e-5)
-    assert np.allclose(mf.class1_prob(w, h), logits.softmax(1)[:, 1].numpy(), atol=1e-5)
-    assert np.allclose(mf.domain_prob((w["Wd"], w["bd"]), h), torch.sigmoid(d).numpy(), atol=1e-5)
+    assert np.allclose(moons.class1_prob(w, h), logits.softmax(1)[:, 1].numpy(), atol=1e-5)
+    assert np.allclose(moons.domain_prob((w["Wd"], w["bd"]), h), torch.sigmoid(d).numpy(), atol=1e-5)
 
 
 def test_hidden_neuron_lines_lie_on_their_hyperplanes_inside_the_box():
     w = weights()
-    box = mf.box_of(X)
-    segs = mf.neuron_segments(w, box)
+    box = moons.box_of(X)
+    segs = moons.neuron_segments(w, box)
     assert 1 <= len(segs) <= 15
     for (p0, p1) in segs:
         for x, y in (p0, p1):
@@ -46,7 +49,7 @@ def test_hidden_neuron_lines_lie_on_their_hyperplanes_inside_the_box():
             assert np.min(np.abs(w["W1"] @ np.array([x, y]) + w["b1"])) < 1e-6
     # a unit whose line misses the box gets no segment
     w2 = dict(w, W1=np.array([[1.0, 0.0]]), b1=np.array([-100.0]), Wy=w["Wy"][:, :1], Wd=w["Wd"][:, :1])
-    assert mf.neuron_segments(w2, box) == []
+    assert moons.neuron_segments(w2, box) == []
 
 
 def test_source_only_row_fits_a_domain_classifier_on_its_hidden_layer():
@@ -54,7 +57,7 @@ def test_source_only_row_fits_a_domain_classifier_on_its_hidden_layer():
     x = np.r_[np.random.default_rng(1).normal(-2, 0.3, (30, 2)), np.random.default_rng(2).normal(2, 0.3, (30, 2))]
     dom = np.repeat([0, 1], 30)
     w = dict(weights(), W1=np.tile([[1.0, 1.0]], (15, 1)), b1=np.zeros(15))
-    p = mf.panels(w, x, dom, trained_domain=False)
+    p = moons.panels(w, x, dom, trained_domain=False)
     assert (p["domain_pred"] == dom).mean() > 0.95
     assert p["label_grid"].shape == p["domain_grid"].shape == (150, 150)
     assert p["pca"].shape == (60, 2)
@@ -63,51 +66,51 @@ def test_source_only_row_fits_a_domain_classifier_on_its_hidden_layer():
 def test_moons_figure_has_four_panels_per_network():
     rows = [{"label": "source-only", "weights": weights(0), "trained_domain": False},
             {"label": "DANN", "weights": weights(1), "trained_domain": True}]
-    fig = mf.moons_figure(rows, X, Y, DOM)
+    fig = moons.moons_figure(rows, X, Y, DOM)
     titles = [a.text for a in fig.layout.annotations]
-    for t in mf.PANELS:
+    for t in moons.PANELS:
         assert titles.count(t) == 1  # above the first row, shared by both
     kinds = [t.type for t in fig.data]
     assert kinds.count("heatmap") == 4 and kinds.count("contour") == 4  # label + domain boundary per row
     doms = {t.meta["domain"] for t in fig.data if isinstance(t.meta, dict) and "domain" in t.meta}
     assert doms == {"source", "target"}
     assert "<b>DANN</b>" in fig.layout.yaxis5.title.text
-    png = exports.figure_png(fig, width=1400)  # the export draws heatmaps and contours too
+    png = figure_png(fig, width=1400)  # the export draws heatmaps and contours too
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_bad_weights_and_points_are_refused_with_one_line():
     with pytest.raises(ValueError, match="no 'features.0.weight'"):
-        mf.weights_from_state_dict({})
+        moons.weights_from_state_dict({})
     bad = dict(weights(), b1=np.zeros(3))
     with pytest.raises(ValueError, match="inconsistent shapes"):
-        mf.check_weights(bad)
+        moons.check_weights(bad)
     with pytest.raises(ValueError, match="NaN"):
-        mf.check_weights(dict(weights(), bd=np.array([np.nan])))
+        moons.check_weights(dict(weights(), bd=np.array([np.nan])))
     with pytest.raises(ValueError, match="N×2"):
-        mf.moons_figure([{"label": "a", "weights": weights()}], X[:, :1], Y, DOM)
+        moons.moons_figure([{"label": "a", "weights": weights()}], X[:, :1], Y, DOM)
 
 
 # ----------------------------------------------------------------------------- sweeps
 
 def test_parse_lambdas():
-    assert sweeps.parse_lambdas("3, 0 0.3;1 1") == [0.0, 0.3, 1.0, 3.0]
+    assert parse_lambdas("3, 0 0.3;1 1") == [0.0, 0.3, 1.0, 3.0]
     for bad, words in (("", "at least one"), ("0 x", "'x' is not"), ("-1", ">= 0"), ("nan", "finite"),
                        (" ".join(str(i) for i in range(13)), "at most 12")):
-        with pytest.raises(sweeps.SweepError, match=words):
-            sweeps.parse_lambdas(bad)
+        with pytest.raises(SweepError, match=words):
+            parse_lambdas(bad)
 
 
 def test_sweep_argv_is_a_list_bounded_by_the_cores(tmp_path):
-    argv = sweeps.sweep_argv("moons", [0.0, 1.0], str(tmp_path), epochs=5, seed=2, jobs=1)
+    argv = sweep_argv("moons", [0.0, 1.0], str(tmp_path), epochs=5, seed=2, jobs=1)
     assert argv[:4] == [sys.executable, "-m", "dann_core", "sweep"]
     assert argv[argv.index("--lambdas") + 1:argv.index("--lambdas") + 3] == ["0.0", "1.0"]
     assert argv[argv.index("--jobs") + 1] == "1" and argv[argv.index("--runs-dir") + 1] == str(tmp_path)
-    assert "--jobs" not in sweeps.sweep_argv("moons", [1.0], str(tmp_path))  # automatic: the CLI decides
-    with pytest.raises(sweeps.SweepError, match="between 1 and"):
-        sweeps.sweep_argv("moons", [1.0], str(tmp_path), jobs=(os.cpu_count() or 1) + 1)
-    with pytest.raises(sweeps.SweepError, match="schedule"):
-        sweeps.sweep_argv("moons", [1.0], str(tmp_path), schedule="cosine")
+    assert "--jobs" not in sweep_argv("moons", [1.0], str(tmp_path))  # automatic: the CLI decides
+    with pytest.raises(SweepError, match="between 1 and"):
+        sweep_argv("moons", [1.0], str(tmp_path), jobs=(os.cpu_count() or 1) + 1)
+    with pytest.raises(SweepError, match="schedule"):
+        sweep_argv("moons", [1.0], str(tmp_path), schedule="cosine")
 
 
 def test_runs_of_finds_the_sweep_started_after_a_time(tmp_path):
@@ -117,10 +120,10 @@ def test_runs_of_finds_the_sweep_started_after_a_time(tmp_path):
     for n in (f"sweep-moons-s0-{stamp}-lam0", f"sweep-moons-s0-{stamp}-lam0.3", f"sweep-moons-s0-{old}-lam1",
               f"sweep-moons-s1-{stamp}-lam1", "moons-dann-s0-x"):
         (tmp_path / n).mkdir()
-    name, runs = sweeps.runs_of(str(tmp_path), "moons", 0, now)
+    name, runs = runs_of(str(tmp_path), "moons", 0, now)
     assert name == f"sweep-moons-s0-{stamp}"
     assert runs == {0.0: f"sweep-moons-s0-{stamp}-lam0", 0.3: f"sweep-moons-s0-{stamp}-lam0.3"}
-    assert sweeps.runs_of(str(tmp_path), "mnist-mnistm", 0, now) == (None, {})
+    assert runs_of(str(tmp_path), "mnist-mnistm", 0, now) == (None, {})
 
 
 SWEEP = {"pair": "moons", "picked": 1.0, "rule": "r", "rows": [
@@ -130,9 +133,9 @@ SWEEP = {"pair": "moons", "picked": 1.0, "rule": "r", "rows": [
 
 
 def test_sweep_figure_plots_both_measures_and_marks_the_pick():
-    sw = sweeps.check_sweep(json.loads(json.dumps(SWEEP)))
+    sw = check_sweep(json.loads(json.dumps(SWEEP)))
     assert [r["lambda_max"] for r in sw["rows"]] == [0.0, 1.0, 3.0]
-    fig = sweeps.sweep_figure(sw)
+    fig = sweep_figure(sw)
     series = {t.meta["series"]: t for t in fig.data}
     assert list(series["target_acc"].y) == [0.65, 0.90, 0.70]
     assert list(series["domain_err"].y) == [0.10, 0.45, 0.50]
@@ -141,21 +144,21 @@ def test_sweep_figure_plots_both_measures_and_marks_the_pick():
     assert list(pick.x) == [1] and pick.meta["lambda_max"] == 1.0 and "λ_max = 1" in pick.name
     assert list(series["best"].x) == [1]
     assert any(s.type == "rect" for s in fig.layout.shapes)  # the picked λ's band
-    assert sweeps.picked_row(sw)["target_acc"] == 0.90
-    assert sweeps.sweep_figure({"rows": []}).layout.annotations[0].text == "no sweep results yet"
+    assert picked_row(sw)["target_acc"] == 0.90
+    assert sweep_figure({"rows": []}).layout.annotations[0].text == "no sweep results yet"
 
 
 def test_bad_sweep_files_give_one_line(tmp_path):
     d = tmp_path / "s1"
     d.mkdir()
-    with pytest.raises(sweeps.SweepError, match="no sweep.json"):
-        sweeps.read_sweep(str(d / "sweep.json"))
+    with pytest.raises(SweepError, match="no sweep.json"):
+        read_sweep(str(d / "sweep.json"))
     (d / "sweep.json").write_text("{trunc")
-    with pytest.raises(sweeps.SweepError, match="unreadable"):
-        sweeps.read_sweep(str(d / "sweep.json"))
+    with pytest.raises(SweepError, match="unreadable"):
+        read_sweep(str(d / "sweep.json"))
     (d / "sweep.json").write_text(json.dumps({"rows": [{"lambda_max": "a"}]}))
-    with pytest.raises(sweeps.SweepError, match="bad lambda_max"):
-        sweeps.read_sweep(str(d / "sweep.json"))
+    with pytest.raises(SweepError, match="bad lambda_max"):
+        read_sweep(str(d / "sweep.json"))
     (d / "sweep.json").write_text(json.dumps({"rows": []}))
-    with pytest.raises(sweeps.SweepError, match="no rows"):
-        sweeps.read_sweep(str(d / "sweep.json"))
+    with pytest.raises(SweepError, match="no rows"):
+        read_sweep(str(d / "sweep.json"))

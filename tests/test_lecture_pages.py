@@ -2,15 +2,16 @@
 import io
 import json
 import os
+import time
 import zipfile
 
 import pytest
 from PIL import Image
-
-from dann_core.stream import RunReader
-from dashboard import fixtures, sweeps
 from test_dashboard_app import app, charts, domain_points, embedding_specs, texts, wait_for
 from test_exports import check_projector_folder
+
+from dann_core.reader import RunReader
+from dashboard.runs import fixtures, sweeps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, "assets", "demo")
@@ -53,19 +54,23 @@ def test_lecture_opens_on_demo_runs_with_before_and_after(lecture_env):
 
 def test_lecture_steps_through_checkpoints(lecture_env):
     at = app("views/lecture.py")
-    key = "lec_step::moons"
+    key = "lec::moons_step"
     steps = [int(s) for s in at.select_slider(key=key).options]
     assert int(at.select_slider(key=key).value) == steps[-1]
-    at.button(key="lec_ba_prev").click().run()
+    at.button(key="lec::moons_prev").click().run()
     assert int(at.select_slider(key=key).value) == steps[-2]
     assert all(f"step {steps[-2]}" in s["layout"]["title"]["text"] for s in embedding_specs(at))
     at.select_slider(key=key).set_value(steps[0]).run()
     first = embedding_specs(at)
     assert all(f"step {steps[0]}" in s["layout"]["title"]["text"] for s in first)
-    at.button(key="lec_ba_next").click().run()
+    at.button(key="lec::moons_next").click().run()
     assert int(at.select_slider(key=key).value) == steps[1]
-    at.button(key="lec_ba_play").click().run()
-    assert at.session_state["lec_playing"] is True
+    at.button(key="lec::moons_play").click().run()
+    assert at.session_state["lec::moons_playing"] is True
+    time.sleep(1.6)  # one play interval (PLAY_S 1.5): the next run shows the next checkpoint
+    at.run()
+    assert int(at.select_slider(key=key).value) == steps[2]
+    assert all(f"step {steps[2]}" in s["layout"]["title"]["text"] for s in embedding_specs(at))
     at.segmented_control(key="lec_method").set_value("pca").run()
     assert not at.exception and all("PCA" in s["layout"]["title"]["text"] for s in embedding_specs(at))
 
@@ -101,7 +106,7 @@ def test_lecture_exports_png_html_gif_and_tensorboard(lecture_env):
     assert not at.get("download_button")  # a file prepared for another choice is not offered
     f = prepare(at, "lec_exp_ba", "DANN embedding over all checkpoints")
     gif = Image.open(io.BytesIO(f["data"]))
-    assert gif.format == "GIF" and gif.n_frames == len(at.select_slider(key="lec_step::moons").options)
+    assert gif.format == "GIF" and gif.n_frames == len(at.select_slider(key="lec::moons_step").options)
     f = prepare(at, "lec_exp_ba", "DANN features · TensorBoard")
     z = zipfile.ZipFile(io.BytesIO(f["data"]))
     folder = z.namelist()[0].split("/")[0]

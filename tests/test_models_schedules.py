@@ -54,6 +54,7 @@ def test_paper_schedules():
 def test_channels_last_gives_the_same_outputs():
     # the trainer lays image nets out channels-last on the CPU (1.5x faster there): same maths
     import copy
+
     from dann_core.inference import forward_all, to_input, use_channels_last
     torch.manual_seed(0)
     plain = build_model("mnist_bn", (3, 28, 28), 10).eval()

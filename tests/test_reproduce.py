@@ -39,7 +39,7 @@ def test_markdown_and_csv(tmp_path):
     summary = summarize(_rows())
     md = to_markdown(summary, "a note")
     lines = md.splitlines()
-    assert lines[0].startswith("| pair | Source only | SA | DANN | Train on target | gap closed")
+    assert lines[0].startswith("| pair | Source-only | SA | DANN | Train on target | gap closed")
     row = lines[2]
     assert "mnist-mnistm (2 seeds)" in row and "0.520 ± 0.020" in row and "0.820 ± 0.020" in row
     assert "75.0%" in row and "MNIST → MNIST-M: 0.522 / 0.569 / 0.767 / 0.960, 55.8%" in row
@@ -63,7 +63,7 @@ def test_ablation_column_only_where_it_was_run():
     assert s["dann_lambda0_mean"] == pytest.approx(0.55) and s["dann_lambda0_std"] == pytest.approx(0.02)
     assert s["gap_closed"] == pytest.approx(0.75)  # the ablation does not enter DANN's figures
     lines = to_markdown([s]).splitlines()
-    assert lines[0].startswith("| pair | Source only | SA | DANN | DANN, λ = 0 | Train on target | gap closed")
+    assert lines[0].startswith("| pair | Source-only | SA | DANN | DANN, λ = 0 | Train on target | gap closed")
     assert lines[1].count("---") == 9 and "| 0.820 ± 0.020 | 0.550 ± 0.020 | 0.920 ± 0.020 |" in lines[2]
     assert "dann_lambda0_mean" not in summarize(_rows())[0] and "λ = 0" not in to_markdown(summarize(_rows()))
 
@@ -82,7 +82,7 @@ def test_reproduce_smoke_on_moons(tmp_path):
     assert s["pair"] == "moons" and 0 <= float(s["dann_mean"]) <= 1 and 0 <= float(s["dann_lambda0_mean"]) <= 1
     assert sorted(os.listdir(tmp_path / "runs")) == ["moons-dann-s0", "moons-dann_lambda0-s0",
                                                      "moons-source_only-s0", "moons-target_only-s0"]
-    from dann_core.stream import RunReader
+    from dann_core.reader import RunReader
     cfg = RunReader(str(tmp_path / "runs" / "moons-dann_lambda0-s0")).manifest()["config"]
     assert cfg["mode"] == "dann" and cfg["lambda_max"] == 0.0
     bad = subprocess.run([sys.executable, "-m", "dann_core", "reproduce", "--pairs", "nope"], cwd=root,

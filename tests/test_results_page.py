@@ -2,11 +2,14 @@
 import os
 
 import pytest
-
-from dann_core.reproduce import summarize, write_tables
-from dashboard import figures, results
 from test_dashboard_app import app, charts, texts
 from test_reproduce import _rows, _with_ablation
+
+from dann_core.modes import label
+from dann_core.reproduce import summarize, write_tables
+from dashboard.export.before_after import before_after_png
+from dashboard.plots.results import results_figure
+from dashboard.runs.tables import latest, read
 
 
 def _write(d, rows=None):
@@ -19,20 +22,20 @@ def test_latest_is_the_newest_table(tmp_path):
     a, b, empty = _write(tmp_path / "a"), _write(tmp_path / "b"), str(tmp_path / "empty")
     os.makedirs(empty)
     os.utime(os.path.join(a, "reproduce.csv"), (1e9, 1e9))
-    assert results.latest([empty, a, b]) == b
+    assert latest([empty, a, b]) == b
     os.utime(os.path.join(b, "reproduce.csv"), (5e8, 5e8))
-    assert results.latest([empty, a, b]) == a
-    assert results.latest([empty]) is None
+    assert latest([empty, a, b]) == a
+    assert latest([empty]) is None
 
 
 def test_read_and_figure(tmp_path):
-    summary, runs, md = results.read(_write(tmp_path))
+    summary, runs, md = read(_write(tmp_path))
     (s,) = summary
     assert s["pair"] == "mnist-mnistm" and s["seeds"] == 2 and s["dann_beats_so"] is True
     assert s["dann_mean"] == pytest.approx(0.82) and s["gap_closed"] == pytest.approx(0.75)
     assert len(runs) == 8 and {r["method"] for r in runs} == {"source_only", "subspace_alignment", "dann", "target_only"}
     assert md.startswith("| pair |") and "a note" in md
-    fig = figures.results_figure(summary)
+    fig = results_figure(summary)
     bars = {t.meta["method"]: t for t in fig.data}
     assert list(bars) == ["source_only", "subspace_alignment", "dann", "target_only"]
     assert bars["dann"].y[0] == pytest.approx(0.82) and bars["source_only"].error_y.array[0] == pytest.approx(0.02)
@@ -40,18 +43,18 @@ def test_read_and_figure(tmp_path):
 
 
 def test_a_table_with_the_ablation_reads_and_draws_it(tmp_path):
-    summary, runs, md = results.read(_write(tmp_path, _with_ablation()))
+    summary, runs, md = read(_write(tmp_path, _with_ablation()))
     assert summary[0]["dann_lambda0_mean"] == pytest.approx(0.55) and "DANN, λ = 0" in md
-    bars = [t.meta["method"] for t in figures.results_figure(summary).data]
+    bars = [t.meta["method"] for t in results_figure(summary).data]
     assert bars == ["source_only", "subspace_alignment", "dann", "dann_lambda0", "target_only"]
 
 
 def test_read_rejects_what_is_not_a_table(tmp_path):
     with pytest.raises(ValueError, match="cannot read"):
-        results.read(str(tmp_path))
+        read(str(tmp_path))
     (tmp_path / "reproduce.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="is not a reproduce table") as e:
-        results.read(str(tmp_path))
+        read(str(tmp_path))
     assert "\n" not in str(e.value)
 
 
@@ -60,7 +63,7 @@ def test_results_page_shows_the_latest_table(tmp_path, monkeypatch):
     at = app("views/results.py")
     assert "0.820 ± 0.020" in texts(at.markdown) and "a note" in texts(at.markdown)
     (spec,) = charts(at)
-    assert [t["name"] for t in spec["data"]] == ["Source only", "SA", "DANN", "Train on target"]
+    assert [t["name"] for t in spec["data"]] == [label(m) for m in ("source_only", "subspace_alignment", "dann", "target_only")]
     assert "mine" in texts(at.caption)
     # a broken table newer than every other: one clear line, no traceback
     (tmp_path / "mine" / "reproduce.csv").write_text("not,a,table\n")
@@ -75,11 +78,11 @@ def test_before_after_figure_from_two_runs(tmp_path):
 
     from PIL import Image
 
-    from dashboard import fixtures
+    from dashboard.runs import fixtures
     runs = tmp_path / "res" / "runs"
     fixtures.make_run(str(runs / "mnist-mnistm-source_only-s0"), kind="image", mode="source_only", n_per_domain=40)
     fixtures.make_run(str(runs / "mnist-mnistm-dann-s0"), kind="image", n_per_domain=40, seed=1)
-    png = results.before_after_png(str(runs / "mnist-mnistm-source_only-s0"), str(runs / "mnist-mnistm-dann-s0"),
+    png = before_after_png(str(runs / "mnist-mnistm-source_only-s0"), str(runs / "mnist-mnistm-dann-s0"),
                                    method="pca", size=300)
     im = Image.open(io.BytesIO(png))
     w, h = im.size

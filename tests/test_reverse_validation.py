@@ -1,11 +1,13 @@
+import importlib.util
 import os
 import re
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-
-import reverse_validation  # noqa: E402
+# an experiment script, not a module of the package: loaded from its file
+_spec = importlib.util.spec_from_file_location(
+    "reverse_validation", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts",
+                                       "reverse_validation.py"))
+reverse_validation = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(reverse_validation)
 
 
 def test_reverse_validation_scores_and_picks_on_moons(capsys):

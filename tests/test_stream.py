@@ -4,8 +4,9 @@ import os
 import numpy as np
 import pytest
 
-from dann_core.stream import (ControlError, RunReader, RunWriter, list_runs, parse_control, read_control,
-                              safe_run_dir, write_control)
+from dann_core.control import ControlError, ControlPoll, parse_control, read_control, write_control
+from dann_core.reader import RunReader, list_runs
+from dann_core.stream import RunWriter, safe_run_dir
 
 
 def _writer(runs_dir, name="r1"):
@@ -69,18 +70,19 @@ def test_status_dead_when_process_is_gone(runs_dir):
 
 def test_control_round_trip_and_validation(runs_dir):
     w = _writer(runs_dir)
-    assert w.poll_control() == ({}, None)
+    poll = ControlPoll(w.dir)
+    assert poll.poll() == ({}, None)
     write_control(w.dir, lambda_=0.4)
     ctl = write_control(w.dir, paused=True)
     assert ctl["lambda"] == 0.4 and ctl["paused"] is True and ctl["seq"] == 2
-    assert w.poll_control()[0]["lambda"] == 0.4
+    assert poll.poll()[0]["lambda"] == 0.4
     for bad, msg in [("{", "not valid JSON"), ("[1]", "JSON object"), ('{"lamda": 1}', "unknown key"),
                      ('{"lambda": -1}', ">= 0"), ('{"lambda": "x"}', "bad value"), ('{"stop": 1}', "bad value")]:
         with pytest.raises(ControlError, match=msg):
             parse_control(bad)
     open(os.path.join(w.dir, "control.json"), "w").write("{oops")
     os.utime(os.path.join(w.dir, "control.json"), ns=(1, 1))
-    ctl, err = w.poll_control()
+    ctl, err = poll.poll()
     assert ctl["lambda"] == 0.4 and "not valid JSON" in err  # the last valid control is kept
     with pytest.raises(ControlError):
         read_control(w.dir)

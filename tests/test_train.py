@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from dann_core import pairs
+from dann_core.config import Config
+from dann_core.control import write_control
 from dann_core.pairs import PairSpec, register
-from dann_core.stream import RunReader, write_control
-from dann_core.train import Config, TrainingFailed, train
+from dann_core.reader import RunReader
+from dann_core.train import TrainingFailed, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -176,7 +178,7 @@ def test_torchrun_two_ranks_only_rank0_writes(runs_dir):
 
 
 def test_probe_features_stay_finite_when_large(runs_dir):
-    from dann_core.train import evaluate
+    from dann_core.evaluation import evaluate
     big = torch.full((8, 3), 1e6)
 
     class Huge(torch.nn.Module):  # features beyond float16's range (65504)

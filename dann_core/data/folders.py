@@ -1,6 +1,6 @@
 """Your own data: the pair `folders`, a source and a target folder in ImageFolder layout.
 
-    python -m dann_core train --pair folders --data-root DIR
+    dann train --pair folders --data-root DIR
 
     DIR/source/<class>/<image>        labelled source images (Office-31 style: one folder a class)
     DIR/target/<class>/<image>        target images, the same class folders

@@ -3,91 +3,87 @@ import os
 
 import streamlit as st
 
-from dashboard import figures, hover, projections, rundata, ui
+from dann_core.metrics import proxy_a_distance
+from dann_core.modes import ADVERSARIAL, label
+from dashboard import paths, widgets
+from dashboard.plots import panels, projections
+from dashboard.plots.curves import compare_curves_figure, split_metrics
+from dashboard.runs import reading
 
 
 def column(root, name, p, method, class_by):
     run_dir = os.path.join(root, name)
-    manifest, status, records, steps, warnings = rundata.snapshot(run_dir)
-    mode = rundata.MODE_LABELS.get(manifest.get("mode"), manifest.get("mode", "?"))
+    manifest, status, records, steps, warnings = reading.snapshot(run_dir)
+    mode = label(manifest.get("mode", "?"))
     st.markdown(f"### {mode} · {manifest.get('pair', '?')} · seed {manifest.get('seed', '?')}")
     st.caption(name)
-    level, text = rundata.status_message(name, manifest, status)
+    level, text = reading.status_message(name, manifest, status)
     if level in ("warning", "error"):
-        ui.show_status(level, text)
-    ui.show_warnings(warnings)
-    step = rundata.step_at_progress(steps, manifest, p)
+        widgets.show_status(level, text)
+    widgets.show_warnings(warnings)
+    step = reading.step_at_progress(steps, manifest, p)
     if step is None:
         st.warning(f"{name}: no checkpoint yet.")
         return None
-    total = rundata.last_step(manifest, steps)
+    total = reading.last_step(manifest, steps)
     rec = next((r for r in reversed(records) if r.get("eval") and r.get("step") == step), {})
-    ck = rundata.checkpoint(run_dir, step)
-    eps = rundata.domain_error_eps(ck) if ck is not None else None
+    ck = reading.checkpoint(run_dir, step)
+    eps = reading.domain_error_eps(ck) if ck is not None else None
     fmt = lambda v: "—" if not isinstance(v, (int, float)) else f"{v:.3f}"
     m = st.columns(3)
     m[0].metric("Target accuracy", fmt(rec.get("target_acc")))
-    trained_gd = manifest.get("mode") in ("dann", "semi")
+    trained_gd = manifest.get("mode") in ADVERSARIAL
     m[1].metric("Domain-classifier error", fmt(rec.get("domain_err")) if trained_gd else "—",
                 help="G_d's held-out error (0.5: it cannot tell the domains apart)" if trained_gd else
                 "no domain classifier is trained in this mode; see the proxy A-distance")
-    m[2].metric("Proxy A-distance", "—" if eps is None else f"{2 * (1 - 2 * min(eps, 0.5)):.2f}",
+    m[2].metric("Proxy A-distance", "—" if eps is None else f"{proxy_a_distance(eps):.2f}",
                 help="2(1−2ε), ε: a linear classifier's held-out error on the probe features "
                      "(0: domains alike, 2: separable)" + ("" if eps is None else f"; ε = {eps:.3f}"))
     with st.spinner(f"{projections.LABELS[method]} of step {step}…"):
-        fig, info = ui.embedding_panel(run_dir, step, method, class_by, ck=ck, height=560,
+        fig, info = panels.embedding(run_dir, step, method, class_by, ck=ck, height=560,
                                        title=f"step {step} ({100 * step / total:.0f}% of training)",
                                        revision=f"cmp:{name}:{method}:{class_by}")
     if fig is None:
         st.warning(f"{name}: cannot show step {step}: {info}")
     else:
         st.plotly_chart(fig, key=f"cmp_{name}", width="stretch")
-    return figures.split_metrics(records)[1].assign(progress=lambda d: d["step"] / total)
+    return split_metrics(records)[1].assign(progress=lambda d: d["step"] / total)
 
 
 def main():
     st.title("Compare")
-    root = rundata.runs_dir()
-    ui.runs_caption(root)
-    names = rundata.runs(root)
+    root = paths.runs_dir()
+    widgets.runs_caption(root)
+    names = reading.runs(root)
     if len(names) < 2:
         st.info("Comparing needs two runs: on Train & watch, start one with mode “both side by side”.")
         return
-    a_def, b_def = rundata.default_compare(root)
+    a_def, b_def = reading.default_compare(root)
     c = st.columns([2.2, 2.2, 1.6, 1.4], vertical_alignment="bottom")
-    label = lambda n: ui.run_label(root, n)
+    label = lambda n: widgets.run_label(root, n)
     with c[0]:
-        a = ui.pick_run("Left run", names, "cmp_a", default=a_def)
+        a = widgets.pick_run("Left run", names, "cmp_a", default=a_def)
         st.caption(label(a))
     with c[1]:
-        b = ui.pick_run("Right run", names, "cmp_b", default=b_def)
+        b = widgets.pick_run("Right run", names, "cmp_b", default=b_def)
         st.caption(label(b))
     with c[2]:
-        method = ui.method_picker("cmp_method", default="tsne")
+        method = widgets.method_picker("cmp_method", default="tsne")
     with c[3]:
-        class_by = ui.class_by_picker("cmp_class_by")
+        class_by = widgets.class_by_picker("cmp_class_by")
     p = st.slider("Training progress (%)", 0, 100, 100, 1, key="cmp_progress",
                   help="each run shows its checkpoint closest to this point of its own training") / 100
     cols = st.columns(2, gap="large")
     evals = {}
     for col, name in zip(cols, (a, b)):
         with col:
-            ev = ui_safe(column, root, name, p, method, class_by)
+            ev = widgets.ui_safe(column, root, name, p, method, class_by)
             if ev is not None:
-                mode = rundata.reader(os.path.join(root, name)).reader.manifest().get("mode", "")
-                evals[f"{rundata.MODE_LABELS.get(mode, mode)} ({name})" if a != b else name] = ev
+                mode = reading.reader(os.path.join(root, name)).reader.manifest().get("mode", "")
+                evals[f"{label(mode)} ({name})" if a != b else name] = ev
     if evals:
-        st.plotly_chart(figures.compare_curves_figure(evals, progress_mark=p), key="cmp_curves", width="stretch")
-    hover.install()
+        st.plotly_chart(compare_curves_figure(evals, progress_mark=p), key="cmp_curves", width="stretch")
+    widgets.hover_thumbnails()
 
 
-def ui_safe(fn, *a):
-    try:
-        return fn(*a)
-    except Exception as e:
-        ui.log.exception("compare column error")
-        st.error(f"Cannot show this run: {type(e).__name__}: {str(e)[:300]}")
-        return None
-
-
-ui.guard(main)
+widgets.guard(main)

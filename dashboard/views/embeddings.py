@@ -1,10 +1,13 @@
 """Embeddings: t-SNE / UMAP / PCA of the probe features G_f(x), checkpoint by checkpoint."""
 import os
-import time
 
 import streamlit as st
 
-from dashboard import hover, projections, rundata, ui
+from dann_core.metrics import proxy_a_distance
+from dann_core.modes import ADVERSARIAL, label
+from dashboard import paths, widgets
+from dashboard.plots import panels, projections
+from dashboard.runs import reading
 
 PLAY_S = 1.2  # seconds per checkpoint while playing
 
@@ -15,16 +18,16 @@ def metrics_at(records, step):
 
 def side_panel(run_dir, manifest, records, step, info, prev_disp):
     rec = metrics_at(records, step)
-    ck = rundata.checkpoint(run_dir, step)
+    ck = reading.checkpoint(run_dir, step)
     fmt = lambda v: "—" if not isinstance(v, (int, float)) else f"{v:.3f}"
     st.metric("Source accuracy", fmt(rec.get("source_acc")))
     st.metric("Target accuracy", fmt(rec.get("target_acc")))
-    if manifest.get("mode") in ("dann", "semi"):
+    if manifest.get("mode") in ADVERSARIAL:
         st.metric("Domain-classifier error", fmt(rec.get("domain_err")),
                   help="G_d's error on held-out source and target; 0.5: it cannot tell them apart")
-    eps = rundata.domain_error_eps(ck) if ck is not None else None
+    eps = reading.domain_error_eps(ck) if ck is not None else None
     if eps is not None:
-        st.metric("Proxy A-distance", f"{2 * (1 - 2 * min(eps, 0.5)):.2f}",
+        st.metric("Proxy A-distance", f"{proxy_a_distance(eps):.2f}",
                   help=f"2(1−2ε), ε = {eps:.3f}: a linear classifier's held-out error telling source from target "
                        "features. 0: indistinguishable, 2: separable")
     if isinstance(info, dict):
@@ -41,9 +44,9 @@ def side_panel(run_dir, manifest, records, step, info, prev_disp):
 
 def main():
     st.title("Embeddings")
-    root = rundata.runs_dir()
-    ui.runs_caption(root)
-    names = rundata.runs(root)
+    root = paths.runs_dir()
+    widgets.runs_caption(root)
+    names = reading.runs(root)
     if not names:
         st.info("No runs yet: start one on the Train & watch page.")
         return
@@ -51,59 +54,36 @@ def main():
     followed = (st.session_state.get("follow_sel") or [None])[0]
     c = st.columns([3, 1.6, 1.4], vertical_alignment="bottom")
     with c[0]:
-        name = ui.pick_run("Run", names, "emb_run", default=wanted if wanted in names else followed,
+        name = widgets.pick_run("Run", names, "emb_run", default=wanted if wanted in names else followed,
                            help="any run in the runs directory")
     with c[1]:
-        method = ui.method_picker("emb_method", default="tsne")
+        method = widgets.method_picker("emb_method", default="tsne")
     with c[2]:
-        class_by = ui.class_by_picker("emb_class_by")
+        class_by = widgets.class_by_picker("emb_class_by")
     run_dir = os.path.join(root, name)
-    manifest, status, records, steps, warnings = rundata.snapshot(run_dir)
-    level, text = rundata.status_message(name, manifest, status)
+    manifest, status, records, steps, warnings = reading.snapshot(run_dir)
+    level, text = reading.status_message(name, manifest, status)
     if level in ("warning", "error"):
-        ui.show_status(level, text)
-    ui.show_warnings(warnings)
+        widgets.show_status(level, text)
+    widgets.show_warnings(warnings)
     if not steps:
         st.warning(f"{name}: no checkpoint yet, so there is nothing to project.")
         return
 
-    key = f"emb_step::{name}"
-    if st.session_state.get(key) not in steps:
-        st.session_state[key] = steps[-1]
-    playing = st.session_state.get("emb_playing", False)
-    b = st.columns([1, 1.6, 5])
-    if b[0].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-                   key="emb_play", width="stretch",
-                   help="step through the checkpoints"):
-        playing = not playing
-        if playing and st.session_state[key] == steps[-1]:
-            st.session_state[key] = steps[0]  # play from the start
-        st.session_state["emb_playing"] = playing
-        st.session_state["emb_last_tick"] = time.time()
-    if b[1].button(f"Compute all {len(steps)} checkpoints", key="emb_all",
-                   help="each layout warm-starts from the previous one; computed once, cached on disk"):
+    if st.button(f"Compute all {len(steps)} checkpoints", key="emb_all",
+                 help="each layout warm-starts from the previous one; computed once, cached on disk"):
         bar = st.progress(0.0, text=f"{projections.LABELS[method]} of every checkpoint…")
-        projections.chain(run_dir, steps, method, lambda s: rundata.features(run_dir, s),
+        projections.chain(run_dir, steps, method, lambda s: reading.features(run_dir, s),
                           progress=lambda i, n: bar.progress(i / n, text=f"{projections.LABELS[method]}: {i}/{n}"))
         bar.empty()
 
-    @st.fragment(run_every=PLAY_S if playing else None)
-    def player():
-        if st.session_state.get("emb_playing") and time.time() - st.session_state.get("emb_last_tick", 0) > PLAY_S * 0.8:
-            i = steps.index(st.session_state[key]) if st.session_state[key] in steps else 0
-            st.session_state["emb_last_tick"] = time.time()
-            if i + 1 < len(steps):
-                st.session_state[key] = steps[i + 1]
-            else:
-                st.session_state["emb_playing"] = False
-                st.rerun()  # full rerun: drops the play timer
-        step = st.select_slider("Checkpoint (training step)", options=steps, key=key)
+    def body(step):
         left, right = st.columns([4, 1.2])
         with left:
             with st.spinner(f"{projections.LABELS[method]} of step {step} (computed once, then cached)…"):
-                fig, info = ui.embedding_panel(
+                fig, info = panels.embedding(
                     run_dir, step, method, class_by, height=680,
-                    title=f"{projections.LABELS[method]} of G_f(x) · {rundata.MODE_LABELS.get(manifest.get('mode'), '')} "
+                    title=f"{projections.LABELS[method]} of G_f(x) · {label(manifest.get('mode'))} "
                           f"· step {step}", revision=f"{name}:{method}:{class_by}")
             if fig is None:
                 st.warning(f"{name}: cannot show step {step}: {info}")
@@ -115,13 +95,13 @@ def main():
         disp = None
         if prev:
             a = projections.load_cached(run_dir, method, prev[-1])
-            b_ = projections.load_cached(run_dir, method, step)
-            if a is not None and b_ is not None and len(a) == len(b_):
-                disp = projections.mean_displacement([a, b_])
+            b = projections.load_cached(run_dir, method, step)
+            if a is not None and b is not None and len(a) == len(b):
+                disp = projections.mean_displacement([a, b])
         with right:
             side_panel(run_dir, manifest, records, step, info, disp)
-    player()
-    hover.install()
+    widgets.stepper(f"emb::{name}", steps, body, play_s=PLAY_S)
+    widgets.hover_thumbnails()
 
 
-ui.guard(main)
+widgets.guard(main)

@@ -1,78 +1,78 @@
 """Export: a run's figures as PNG / standalone HTML, its embedding across checkpoints as a GIF,
 and a checkpoint's features in TensorBoard projector format."""
 import os
-import sys
 
-# A link straight to this page (a bookmark, a browser refresh) makes Streamlit run this file
-# without app.py, which is what puts the repository root on sys.path: do it here as well.
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+import numpy as np
+import streamlit as st
 
-import numpy as np  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from dann_core.stream import RunReader  # noqa: E402
-from dashboard import exports, figures, lecture_ui, projections, rundata, ui  # noqa: E402
+from dann_core.reader import RunReader
+from dashboard import paths, widgets
+from dashboard.export import ExportError
+from dashboard.export.gif import figures_gif
+from dashboard.export.projector import metadata_frame, point_images, projector_files, zip_files
+from dashboard.plots import panels, projections
+from dashboard.plots.curves import curves_figure, split_metrics
+from dashboard.plots.embedding import embedding_figure
+from dashboard.runs import reading
 
 
 def tensorboard_zip(run_dir, name, step):
     """(zip bytes, file name) of checkpoint `step`: its probe features, labels/domains/predictions
     and a sprite of the probe inputs (images, or the moons points drawn as thumbnails)."""
-    ck = rundata.checkpoint(run_dir, step)
+    ck = reading.checkpoint(run_dir, step)
     if ck is None or ck.get("features") is None:
-        raise exports.ExportError(f"checkpoint {step} is missing or unreadable")
+        raise ExportError(f"checkpoint {step} is missing or unreadable")
     f = ck["features"]
-    meta = exports.metadata_frame(ck["y"], ck["domain"], ck.get("pred"))
+    meta = metadata_frame(ck["y"], ck["domain"], ck.get("pred"))
     probe = RunReader(run_dir).probe()
     images = None
     if probe is not None and len(probe.get("x", [])) == len(f):
         x = probe["x"]
-        images = exports.point_images(x, ck["domain"]) if x.dtype.kind == "f" else x
+        images = point_images(x, ck["domain"]) if x.dtype.kind == "f" else x
     folder = f"{name}-step{step}"
-    files = exports.projector_files(f, meta, images, tensor_name=f"{name} · step {step} · G_f(x)")
-    return exports.zip_files(files, folder), f"{folder}-projector.zip"
+    files = projector_files(f, meta, images, tensor_name=f"{name} · step {step} · G_f(x)")
+    return zip_files(files, folder), f"{folder}-projector.zip"
 
 
 def gif(run_dir, name, steps, method, class_by):
     bar = st.progress(0.0, text=f"{projections.LABELS[method]} of every checkpoint…")
-    lays = projections.chain(run_dir, steps, method, lambda s: rundata.features(run_dir, s),
+    lays = projections.chain(run_dir, steps, method, lambda s: reading.features(run_dir, s),
                              progress=lambda i, n: bar.progress(i / n, text=f"{projections.LABELS[method]}: {i}/{n}"))
     bar.empty()
-    probe = rundata.probe_table(run_dir)
+    probe = reading.probe_table(run_dir)
     if probe is not None and "thumb" in probe:
         probe = probe.drop(columns=["thumb"])
     figs = []
     for s in steps:
-        ck = rundata.checkpoint(run_dir, s)
+        ck = reading.checkpoint(run_dir, s)
         if ck is None or s not in lays:
             continue
-        figs.append(figures.embedding_figure(rundata.points_frame(probe, ck, lays[s]), class_by=class_by, height=760,
+        figs.append(embedding_figure(reading.points_frame(probe, ck, lays[s]), class_by=class_by, height=760,
                                              title=f"{name} · {projections.LABELS[method]} · step {s}"))
     if not figs:
-        raise exports.ExportError("no readable checkpoint to animate")
-    return exports.figures_gif(figs, width=820, height=760)
+        raise ExportError("no readable checkpoint to animate")
+    return figures_gif(figs, width=820, height=760)
 
 
 def main():
     st.set_page_config(layout="wide")  # a link straight to this page otherwise opens narrow
     st.title("Export")
-    root = rundata.runs_dir()
-    ui.runs_caption(root)
-    names = rundata.runs(root)
+    root = paths.runs_dir()
+    widgets.runs_caption(root)
+    names = reading.runs(root)
     if not names:
         st.info("No runs yet: start one on the Train & watch page. Lecture mode exports its demo runs itself.")
         return
     c = st.columns([3, 1.6, 1.4], vertical_alignment="bottom")
     with c[0]:
-        name = ui.pick_run("Run", names, "ex_run", help="any run in the runs directory")
+        name = widgets.pick_run("Run", names, "ex_run", help="any run in the runs directory")
     with c[1]:
-        method = ui.method_picker("ex_method", default="pca")
+        method = widgets.method_picker("ex_method", default="pca")
     with c[2]:
-        class_by = ui.class_by_picker("ex_class_by")
+        class_by = widgets.class_by_picker("ex_class_by")
     run_dir = os.path.join(root, name)
-    manifest, status, records, steps, warnings = rundata.snapshot(run_dir)
-    ui.show_warnings(warnings)
+    manifest, status, records, steps, warnings = reading.snapshot(run_dir)
+    widgets.show_warnings(warnings)
     if not steps:
         st.warning(f"{name}: no checkpoint yet, so there is nothing to export.")
         return
@@ -81,27 +81,27 @@ def main():
         st.session_state[key] = steps[-1]
     step = st.select_slider("Checkpoint (training step)", options=steps, key=key)
     with st.spinner(f"{projections.LABELS[method]} of step {step}…"):
-        fig, info = ui.embedding_panel(run_dir, step, method, class_by, height=620, with_thumbs=False,
+        fig, info = panels.embedding(run_dir, step, method, class_by, height=620, with_thumbs=False,
                                        title=f"{name} · {projections.LABELS[method]} · step {step}")
     if fig is None:
         st.warning(f"{name}: cannot show step {step}: {info}")
         return
-    train, evals = figures.split_metrics(records)
+    train, evals = split_metrics(records)
     left, right = st.columns([1, 1.15])
     left.plotly_chart(fig, key="ex_emb", width="stretch")
-    curves = figures.curves_figure(train, evals, title=f"{name} · training curves", compact=True, height=620)
+    curves = curves_figure(train, evals, title=f"{name} · training curves", compact=True, height=620)
     right.plotly_chart(curves, key="ex_curves", width="stretch")
-    items = lecture_ui.figure_items(f"{name}-{method}-step{step}", lambda: fig)
-    items += lecture_ui.figure_items(f"{name}-curves", lambda: curves)
+    items = widgets.figure_items(f"{name}-{method}-step{step}", lambda: fig)
+    items += widgets.figure_items(f"{name}-curves", lambda: curves)
     items.append((f"Embedding over all {len(steps)} checkpoints · animated GIF", f"{name}-{method}.gif",
                   lambda: gif(run_dir, name, steps, method, class_by)))
     items.append((f"Step {step} features · TensorBoard projector (.zip)", "projector.zip",
                   lambda: tensorboard_zip(run_dir, name, step)))
-    lecture_ui.export_picker("ex", items, (name, step, method, class_by, len(steps)))
-    n = len(rundata.checkpoint(run_dir, step)["features"]) if rundata.checkpoint(run_dir, step) else 0
-    st.caption(f"TensorBoard: {n} probe points × {np.shape(rundata.features(run_dir, step))[-1]} features of G_f; "
+    widgets.export_picker("ex", items, (name, step, method, class_by, len(steps)))
+    n = len(reading.checkpoint(run_dir, step)["features"]) if reading.checkpoint(run_dir, step) else 0
+    st.caption(f"TensorBoard: {n} probe points × {np.shape(reading.features(run_dir, step))[-1]} features of G_f; "
                "unzip, then `tensorboard --logdir <folder>` (Projector tab), or load the two TSVs at "
                "projector.tensorflow.org. The GIF projects every checkpoint once (cached), then draws them.")
 
 
-ui.guard(main)
+widgets.guard(main)

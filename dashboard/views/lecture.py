@@ -1,18 +1,13 @@
 """Lecture mode: precomputed demo runs (assets/demo), big type, no training."""
 import os
-import sys
 
-# A link straight to this page (a bookmark, a browser refresh) makes Streamlit run this file
-# without app.py, which is what puts the repository root on sys.path: do it here as well.
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+import streamlit as st
 
-import time  # noqa: E402
-
-import streamlit as st  # noqa: E402
-
-from dashboard import demo, hover, lecture_ui, sweeps, ui  # noqa: E402
+from dann_core.modes import label
+from dashboard import paths, widgets
+from dashboard.lecture import demo
+from dashboard.plots import projections
+from dashboard.plots.sweep import picked_row, sweep_figure
 
 VIEWS = {"before_after": "Source-only vs DANN", "moons": "Two moons · JMLR Fig. 2", "sweep": "Choosing λ"}
 PLAY_S = 1.5
@@ -41,62 +36,15 @@ def _moons(root, key, stamp, step, height):
 
 def moons_fig(d, step, height):
     """The four-panel figure of a checkpoint, built once (it evaluates two nets on a grid)."""
-    root = demo.demo_dir()
+    root = paths.demo_dir()
     return _moons(root, d.key, _stamp(root), step, height)
 
 
-def stepper(d, key, body):
-    """Previous / Next / Play and a checkpoint slider, then body(step); inside one fragment, so
-    playing re-draws only this part of the page."""
-    steps = d.steps
-    skey = f"lec_step::{d.key}"
-    if st.session_state.get(skey) not in steps:
-        st.session_state[skey] = steps[-1]
-
-    def move(delta):
-        i = steps.index(st.session_state[skey]) + delta
-        st.session_state[skey] = steps[max(0, min(len(steps) - 1, i))]
-
-    def toggle_play():
-        playing = not st.session_state.get("lec_playing", False)
-        st.session_state["lec_playing"] = playing
-        if playing and st.session_state[skey] == steps[-1]:
-            st.session_state[skey] = steps[0]  # play from the start
-        st.session_state["lec_tick"] = time.time()
-
-    timer_on = bool(st.session_state.get("lec_playing"))
-
-    @st.fragment(run_every=PLAY_S if timer_on else None)
-    def part():
-        playing = bool(st.session_state.get("lec_playing", False))
-        if playing != timer_on:
-            st.rerun()  # Play/Pause was pressed: a full rerun starts or stops the fragment's timer
-        if playing and time.time() - st.session_state.get("lec_tick", 0) > PLAY_S * 0.8:
-            st.session_state["lec_tick"] = time.time()
-            i = steps.index(st.session_state[skey])
-            if i + 1 < len(steps):
-                st.session_state[skey] = steps[i + 1]
-            else:
-                st.session_state["lec_playing"] = False
-                st.rerun()  # a full rerun drops the play timer
-        c = st.columns([1, 1, 1.1, 7], vertical_alignment="bottom")
-        c[0].button("Previous", icon=":material/skip_previous:", key=f"{key}_prev", on_click=move, args=(-1,),
-                    width="stretch", disabled=st.session_state[skey] == steps[0])
-        c[1].button("Next", icon=":material/skip_next:", key=f"{key}_next", on_click=move, args=(1,),
-                    width="stretch", disabled=st.session_state[skey] == steps[-1])
-        c[2].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-                    key=f"{key}_play", on_click=toggle_play, width="stretch",
-                    help=f"step through the {len(steps)} checkpoints")
-        with c[3]:
-            step = st.select_slider("Training step (checkpoint)", options=steps, key=skey)
-        body(step)
-    part()
-
-
 def before_after(d, method, class_by):
-    stepper(d, "lec_ba", lambda step: before_after_body(d, step, method, class_by))
+    widgets.stepper(f"lec::{d.key}", d.steps, lambda step: before_after_body(d, step, method, class_by),
+                    play_s=PLAY_S, text="Training step (checkpoint)")
     if d.kind == "image":
-        hover.install()
+        widgets.hover_thumbnails()
 
 
 def before_after_body(d, step, method, class_by):
@@ -116,28 +64,28 @@ def before_after_body(d, step, method, class_by):
                         help="2(1−2ε), ε: the held-out error of a linear classifier trained afresh on the "
                              "features to tell source from target. 0: alike; 2: fully separable")
             st.plotly_chart(demo.embedding(d, mode, step, method, class_by, height=600,
-                                           title=f"{demo.LABELS[mode]} · {demo.METHOD_LABELS[method]} · step {step}"),
+                                           title=f"{label(mode)} · {projections.LABELS[method]} · step {step}"),
                             key=f"lec_emb_{mode}", width="stretch")
     with st.expander("Export", icon=":material/download:"):
         items = []
         for mode in demo.MODES:
             name = f"{d.key}-{mode.replace('_', '')}-{method}-step{step}"
-            items += lecture_ui.figure_items(
-                f"{demo.LABELS[mode]} embedding ({name})",
+            items += widgets.figure_items(
+                f"{label(mode)} embedding ({name})",
                 lambda mode=mode: demo.embedding(d, mode, step, method, class_by, height=760,
-                                                 title=f"{d.title} · {demo.LABELS[mode]} · "
-                                                       f"{demo.METHOD_LABELS[method]} · step {step}"))
+                                                 title=f"{d.title} · {label(mode)} · "
+                                                       f"{projections.LABELS[method]} · step {step}"))
         for mode in demo.MODES:
-            items.append((f"{demo.LABELS[mode]} embedding over all checkpoints · animated GIF",
+            items.append((f"{label(mode)} embedding over all checkpoints · animated GIF",
                           f"{d.key}-{mode.replace('_', '')}-{method}.gif",
                           lambda mode=mode: demo.gif(d, mode, method, class_by)))
         for mode in demo.MODES:
-            items.append((f"{demo.LABELS[mode]} features · TensorBoard projector (.zip)", "projector.zip",
+            items.append((f"{label(mode)} features · TensorBoard projector (.zip)", "projector.zip",
                           lambda mode=mode: demo.tensorboard_zip(d, mode, step)))
         for mode in demo.MODES:
-            items += lecture_ui.figure_items(f"{demo.LABELS[mode]} training curves ({d.key})",
+            items += widgets.figure_items(f"{label(mode)} training curves ({d.key})",
                                              lambda mode=mode: demo.curves(d, mode))
-        lecture_ui.export_picker("lec_exp_ba", items, (d.key, step, method, class_by))
+        widgets.export_picker("lec_exp_ba", items, (d.key, step, method, class_by))
         run = d.runs["dann"]
         st.caption(f"TensorBoard features: {run.feature_note}"
                    + ("" if len(run.feature_steps) > 1 else f" (stored for step {run.feature_steps[-1]} only)")
@@ -148,7 +96,8 @@ def moons_view(d):
     if not d.runs["dann"].weights:
         st.info("JMLR Fig. 2 is drawn from the moons network's weights: pick the two-moons demo above.")
         return
-    stepper(d, "lec_mo", lambda step: moons_body(d, step))
+    widgets.stepper(f"lec::{d.key}", d.steps, lambda step: moons_body(d, step), play_s=PLAY_S,
+                    text="Training step (checkpoint)")
 
 
 def moons_body(d, step):
@@ -157,7 +106,7 @@ def moons_body(d, step):
                "(c) the domain classifier's boundary (white: it cannot tell; for source-only, a logistic regression "
                "fitted on its hidden layer, as in the paper) · (d) each hidden unit's line w·x + b = 0.")
     with st.expander("Export", icon=":material/download:"):
-        lecture_ui.export_picker("lec_exp_mo", lecture_ui.figure_items(
+        widgets.export_picker("lec_exp_mo", widgets.figure_items(
             f"moons-jmlr-fig2-step{step}", lambda: demo.moons(d, step, height=900)), (d.key, step))
 
 
@@ -165,8 +114,8 @@ def sweep_view(d):
     if not d.sweep:
         st.info("This demo has no λ sweep: the two-moons demo has one. Run your own on the λ sweep page.")
         return
-    pick = sweeps.picked_row(d.sweep)
-    st.plotly_chart(sweeps.sweep_figure(d.sweep, height=640, big=True,
+    pick = picked_row(d.sweep)
+    st.plotly_chart(sweep_figure(d.sweep, height=640, big=True,
                                         title=f"{d.title}: accuracy and domain-classifier error vs λ_max"),
                     key="lec_sweep", width="stretch")
     if pick:
@@ -177,16 +126,16 @@ def sweep_view(d):
     st.caption("“Relatively easy to tune (look at the domain classifier error)” (Ganin & Lempitsky). "
                f"Each point is a DANN run of {epochs} epochs, seed {d.sweep.get('seed', 0)}.")
     with st.expander("Export", icon=":material/download:"):
-        lecture_ui.export_picker("lec_exp_sw", lecture_ui.figure_items(
-            f"{d.key}-lambda-sweep", lambda: sweeps.sweep_figure(d.sweep, height=640, big=True)), (d.key,))
+        widgets.export_picker("lec_exp_sw", widgets.figure_items(
+            f"{d.key}-lambda-sweep", lambda: sweep_figure(d.sweep, height=640, big=True)), (d.key,))
 
 
 def main():
     # the projector needs the full width; a link straight to this page showed the narrow layout
     st.set_page_config(layout="wide")
-    lecture_ui.big_type_css()
+    widgets.big_type_css()
     st.title("Lecture mode")
-    root = demo.demo_dir()
+    root = paths.demo_dir()
     try:
         index = demo.read_index(root)
     except demo.DemoError as e:
@@ -210,10 +159,10 @@ def main():
     with c[1]:
         view = st.segmented_control("Show", views, format_func=VIEWS.get, key="lec_view", required=True) or views[0]
     with c[2]:
-        method = st.segmented_control("Projection", ["tsne", "pca"], format_func=demo.METHOD_LABELS.get,
+        method = st.segmented_control("Projection", ["tsne", "pca"], format_func=projections.LABELS.get,
                                       key="lec_method", default="tsne", required=True) or "tsne"
     with c[3]:
-        class_by = ui.class_by_picker("lec_class_by")
+        class_by = widgets.class_by_picker("lec_class_by")
     if view == "before_after":
         before_after(d, method, class_by)
     elif view == "moons":
@@ -221,10 +170,10 @@ def main():
     else:
         sweep_view(d)
     made = index.get("made_with", {})
-    where = os.path.relpath(root, demo.REPO_ROOT) if root.startswith(demo.REPO_ROOT) else root
+    where = os.path.relpath(root, paths.REPO_ROOT) if root.startswith(paths.REPO_ROOT) else root
     st.caption(f"Precomputed: `{made.get('command', 'scripts/make_demo_assets.py')}` (torch {made.get('torch', '?')}), "
                f"{demo.assets_size(root) / 1e6:.1f} MB in `{where}` (set DANN_DEMO_DIR to use others). "
                "Nothing trains on this page.")
 
 
-ui.guard(main)
+widgets.guard(main)

@@ -1,23 +1,18 @@
 """λ sweep: train one pair at several λ_max in parallel (as a separate process), plot target
 accuracy and the domain classifier's error against λ, and mark the label-free pick."""
 import os
-import sys
 
-# A link straight to this page (a bookmark, a browser refresh) makes Streamlit run this file
-# without app.py, which is what puts the repository root on sys.path: do it here as well.
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-
-from dashboard import launcher, lecture_ui, rundata, sweeps, ui  # noqa: E402
+from dashboard import paths, widgets
+from dashboard.plots.sweep import picked_row, sweep_figure, table
+from dashboard.runs import launcher, reading, sweeps
 
 REFRESH_S = 2.0
 
 
 def start_form(root):
-    pairs = ui.pair_options()
+    pairs = widgets.pair_options()
     names = list(pairs)
     with st.sidebar:
         st.header("Start a sweep")
@@ -35,7 +30,7 @@ def start_form(root):
         jobs = st.number_input(f"Runs at once (1–{sweeps.max_jobs()}; 0: automatic)", 0, sweeps.max_jobs(), 0, 1,
                                key="sw_jobs", help="automatic: one per core, each on one thread; 4 on a GPU")
         clicked = st.button("Start sweep", type="primary", key="sw_start", width="stretch", disabled=not ok)
-        ui.runs_caption(root)
+        widgets.runs_caption(root)
     if not clicked:
         return
     try:
@@ -71,7 +66,7 @@ def progress_section(root):
                         st.caption(f"λ_max {lam:g}: waiting")
                         st.progress(0.0)
                         continue
-                    _, status, _, _, _ = rundata.snapshot(os.path.join(root, run))
+                    _, status, _, _, _ = reading.snapshot(os.path.join(root, run))
                     st.caption(f"λ_max {lam:g}: {status.state}")
                     st.progress(max(0.0, min(1.0, status.progress)))
             if st.button("Stop the sweep", key="sw_stop"):
@@ -96,23 +91,23 @@ def results_section(root):
     if not names:
         if "sw_running" not in st.session_state:
             st.info("No sweeps yet. Start one from the sidebar, or from a terminal:  \n"
-                    f"`python -m dann_core sweep --pair moons --lambdas 0 0.3 1 3 --runs-dir {root}`")
+                    f"`dann sweep --pair moons --lambdas 0 0.3 1 3 --runs-dir {root}`")
         return
     if st.session_state.get("sw_pick") in names:
         st.session_state["sw_sel"] = st.session_state.pop("sw_pick")
-    sel = ui.pick_run("Sweep", names, "sw_sel", help="RUNS/sweeps/<name>/sweep.json, newest first")
+    sel = widgets.pick_run("Sweep", names, "sw_sel", help="RUNS/sweeps/<name>/sweep.json, newest first")
     try:
         sw = sweeps.read_sweep(os.path.join(root, "sweeps", sel, "sweep.json"))
     except sweeps.SweepError as e:
         st.warning(str(e))
         return
-    fig = sweeps.sweep_figure(sw, title=f"λ sweep · {sw.get('pair', '?')}: target accuracy and domain-classifier error",
+    fig = sweep_figure(sw, title=f"λ sweep · {sw.get('pair', '?')}: target accuracy and domain-classifier error",
                               height=560)
     left, right = st.columns([2.2, 1])
     with left:
         st.plotly_chart(fig, key="sw_chart", width="stretch")
     with right:
-        pick = sweeps.picked_row(sw)
+        pick = picked_row(sw)
         if pick:
             st.metric("Label-free pick", f"λ_max = {pick['lambda_max']:g}")
             st.metric("its target accuracy", "—" if pick.get("target_acc") is None else f"{pick['target_acc']:.3f}",
@@ -123,18 +118,18 @@ def results_section(root):
         st.caption(f"Rule: {rule}"
                    f" (tolerance {sw.get('tol', 0.02)}). The paper calls λ “relatively easy to tune (look at the "
                    "domain classifier error)”: no target label is needed.")
-    st.dataframe(sweeps.table(sw), hide_index=True, width="stretch")
-    lecture_ui.export_picker("sw_exp", lecture_ui.figure_items(f"{sel}", lambda: fig), (sel,))
+    st.dataframe(table(sw), hide_index=True, width="stretch")
+    widgets.export_picker("sw_exp", widgets.figure_items(f"{sel}", lambda: fig), (sel,))
 
 
 def main():
     st.set_page_config(layout="wide")  # a link straight to this page otherwise opens narrow
     st.title("λ sweep")
-    root = rundata.runs_dir()
+    root = paths.runs_dir()
     launcher.reap()
     start_form(root)
     progress_section(root)
     results_section(root)
 
 
-ui.guard(main)
+widgets.guard(main)

@@ -4,10 +4,14 @@ import time
 
 import streamlit as st
 
-from dashboard import launcher, projections, rundata, ui
+from dann_core.modes import ADVERSARIAL, label
+from dashboard import paths, widgets
+from dashboard.plots import panels, projections
+from dashboard.runs import launcher, reading
 
 SCHEDULES = {"paper ramp to λ_max": "paper", "constant λ_max": "constant"}
-MODE_CHOICES = ["DANN", "source-only", "both side by side"]
+MODE_CHOICES = {label("dann"): ["dann"], label("source_only"): ["source_only"],
+                "both side by side": ["source_only", "dann"]}
 REFRESH_S = 2.0      # live refresh while a followed run is active
 LIST_POLL_S = 4.0    # how often the run list is checked for runs started elsewhere (CLI)
 
@@ -15,17 +19,17 @@ LIST_POLL_S = 4.0    # how often the run list is checked for runs started elsewh
 
 
 def start_section(root):
-    pairs = ui.pair_options()
+    pairs = widgets.pair_options()
     names = list(pairs)
     # the sidebar holds the form, so the main area (curves, embedding) fits a projector screen;
     # collapse the sidebar while presenting
     with st.sidebar:
         st.header("Start a run")
         pair = st.selectbox("Pair", names, index=names.index("moons") if "moons" in names else 0, key="new_pair",
-                            help="source → target; `python -m dann_core pairs` lists them")
+                            help="source → target; `dann pairs` lists them")
         defaults, description, ok, why = pairs[pair]
         st.caption(description if ok else f"{description} — not available here: {why}")
-        mode = st.radio("Mode", MODE_CHOICES, key="new_mode", horizontal=True)
+        mode = st.radio("Mode", list(MODE_CHOICES), key="new_mode", horizontal=True)
         sched = st.radio("λ schedule", list(SCHEDULES), key="new_sched", horizontal=True,
                          help="paper: λ = λ_max·(2/(1+exp(−10p))−1), rising from 0; constant: λ_max throughout")
         c = st.columns(3)
@@ -46,7 +50,7 @@ def start_section(root):
         clicked = st.button("Start", type="primary", key="start", width="stretch", disabled=not ok)
     if not clicked:
         return
-    modes = ["source_only", "dann"] if mode == MODE_CHOICES[2] else [launcher.MODES[mode]]
+    modes = MODE_CHOICES[mode]
     base = name.strip()
     try:
         run_names = []
@@ -116,8 +120,8 @@ def controls(cols, run_dir, name, manifest, status, records):
     for why the slider wrote λ by itself before.
     """
     active = status.active
-    ctl = rundata.reader(run_dir).reader.control()  # {} when corrupt (and a warning is shown)
-    if manifest.get("mode") in ("dann", "semi"):
+    ctl = reading.reader(run_dir).reader.control()  # {} when corrupt (and a warning is shown)
+    if manifest.get("mode") in ADVERSARIAL:
         lam_max = float(manifest.get("config", {}).get("lambda_max") or 1.0)
         now = live_lambda(ctl, records)
         hi = float(max(2.0, 2 * lam_max, now))
@@ -148,10 +152,9 @@ def controls(cols, run_dir, name, manifest, status, records):
 
 def _act(key, fn, *args):
     """A control button's action, run as its callback: callbacks run before the page does, so a
-    live refresh that interrupts the run a click started cannot drop the click. Streamlit also
-    calls the callback of a button that has just appeared, unclicked (its state goes from none
-    to False): only a True state is a click."""
-    if st.session_state.get(key) is not True:
+    live refresh that interrupts the run a click started cannot drop the click (and only a real
+    click acts: widgets.clicked)."""
+    if not widgets.clicked(key):
         return
     try:
         fn(*args)
@@ -161,8 +164,8 @@ def _act(key, fn, *args):
 
 def run_panel(root, name, method, class_by, compact):
     run_dir = os.path.join(root, name)
-    manifest, status, records, steps, warnings = rundata.snapshot(run_dir)
-    st.markdown(f"#### {ui.run_label(root, name)}")
+    manifest, status, records, steps, warnings = reading.snapshot(run_dir)
+    st.markdown(f"#### {widgets.run_label(root, name)}")
     if not manifest:
         rc = launcher.exit_code(name)
         if rc not in (None, 0):
@@ -174,33 +177,33 @@ def run_panel(root, name, method, class_by, compact):
             st.info(f"{name}: starting (loading data and building the model)…")
             return True
         # a manifest that exists but cannot be read: say so, show whatever else is there
-    level, text = rundata.status_message(name, manifest, status)
+    level, text = reading.status_message(name, manifest, status)
     last = manifest.get("last_step") or manifest.get("total_steps") or 0
     # status, progress and controls on one row: the charts below then fit a projector screen
     row = st.columns([2.4, 3, 1.4, 1, 1] if status.active else [1], vertical_alignment="bottom")
     with row[0]:
         if level in ICONS:
             line = f"{ICONS[level]} {text.split(': ', 1)[-1]}"
-            if records and manifest.get("mode") in ("dann", "semi"):
-                ctl = rundata.reader(run_dir).reader.control()
+            if records and manifest.get("mode") in ADVERSARIAL:
+                ctl = reading.reader(run_dir).reader.control()
                 line += f" · λ = {live_lambda(ctl, records):.2f} ({'set by hand' if ctl.get('lambda') is not None else 'schedule'})"
             st.markdown(line)
         st.progress(max(0.0, min(1.0, status.step / last)) if last else 0.0)
     if status.active:
         controls(row[1:], run_dir, name, manifest, status, records)
     if level not in ICONS:
-        ui.show_status(level, text)
-    ui.show_warnings(warnings)
+        widgets.show_status(level, text)
+    widgets.show_warnings(warnings)
     if status.state == "failed" and launcher.is_ours(name):
         for line in launcher.log_tail(run_dir, 1):
             st.caption(f"trainer log: {line}")
     # one run: curves and embedding side by side (one projector screen); two runs: stacked per column
     left, right = st.columns([1.15, 1]) if not compact else (st.container(), st.container())
     with left:
-        st.plotly_chart(ui.curves(run_dir, records), key=f"curves_{name}", width="stretch")
+        st.plotly_chart(panels.curves(run_dir, records), key=f"curves_{name}", width="stretch")
     with right:
         if steps:
-            fig, info = ui.embedding_panel(run_dir, steps[-1], method, class_by, with_thumbs=False, height=600,
+            fig, info = panels.embedding(run_dir, steps[-1], method, class_by, with_thumbs=False, height=600,
                                            animate=False,
                                            title=f"Latest embedding · {projections.LABELS[method]} · step {steps[-1]}")
             if fig is None:
@@ -213,14 +216,14 @@ def run_panel(root, name, method, class_by, compact):
 
 
 def follow_section(root):
-    all_runs = rundata.runs(root)
+    all_runs = reading.runs(root)
     pending = {n: t for n, t in st.session_state.get("pending", {}).items()
                if n not in all_runs and time.time() - t < 600}
     st.session_state["pending"] = pending
     options = list(pending) + all_runs
     if not options:
         st.info("No runs yet. Start one from the sidebar, or from a terminal:  \n"
-                f"`python -m dann_core train --pair moons --runs-dir {root}`")
+                f"`dann train --pair moons --runs-dir {root}`")
         return False
     wanted = st.query_params.get("run")
     sel = st.session_state.get("follow_sel")
@@ -228,31 +231,31 @@ def follow_section(root):
         if wanted in options:
             sel = [wanted]
         else:
-            active = [n for n in all_runs if rundata.snapshot(os.path.join(root, n))[1].active]
+            active = [n for n in all_runs if reading.snapshot(os.path.join(root, n))[1].active]
             sel = active[:2] or all_runs[:1]
     st.session_state["follow_sel"] = [n for n in sel if n in options][:2]
     c = st.columns([3, 1.6, 1.4], vertical_alignment="bottom")
     follow = c[0].multiselect("Follow (up to two, side by side)", options, key="follow_sel", max_selections=2,
-                              format_func=lambda n: ui.run_label(root, n) if n in all_runs else f"{n} (starting)")
+                              format_func=lambda n: widgets.run_label(root, n) if n in all_runs else f"{n} (starting)")
     with c[1]:
         q = st.query_params.get("method")
-        method = ui.method_picker("live_method", options=["pca", "tsne"], default=q if q in ("pca", "tsne") else "pca")
+        method = widgets.method_picker("live_method", options=["pca", "tsne"], default=q if q in ("pca", "tsne") else "pca")
     with c[2]:
-        class_by = ui.class_by_picker("live_class_by")
+        class_by = widgets.class_by_picker("live_class_by")
     if not follow:
         return False
-    busy = any(n in pending or rundata.snapshot(os.path.join(root, n))[1].active for n in follow)
+    busy = any(n in pending or reading.snapshot(os.path.join(root, n))[1].active for n in follow)
 
     @st.fragment(run_every=REFRESH_S if busy else None)
     def live():
         flash = st.session_state.pop("flash", None)
         if flash:
-            ui.show_status(*flash)
+            widgets.show_status(*flash)
         cols = st.columns(len(follow)) if len(follow) > 1 else [st.container()]
         still = []
         for col, name in zip(cols, follow):
             with col, st.container(key=f"run_{name}"):  # the key names the panel in the page (browser tests)
-                still.append(ui_safe(run_panel, root, name, method, class_by, len(follow) > 1))
+                still.append(bool(widgets.ui_safe(run_panel, root, name, method, class_by, len(follow) > 1)))
         if busy and not any(still):
             st.rerun()  # everything followed has ended: a full rerun stops the refresh timer
         if busy:
@@ -261,20 +264,10 @@ def follow_section(root):
     return busy
 
 
-def ui_safe(fn, *a):
-    """One panel's error must not hide the other run's panel."""
-    try:
-        return fn(*a)
-    except Exception as e:
-        ui.log.exception("panel error")
-        st.error(f"Cannot show this run: {type(e).__name__}: {str(e)[:300]}")
-        return False
-
-
 def check_run_list(root):
     """A full rerun when the run list changed: runs started elsewhere (CLI, another tab) appear
     without a click."""
-    now = tuple(rundata.runs(root))
+    now = tuple(reading.runs(root))
     if st.session_state.setdefault("known_runs", now) != now:
         st.session_state["known_runs"] = now
         st.rerun()
@@ -287,13 +280,13 @@ def watch_run_list(root):
 
 def main():
     st.title("Train & watch")
-    root = rundata.runs_dir()
+    root = paths.runs_dir()
     launcher.reap()
     start_section(root)
     with st.sidebar:
-        ui.runs_caption(root)
+        widgets.runs_caption(root)
     if not follow_section(root):
         watch_run_list(root)  # nothing live is refreshing the page: poll the run list
 
 
-ui.guard(main)
+widgets.guard(main)

@@ -199,26 +199,29 @@ def _save(run_dir, method, step, y, init_step, seconds):
 def layout(run_dir, step, method, features, warm=True, seed=0, threads=None):
     """The layout of checkpoint `step`, from the cache or computed once and cached.
 
-    Warm start: from the nearest earlier cached layout of the same run and method (or, when
-    there is none, the nearest later one). Returns (y, info) with info = {"cached": bool,
-    "seconds": float, "init_step": int|None, "saved": bool}.
+    Warm start: from the nearest earlier cached layout of the same run and method. With none
+    (say, step 0 after the last checkpoint), it starts cold: a trained checkpoint's layout would
+    put trained structure into an untrained one; it is only turned (Procrustes) to face the
+    nearest later one. Returns (y, info) with info = {"cached": bool, "seconds": float,
+    "init_step": int|None, "saved": bool}.
     """
     n = len(features)
     y = load_cached(run_dir, method, step, n)
     if y is not None:
         return y, {"cached": True, "seconds": 0.0, "init_step": None, "saved": True}
-    init, init_step = None, None
+    init, init_step, face = None, None, None
     if warm:
         others = [s for s in cached_steps(run_dir, method) if s != step]
-        earlier = [s for s in others if s < step]
-        later = [s for s in others if s > step]
-        for s in (earlier[::-1] + later)[:3]:  # skip an unreadable one, but do not scan forever
-            init = load_cached(run_dir, method, s, n)
-            if init is not None:
-                init_step = s
-                break
+        earlier = [s for s in others if s < step][::-1][:3]  # skip an unreadable one, but do not scan forever
+        later = [s for s in others if s > step][:3]
+        init_step = next((s for s in earlier if load_cached(run_dir, method, s, n) is not None), None)
+        init = None if init_step is None else load_cached(run_dir, method, init_step, n)
+        if init is None:
+            face = next((y for y in (load_cached(run_dir, method, s, n) for s in later) if y is not None), None)
     t0 = time.perf_counter()
     y = compute(features, method, init=init, seed=seed, threads=threads)
+    if face is not None:
+        y = procrustes_align(np.asarray(y, np.float64), np.asarray(face, np.float64)).astype(np.float32)
     dt = time.perf_counter() - t0
     saved = _save(run_dir, method, step, y, init_step, dt)
     return y, {"cached": False, "seconds": dt, "init_step": init_step, "saved": saved}

@@ -2,7 +2,7 @@
 
 Plotly's own hover labels cannot hold images. The embedding figures put a PNG data URI in
 the last column of each point's customdata (figures.embedding_figure); this script, placed
-once on a page through a zero-height component, listens to plotly_hover on every chart of
+once on a page through a zero-height component (widgets.hover_thumbnails), listens to plotly_hover on every chart of
 the page and shows that image in a small floating card. Charts without such URIs (points
 pairs, the training curves) are left alone.
 """
@@ -52,13 +52,3 @@ SCRIPT = r"""
 })();
 </script>
 """
-
-
-def install():
-    """Put the hover script on the current Streamlit page (once per page run)."""
-    import streamlit as st
-    if hasattr(st, "iframe"):  # Streamlit >= 1.5x; components.html is deprecated there
-        st.iframe(SCRIPT, height=1)
-    else:
-        import streamlit.components.v1 as components
-        components.html(SCRIPT, height=0)

@@ -1,6 +1,6 @@
 """Start, steer and stop trainer processes for the dashboard.
 
-The dashboard never trains in its own process: it starts `python -m dann_core train ...` with
+The dashboard never trains in its own process: it starts `dann train ...` with
 an argument list (no shell), in its own session so that it survives Streamlit reruns and a
 closed browser tab, and steers it only through the run's control file.
 """
@@ -11,10 +11,12 @@ import sys
 import time
 from dataclasses import dataclass
 
-from dann_core.stream import RUN_NAME_RE, safe_run_dir, write_control
+from dann_core.control import write_control
+from dann_core.modes import MODES
+from dann_core.stream import RUN_NAME_RE, safe_run_dir
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODES = {"DANN": "dann", "source-only": "source_only"}
+from ..paths import REPO_ROOT
+
 LOG_NAME = "trainer.log"  # the trainer's stdout/stderr, next to the stream it writes
 
 
@@ -68,7 +70,7 @@ def trainer_threads():
 def trainer_argv(pair, mode, runs_dir, run_name, epochs=None, seed=0, lambda_schedule=None,
                  lambda_max=None, threads=None, max_steps=None, ckpt_every=None, pace=None, extra=()):
     """The trainer's command line as a list (never a shell string)."""
-    if mode not in ("dann", "source_only", "target_only", "semi"):
+    if mode not in MODES:
         raise LaunchError(f"unknown mode {mode!r}")
     argv = [sys.executable, "-m", "dann_core", "train", "--pair", str(pair), "--mode", mode,
             "--runs-dir", os.path.abspath(runs_dir), "--run-name", run_name, "--seed", str(int(seed)),
@@ -142,12 +144,10 @@ def start(pair, mode, runs_dir, run_name, **opts):
 
 def spawn(argv, log, env=None):
     """Start `argv` (a list: no shell) from the repository root, in its own session (it outlives
-    Streamlit reruns and closed tabs), its output into the open file `log`. It imports
-    dann_core from this checkout whatever the server's working directory. OSError if it cannot."""
-    env = dict(os.environ if env is None else env)
-    env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    Streamlit reruns and closed tabs), its output into the open file `log`. OSError if it cannot."""
+    return subprocess.Popen(argv, cwd=REPO_ROOT, env=dict(os.environ if env is None else env),
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            close_fds=True)
 
 
 reap = _PROCS.reap

@@ -1,8 +1,6 @@
-"""Exports: any plotly figure as PNG or standalone HTML, an embedding as a TensorBoard projector
-folder, and an animated GIF of a sequence of figures. Pure functions: data in, bytes out.
+"""Any plotly figure as a PNG, drawn by matplotlib from the figure's own traces and layout.
 
-PNG: rendered by matplotlib from the plotly figure's own traces and layout, not by plotly's
-kaleido. kaleido (>= 1) drives a Chrome: it cannot fetch one offline, and with Debian's
+Not by plotly's kaleido: kaleido (>= 1) drives a Chrome: it cannot fetch one offline, and with Debian's
 chromium it failed here as root ("the browser seemed to close immediately", the sandbox).
 matplotlib is already a dependency and needs no browser, so an export works on any laptop.
 It covers what the dashboard draws (scatter lines/markers, heatmaps, contours, bars, subplots,
@@ -12,12 +10,11 @@ PNG of exactly what is on screen.)
 """
 import html
 import io
-import math
 import re
-import zipfile
 
 import numpy as np
-import pandas as pd
+
+from . import ExportError
 
 PX_TO_PT = 0.72  # plotly sizes are CSS pixels; matplotlib draws in points at 100 dpi here
 
@@ -29,23 +26,6 @@ _DASHES = {"solid": "-", "dash": "--", "dot": ":", "dashdot": "-.", "longdash": 
            "longdashdot": (0, (8, 3, 2, 3))}
 _STEPS = {"hv": "steps-post", "vh": "steps-pre", "hvh": "steps-mid", "vhv": "steps-mid"}
 
-
-class ExportError(ValueError):
-    """An export that cannot be made, with a one-line reason."""
-
-
-# ----------------------------------------------------------------------------- HTML
-
-def figure_html(fig, title=None):
-    """A standalone HTML page of `fig`: plotly.js is inlined, so it opens offline, anywhere."""
-    import plotly.io as pio
-    text = pio.to_html(fig, include_plotlyjs=True, full_html=True, config={"displaylogo": False})
-    if title:  # a tab title that says what it is, instead of plotly's blank one
-        text = text.replace("<head>", f"<head><title>{html.escape(title)}</title>", 1)
-    return text.encode("utf-8")
-
-
-# ----------------------------------------------------------------------------- PNG
 
 def _colour(c, default="#444444"):
     """A plotly colour string -> something matplotlib accepts (rgb()/rgba() become tuples)."""
@@ -61,8 +41,8 @@ def _colour(c, default="#444444"):
 
 
 def _colourscale(cs, reverse=False):
-    from matplotlib.colors import LinearSegmentedColormap
     import plotly.colors as pc
+    from matplotlib.colors import LinearSegmentedColormap
     if cs is None:
         cs = "Viridis"
     if isinstance(cs, str):
@@ -421,206 +401,3 @@ def _draw_grid(ax, t, kind):
                    linestyles=_DASHES.get(ln.get("dash") or "solid", "-"), zorder=2.5)
     else:
         ax.contourf(x, y, z, levels=levels, cmap=cmap, alpha=op, zorder=0.5)
-
-
-# ----------------------------------------------------------------------------- GIF
-
-def share_ranges(figs, pad=0.05):
-    """Give every figure the same x/y ranges (their data's union): frames of an animation then
-    show points moving, not axes rescaling. Returns the figures (changed in place)."""
-    xs, ys = [], []
-    for f in figs:
-        for t in f.data:
-            if (t.xaxis or "x") == "x" and getattr(t, "x", None) is not None and t.type in ("scatter", "scattergl"):
-                x, y = _arr(t.x), _arr(t.y)
-                if x is not None and y is not None and x.dtype != object and len(x):
-                    xs.append(x[np.isfinite(x)])
-                    ys.append(y[np.isfinite(y)])
-    if not xs:
-        return figs
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    if not len(x):
-        return figs
-    (x0, x1), (y0, y1) = np.percentile(x, [0.5, 99.5]), np.percentile(y, [0.5, 99.5])
-    dx, dy = (x1 - x0) or 1.0, (y1 - y0) or 1.0
-    for f in figs:
-        f.update_layout(xaxis_range=[x0 - pad * dx, x1 + pad * dx], yaxis_range=[y0 - pad * dy, y1 + pad * dy])
-    return figs
-
-
-def gif_from_pngs(pngs, duration_ms=900, last_ms=2500):
-    """An animated, looping GIF of PNG frames (one shared palette, so colours do not flicker)."""
-    from PIL import Image
-    if not pngs:
-        raise ExportError("no frames to animate")
-    frames = [Image.open(io.BytesIO(p)).convert("RGB") for p in pngs]
-    # frames can differ by a few pixels (tight bounding boxes): centre each on one canvas, never stretch
-    size = (max(f.size[0] for f in frames), max(f.size[1] for f in frames))
-    frames = [f if f.size == size else _on_canvas(f, size) for f in frames]
-    # the palette comes from all frames side by side: a colour seen in one frame only still gets a slot
-    strip = Image.new("RGB", (size[0], size[1] * min(len(frames), 4)))
-    for i, f in enumerate(frames[:: max(1, len(frames) // 4)][:4]):
-        strip.paste(f, (0, i * size[1]))
-    pal = strip.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
-    q = [f.quantize(palette=pal, dither=Image.Dither.NONE) for f in frames]
-    buf = io.BytesIO()
-    durations = [duration_ms] * (len(q) - 1) + [last_ms]
-    q[0].save(buf, format="GIF", save_all=True, append_images=q[1:], duration=durations, loop=0, disposal=1)
-    return buf.getvalue()
-
-
-def _on_canvas(im, size):
-    from PIL import Image
-    c = Image.new("RGB", size, (255, 255, 255))
-    c.paste(im, ((size[0] - im.size[0]) // 2, (size[1] - im.size[1]) // 2))
-    return c
-
-
-def figures_gif(figs, width=900, height=800, duration_ms=900):
-    """An animated GIF of plotly figures (e.g. one embedding per checkpoint), drawn by figure_png."""
-    if not figs:
-        raise ExportError("no figures to animate")
-    share_ranges(figs)
-    return gif_from_pngs([figure_png(f, width=width, height=height) for f in figs], duration_ms)
-
-
-# ----------------------------------------------------------------------------- TensorBoard projector
-
-SPRITE_MAX = 8192  # the projector's limit on the sprite image's side, in pixels
-
-
-def _hwc(images):
-    a = np.asarray(images)
-    if a.ndim == 3:
-        a = a[..., None]
-    if a.ndim != 4:
-        raise ExportError(f"images must be N x H x W (x C) or N x C x H x W, got shape {a.shape}")
-    if a.shape[1] in (1, 3) and a.shape[-1] not in (1, 3):
-        a = a.transpose(0, 2, 3, 1)
-    if a.shape[-1] == 1:
-        a = np.repeat(a, 3, axis=-1)
-    if a.dtype != np.uint8:
-        a = np.clip(a, 0, 255).astype(np.uint8)
-    return a
-
-
-def sprite_png(images):
-    """One PNG holding every image in a square grid (row-major, as the projector reads it).
-    Returns (png bytes, image side in pixels)."""
-    from PIL import Image
-    a = _hwc(images)
-    n, h, w = a.shape[:3]
-    grid = int(math.ceil(math.sqrt(n)))
-    side = max(h, w)
-    if grid * side > SPRITE_MAX:  # shrink the thumbnails to fit the projector's limit
-        side = SPRITE_MAX // grid
-        if side < 2:
-            raise ExportError(f"{n} images cannot fit one {SPRITE_MAX} px sprite")
-    sheet = np.full((grid * side, grid * side, 3), 255, np.uint8)
-    for i, im in enumerate(a):
-        if (h, w) != (side, side):
-            im = np.asarray(Image.fromarray(im).resize((side, side), Image.NEAREST))
-        r, c = divmod(i, grid)
-        sheet[r * side:(r + 1) * side, c * side:(c + 1) * side] = im
-    buf = io.BytesIO()
-    Image.fromarray(sheet).save(buf, format="PNG", optimize=True)
-    return buf.getvalue(), side
-
-
-def point_images(x, domain, size=32, colours=("#1f5fbf", "#f07818")):
-    """2-D inputs (points pairs such as moons) drawn as thumbnails: each shows where its point lies
-    in the input plane (a dot in the domain's colour on a frame of all inputs' extent)."""
-    from PIL import Image, ImageDraw
-    from matplotlib.colors import to_rgb
-    x = np.asarray(x, float)
-    if x.ndim != 2 or x.shape[1] < 2:
-        raise ExportError(f"points must be N x 2, got shape {x.shape}")
-    lo, hi = np.nanmin(x[:, :2], 0), np.nanmax(x[:, :2], 0)
-    span = np.where(hi - lo > 0, hi - lo, 1.0)
-    rgb = [tuple(int(255 * v) for v in to_rgb(c)) for c in colours]
-    out = np.empty((len(x), size, size, 3), np.uint8)
-    r = max(2, size // 10)
-    for i, (p, d) in enumerate(zip(x[:, :2], np.asarray(domain).astype(int))):
-        im = Image.new("RGB", (size, size), (250, 250, 250))
-        dr = ImageDraw.Draw(im)
-        dr.rectangle([0, 0, size - 1, size - 1], outline=(190, 190, 190))
-        u = r + (p - lo) / span * (size - 1 - 2 * r)
-        cx, cy = float(u[0]), float(size - 1 - u[1])  # y up, as in the plots
-        dr.ellipse([cx - r, cy - r, cx + r, cy + r], fill=rgb[min(max(d, 0), len(rgb) - 1)])
-        out[i] = np.asarray(im)
-    return out
-
-
-def metadata_frame(label, domain, pred=None, class_names=None, extra=None):
-    """The metadata table: label, domain, prediction and whether it is right, per row."""
-    label = np.asarray(label).astype(int)
-    name = (lambda c: str(class_names[c]) if class_names is not None and 0 <= c < len(class_names) else str(c))
-    df = pd.DataFrame({"label": [name(c) for c in label],
-                       "domain": np.where(np.asarray(domain).astype(int) == 0, "source", "target")})
-    if pred is not None and len(pred) == len(label):
-        p = np.asarray(pred).astype(int)
-        df["pred"] = [name(c) for c in p]
-        df["correct"] = np.where(p == label, "yes", "no")
-    df["index"] = np.arange(len(label))
-    for k, v in (extra or {}).items():
-        df[k] = list(v)
-    return df
-
-
-def _tsv_cell(v):
-    return str(v).replace("\t", " ").replace("\n", " ").replace("\r", " ")
-
-
-def projector_files(features, metadata, images=None, tensor_name="embedding"):
-    """The files of a TensorBoard projector folder, {name: bytes}:
-    features.tsv (one row per point, tab-separated, no header), metadata.tsv (a header row, then one
-    row per point), sprite.png (when `images` are given) and projector_config.pbtxt pointing at them.
-    Open with `tensorboard --logdir FOLDER` (Projector tab), or load the TSVs at projector.tensorflow.org."""
-    f = np.asarray(features, np.float64)
-    if f.ndim != 2 or len(f) < 1 or f.shape[1] < 1:
-        raise ExportError(f"features must be an N x D matrix, got shape {f.shape}")
-    if not np.all(np.isfinite(f)):
-        raise ExportError("the features hold NaN or inf (did the run diverge?)")
-    if metadata is None or len(metadata) != len(f):
-        raise ExportError(f"metadata has {0 if metadata is None else len(metadata)} rows for {len(f)} points")
-    rows = ["\t".join(f"{v:.6g}" for v in r) for r in f]
-    files = {"features.tsv": ("\n".join(rows) + "\n").encode()}
-    meta = ["\t".join(_tsv_cell(c) for c in metadata.columns)]
-    meta += ["\t".join(_tsv_cell(v) for v in r) for r in metadata.itertuples(index=False)]
-    files["metadata.tsv"] = ("\n".join(meta) + "\n").encode()
-    cfg = ["embeddings {",
-           f'  tensor_name: "{_pb_escape(tensor_name)}"',
-           '  tensor_path: "features.tsv"',
-           '  metadata_path: "metadata.tsv"',
-           f"  tensor_shape: {f.shape[0]}",
-           f"  tensor_shape: {f.shape[1]}"]
-    if images is not None:
-        if len(images) != len(f):
-            raise ExportError(f"{len(images)} images for {len(f)} points")
-        files["sprite.png"], side = sprite_png(images)
-        cfg += ["  sprite {", '    image_path: "sprite.png"', f"    single_image_dim: {side}",
-                f"    single_image_dim: {side}", "  }"]
-    cfg.append("}")
-    files["projector_config.pbtxt"] = ("\n".join(cfg) + "\n").encode()
-    return files
-
-
-def _pb_escape(s):
-    return str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
-
-
-def zip_files(files, folder):
-    """A .zip of {name: bytes} inside one folder (so unzipping makes a projector log dir)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            info = zipfile.ZipInfo(f"{folder}/{name}", date_time=(2024, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, data)
-    return buf.getvalue()
-
-
-def safe_filename(text, ext):
-    """A file name from a title: letters, digits, '-', '_' and '.' only."""
-    base = re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-.") or "figure"
-    return f"{base[:80]}.{ext}"

@@ -15,28 +15,29 @@ assets/demo/<key>/sweep.json          a dann_core sweep (moons)
 import json
 import math
 import os
-import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from . import exports, figures, moons_figure
-from .launcher import REPO_ROOT
+from dann_core.metrics import proxy_a_distance
+from dann_core.modes import label
+
+from ..export.gif import figures_gif
+from ..export.projector import metadata_frame, point_images, projector_files, zip_files
+from ..plots import moons as moons_figure
+from ..plots.curves import curves_figure, split_metrics
+from ..plots.embedding import embedding_figure
+from ..plots import projections
+from ..plots.style import big_type
+from ..runs.sweeps import SweepError, read_sweep
 
 FORMAT = 1
 MODES = ("source_only", "dann")
-LABELS = {"source_only": "Source-only", "dann": "DANN"}
-METHOD_LABELS = {"tsne": "t-SNE", "pca": "PCA"}
 
 
 class DemoError(ValueError):
     """Demo assets that cannot be used, with a one-line reason."""
-
-
-def demo_dir():
-    """$DANN_DEMO_DIR, else assets/demo in the repository."""
-    return os.path.abspath(os.environ.get("DANN_DEMO_DIR") or os.path.join(REPO_ROOT, "assets", "demo"))
 
 
 MAKE = "make them with: python scripts/make_demo_assets.py"
@@ -191,7 +192,6 @@ def load(root, key):
     else:
         raise DemoError(f"{os.path.join(root, 'demo.json')}: demo {key!r} has an unknown kind {kind!r}; {MAKE}")
     if info.get("sweep"):
-        from .sweeps import SweepError, read_sweep
         try:
             demo.sweep = read_sweep(os.path.join(d, info["sweep"]))
         except SweepError as e:
@@ -216,22 +216,6 @@ def _sprite_images(path, n, side):
 
 
 # ----------------------------------------------------------------------------- figures
-
-def big_type(fig, scale=1.3):
-    """Fonts for a projector: ~30% larger than the dashboard's (already large) sizes."""
-    lay = fig.layout
-    base = lay.font.size or 17
-    fig.update_layout(font_size=round(base * scale), hoverlabel_font_size=20)
-    if lay.title.text:
-        fig.update_layout(title_font_size=round((lay.title.font.size or 22) * scale))
-    fig.update_layout(legend_font_size=round((lay.legend.font.size or base) * scale))
-    for a in lay.annotations or ():
-        a.font.size = round((a.font.size or base) * scale)
-    # axis text explicitly: st.plotly_chart's theme would otherwise set small tick labels
-    fig.update_xaxes(tickfont_size=round(base * scale * 0.9), title_font_size=round(base * scale))
-    fig.update_yaxes(tickfont_size=round(base * scale * 0.9), title_font_size=round(base * scale))
-    return fig
-
 
 def domains_only_legend(fig):
     """Drop the per-class legend entries (kept: source / target): ten digit classes would fill
@@ -259,9 +243,9 @@ def fmt(v, digits=2):
 
 
 def pad(rec):
-    """Proxy A-distance 2(1−2ε) from an evaluation record's linear_domain_err ε, or None."""
+    """The proxy A-distance of an evaluation record (from its linear_domain_err), or None."""
     e = rec.get("linear_domain_err")
-    return None if not isinstance(e, (int, float)) else 2 * (1 - 2 * min(float(e), 0.5))
+    return None if not isinstance(e, (int, float)) else proxy_a_distance(float(e))
 
 
 def embedding(demo, mode, step, method="tsne", class_by="symbol", height=560, big=True, title=None, legend=True):
@@ -269,8 +253,8 @@ def embedding(demo, mode, step, method="tsne", class_by="symbol", height=560, bi
     s = run.steps[run.index(step)]
     rec = run.metrics_at(s)
     sub = f"target accuracy {fmt(rec.get('target_acc'))} · proxy A-distance {fmt(pad(rec))}"
-    fig = figures.embedding_figure(points_frame(demo, mode, s, method),
-                                   title=title or f"{LABELS[mode]} · step {s}", class_by=class_by,
+    fig = embedding_figure(points_frame(demo, mode, s, method),
+                                   title=title or f"{label(mode)} · step {s}", class_by=class_by,
                                    height=height, subtitle=sub, marker_size=10, legend=legend,
                                    revision=f"lecture:{demo.key}:{mode}:{method}:{class_by}")
     if demo.n_classes > 4 and class_by == "symbol":
@@ -280,8 +264,8 @@ def embedding(demo, mode, step, method="tsne", class_by="symbol", height=560, bi
 
 def curves(demo, mode, height=520):
     run = demo.runs[mode]
-    train, evals = figures.split_metrics(run.train + [dict(r, eval=True) for r in run.evals])
-    return figures.curves_figure(train, evals, title=f"{LABELS[mode]} · training curves", compact=True, height=height)
+    train, evals = split_metrics(run.train + [dict(r, eval=True) for r in run.evals])
+    return curves_figure(train, evals, title=f"{label(mode)} · training curves", compact=True, height=height)
 
 
 def moons_rows(demo, step):
@@ -293,7 +277,7 @@ def moons_rows(demo, step):
             raise DemoError(f"demo {demo.key!r} has no network weights (only the moons demo draws JMLR Fig. 2)")
         i = run.index(step)
         rec = run.metrics_at(run.steps[i])
-        rows.append({"label": LABELS[mode], "weights": run.weights[i], "trained_domain": mode == "dann",
+        rows.append({"label": label(mode), "weights": run.weights[i], "trained_domain": mode == "dann",
                      "note": f"target acc {fmt(rec.get('target_acc'))}"})
     return rows
 
@@ -312,9 +296,9 @@ def moons(demo, step, height=None, big=True):
 def gif(demo, mode, method="tsne", class_by="symbol"):
     """An animated GIF of `mode`'s embedding over every kept checkpoint."""
     figs = [embedding(demo, mode, s, method, class_by, height=760, big=False,
-                      title=f"{demo.title} · {LABELS[mode]} · {METHOD_LABELS[method]} · step {s}")
+                      title=f"{demo.title} · {label(mode)} · {projections.LABELS[method]} · step {s}")
             for s in demo.runs[mode].steps]
-    return exports.figures_gif(figs, width=820, height=760)
+    return figures_gif(figs, width=820, height=760)
 
 
 def tensorboard_zip(demo, mode, step):
@@ -323,12 +307,12 @@ def tensorboard_zip(demo, mode, step):
     k = int(np.argmin([abs(s - step) for s in run.feature_steps]))
     s = run.feature_steps[k]
     i = run.index(s)
-    meta = exports.metadata_frame(demo.y, demo.domain, run.pred[i])
-    imgs = demo.images if demo.images is not None else exports.point_images(demo.x, demo.domain)
+    meta = metadata_frame(demo.y, demo.domain, run.pred[i])
+    imgs = demo.images if demo.images is not None else point_images(demo.x, demo.domain)
     name = f"{demo.key}-{mode.replace('_', '')}-step{s}"
-    files = exports.projector_files(run.features[k], meta, imgs,
-                                    tensor_name=f"{demo.title} · {LABELS[mode]} · step {s} · {run.feature_note}")
-    return exports.zip_files(files, name), f"{name}-projector.zip", s
+    files = projector_files(run.features[k], meta, imgs,
+                                    tensor_name=f"{demo.title} · {label(mode)} · step {s} · {run.feature_note}")
+    return zip_files(files, name), f"{name}-projector.zip", s
 
 
 def assets_size(root):
@@ -341,13 +325,3 @@ def assets_size(root):
             except OSError:
                 pass
     return total
-
-
-def zip_ok(data):
-    """True when `data` is a readable zip (a sanity check for exports in tests and the page)."""
-    import io
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            return z.testzip() is None
-    except zipfile.BadZipFile:
-        return False

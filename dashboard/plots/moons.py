@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures import CLASS_SYMBOLS, GRAY, SOURCE, TARGET, _base_layout
+from .style import CLASS_SYMBOLS, GRAY, SOURCE, TARGET, base_layout
 
 KEYS = {"W1": "features.0.weight", "b1": "features.0.bias", "Wy": "classifier.weight", "by": "classifier.bias",
         "Wd": "discriminator.weight", "bd": "discriminator.bias"}
@@ -209,7 +209,7 @@ def moons_figure(rows, x, y, domain, title="Two moons, JMLR Fig. 2", height=None
                              f"yaxis{sfx}": dict(showticklabels=False, showgrid=False, zeroline=False, ticks="",
                                                  scaleanchor=f"x{sfx}", scaleratio=1)})
     fig.update_annotations(font_size=19)
-    _base_layout(fig, title, height or (330 * n + 160))
+    base_layout(fig, title, height or (330 * n + 160))
     fig.update_layout(legend=dict(orientation="h", x=0, y=-0.04, yanchor="top", font=dict(size=17)),
                       margin=dict(l=90, r=20, t=90, b=70))
     if subtitle:

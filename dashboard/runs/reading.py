@@ -1,7 +1,8 @@
 """What the pages read from the run directories: readers, probe tables, checkpoints, messages.
 
-Everything here goes through dann_core.stream's RunReader, which never raises on partial,
-missing or corrupt files; this module adds caching and turns states into one-line messages.
+Everything here goes through dann_core's RunReader, which never raises on partial, missing or
+corrupt files; this module shares readers between sessions, caches what it loads, and turns
+states into one-line messages.
 """
 import os
 import threading
@@ -11,22 +12,9 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
-from dann_core.stream import RunReader, list_runs, safe_run_dir
+from dann_core.reader import RunReader, list_runs
 
-from .launcher import REPO_ROOT
-
-MODE_LABELS = {"dann": "DANN", "source_only": "source-only", "target_only": "target-only (oracle)",
-               "semi": "semi-supervised DANN"}
-
-
-def runs_dir():
-    """The runs directory: $DANN_RUNS_DIR, else runs/ at the repository root."""
-    return os.path.abspath(os.environ.get("DANN_RUNS_DIR") or os.path.join(REPO_ROOT, "runs"))
-
-
-def run_path(name, root=None):
-    """The directory of run `name`; ValueError (one line) for names that could escape the root."""
-    return safe_run_dir(root or runs_dir(), name)
+from ..paths import runs_dir
 
 
 def runs(root=None):
@@ -61,21 +49,12 @@ def snapshot(run_dir):
     r = reader(run_dir)
     with r.lock:
         rd = r.reader
-        try:  # a run directory deleted and recreated under the same name: start over
-            if os.path.getsize(os.path.join(run_dir, "metrics.jsonl")) < rd._offset:
-                r.reader = rd = RunReader(run_dir)
-        except OSError:
-            pass
         manifest = rd.manifest()
-        if not manifest:
-            rd._manifest = None  # not written yet: look again next time
-        else:  # written since: an earlier "no manifest" warning no longer holds
-            rd.warnings = [w for w in rd.warnings if not w.startswith(("run has no manifest", "manifest.json is"))]
         status = rd.status()
         records = list(rd.metrics())
         steps = rd.checkpoint_steps()
         rd.control()  # a corrupt control file becomes a warning
-        warnings = list(rd.warnings)
+        warnings = rd.warnings
     return manifest, status, records, steps, warnings
 
 
@@ -156,7 +135,7 @@ def checkpoint(run_dir, step):
         ck = RunReader(run_dir).load_checkpoint(int(step))
         if ck is None:
             with r.lock:
-                r.reader._warn(f"checkpoint {step} is unreadable; skipped")
+                r.reader.warn(f"checkpoint {step} is unreadable; skipped")
         return ck
     return _ckpt_cache.get_or(key, load)
 
@@ -227,22 +206,6 @@ def status_message(name, manifest, status, now=None):
     if st == "missing":
         return "warning", f"{name}: no status.json (a partial run, or not started yet)"
     return "warning", f"{name}: {status.error or 'unreadable status'}"
-
-
-def run_rows(root=None):
-    """One dict per run for the runs table, newest first. Never raises."""
-    root = root or runs_dir()
-    rows = []
-    for name in runs(root):
-        d = os.path.join(root, name)
-        manifest, status, records, steps, _ = snapshot(d)
-        last_eval = next((r for r in reversed(records) if r.get("eval")), {})
-        rows.append({"run": name, "pair": manifest.get("pair", "?"),
-                     "mode": MODE_LABELS.get(manifest.get("mode"), manifest.get("mode", "?")),
-                     "seed": manifest.get("seed"), "state": status.state, "progress": float(status.progress or 0),
-                     "target acc": last_eval.get("target_acc"), "checkpoints": len(steps),
-                     "started": manifest.get("started_iso", "")})
-    return rows
 
 
 def default_compare(root=None):

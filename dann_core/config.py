@@ -1,0 +1,83 @@
+"""A training run's settings: plain values, the pair's defaults for those left out, all checked."""
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from .augment import KINDS as AUGMENTS
+from .modes import MODES
+from .pairs import get_spec
+
+
+@dataclass
+class Config:
+    pair: str = "mnist-mnistm"
+    mode: str = "dann"
+    seed: int = 0
+    # None: take the pair's default (pairs.py registry)
+    model: str = None
+    epochs: float = None
+    batch_size: int = None          # total; half source, half target
+    optimizer: str = None           # "sgd" (momentum 0.9, the paper) or "adam"
+    lr: float = None
+    lr_schedule: str = None         # "anneal": lr/(1+10p)^0.75 (paper) or "constant"
+    lambda_schedule: str = None     # "paper": lambda_max*(2/(1+exp(-10p))-1) or "constant"
+    lambda_max: float = None
+    gamma: float = 10.0
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    semi_k: int = 100               # labelled target samples in mode "semi"
+    augment: str = None             # source images: "none", "affine" or "elastic" (augment.py)
+    ema: float = None               # >0: checkpoints evaluate a moving average of the weights with
+                                    # this decay per step (averaging.py); 0: the raw weights
+    max_steps: int = 0              # >0: stop early (quick runs); progress still counts to the end
+    pace: float = 0.0               # >0: at most this many steps a second (a run a person can watch
+                                    # and steer; it leaves the CPU to the dashboard); 0: full speed
+    # streaming
+    runs_dir: str = "runs"
+    run_name: str = None
+    log_every: int = 10
+    ckpt_every: int = None          # steps between evaluation + checkpoint; default once an epoch
+    evals: int = 0                  # >0: instead, this many evaluations + checkpoints, evenly spread
+    n_probe: int = None             # probe points per domain
+    keep_weights: str = "all"       # "all" or "last"
+    control: str = None             # a control file to start from (lambda / paused / stop)
+    # machine
+    device: str = "auto"
+    threads: int = 0                # CPU threads; 0: all cores
+    data_root: str = None
+
+
+BASE = dict(model=None, epochs=20, batch_size=128, optimizer="sgd", lr=0.01, lr_schedule="anneal",
+            lambda_schedule="paper", lambda_max=1.0, ckpt_every=None, n_probe=500, augment="none", ema=0.0)
+
+
+def resolve(cfg):
+    """Fill the None fields from the pair's defaults and check every value (ValueError, one line)."""
+    defaults = {**BASE, **get_spec(cfg.pair).defaults}
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in defaults.items()
+                                      if k in Config.__dataclass_fields__ and getattr(cfg, k) is None})
+    checks = [
+        (cfg.mode in MODES, f"mode must be one of {', '.join(MODES)}"),
+        (cfg.optimizer in ("sgd", "adam"), "optimizer must be 'sgd' or 'adam'"),
+        (cfg.lr_schedule in ("anneal", "constant"), "lr_schedule must be 'anneal' or 'constant'"),
+        (cfg.lambda_schedule in ("paper", "constant"), "lambda_schedule must be 'paper' or 'constant'"),
+        (cfg.keep_weights in ("all", "last"), "keep_weights must be 'all' or 'last'"),
+        (0.0 <= cfg.ema < 1.0, "ema must be in [0, 1) (0: off)"),
+        (cfg.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}"),
+        (cfg.epochs > 0, "epochs must be > 0"),
+        (cfg.batch_size >= 2 and cfg.batch_size % 2 == 0, "batch_size must be an even number >= 2"),
+        (cfg.lr > 0 and math.isfinite(cfg.lr), "lr must be a positive number"),
+        (cfg.lambda_max >= 0 and math.isfinite(cfg.lambda_max), "lambda_max must be >= 0"),
+        (cfg.log_every >= 1, "log_every must be >= 1"),
+        (cfg.ckpt_every is None or cfg.ckpt_every >= 1, "ckpt_every must be >= 1"),
+        (cfg.evals >= 0, "evals must be >= 0"),
+        (cfg.n_probe >= 4, "n_probe must be >= 4"),
+        (cfg.semi_k >= 1, "semi_k must be >= 1"),
+        (cfg.max_steps >= 0, "max_steps must be >= 0"),
+        (cfg.pace >= 0 and math.isfinite(cfg.pace), "pace must be a number of steps a second >= 0 (0: full speed)"),
+        (cfg.threads >= 0, "threads must be >= 0"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ValueError(msg)
+    return cfg

@@ -1,0 +1,1 @@
+"""Lecture mode's data: the precomputed demos in assets/demo and the figures drawn from them."""

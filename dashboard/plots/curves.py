@@ -1,0 +1,162 @@
+"""Training curves: losses; source and target accuracy and the domain classifier's error; λ.
+Also the comparison of runs over training progress."""
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from dann_core.metrics import proxy_a_distance
+
+from .style import CLASS_COLOURS, GRAY, LAMBDA, SOURCE, TARGET, base_layout, grid
+
+
+def split_metrics(records):
+    """metrics.jsonl records -> (train, eval) DataFrames; missing columns are NaN, never KeyError."""
+    train_cols = ["step", "progress", "label_loss", "domain_loss", "domain_acc_batch", "lambda",
+                  "lambda_source", "img_per_s"]
+    eval_cols = ["step", "progress", "source_acc", "target_acc", "domain_err", "linear_domain_err", "lambda"]
+    tr = [r for r in records if "step" in r and not r.get("eval") and "warning" not in r]
+    ev = [r for r in records if "step" in r and r.get("eval")]
+    train = pd.DataFrame(tr).reindex(columns=train_cols)
+    evals = pd.DataFrame(ev).reindex(columns=eval_cols)
+    for df in (train, evals):
+        for c in df.columns:
+            if c != "lambda_source":
+                df[c] = pd.to_numeric(df[c], errors="coerce")
+    return train.sort_values("step", kind="stable"), evals.sort_values("step", kind="stable")
+
+
+# series of the curves figure: panel and style, by name (the data come from _series)
+CURVE_STYLE = {
+    "label loss": ("loss", dict(mode="lines", line=dict(color="#222222", width=3))),
+    "domain loss": ("loss", dict(mode="lines", line=dict(color="#8e44ad", width=3, dash="dash"))),
+    "G_d error (train batches)": ("acc", dict(mode="lines", line=dict(color="#999999", width=1.5), opacity=0.7)),
+    "λ": ("lam", dict(mode="lines", line=dict(color=LAMBDA, width=3, shape="hv"))),
+    "λ set by hand": ("lam", dict(mode="markers", marker=dict(color=LAMBDA, size=8, symbol="circle-open"))),
+    "source accuracy": ("acc", dict(mode="lines+markers", line=dict(color=SOURCE, width=3))),
+    "target accuracy": ("acc", dict(mode="lines+markers", line=dict(color=TARGET, width=3))),
+    "G_d error (held out)": ("acc", dict(mode="lines+markers", line=dict(color=GRAY, width=3, dash="dot"))),
+}
+
+
+def curves_figure(train, evals, title="Training curves", height=None, compact=False):
+    """Losses; source/target accuracy and domain-classifier error; λ; all over the steps.
+
+    One row of three panels, or (compact) losses and λ above and accuracy below, across the
+    full width.
+    """
+    names = ("Losses", "Accuracy · domain-classifier error", "λ (gradient reversal)")
+    if compact:  # subplot 1 losses, 2 λ, 3 accuracy
+        cells = [((0, 0.44), (0.62, 1)), ((0.56, 1), (0.62, 1)), ((0, 1), (0, 0.4))]
+        titles = (names[0], names[2], names[1])
+        height = height or 620
+    else:        # 1 losses, 2 accuracy, 3 λ
+        cells = [((0, 0.29), (0, 1)), ((0.355, 0.645), (0, 1)), ((0.71, 1), (0, 1))]
+        titles = names
+        height = height or 430
+    ax = {"loss": ("x", "y"), "lam": ("x2", "y2"), "acc": ("x3", "y3")} if compact else \
+        {"loss": ("x", "y"), "acc": ("x2", "y2"), "lam": ("x3", "y3")}
+    traces = [go.Scatter(x=x, y=y, name=name, xaxis=ax[CURVE_STYLE[name][0]][0], yaxis=ax[CURVE_STYLE[name][0]][1],
+                         **{**CURVE_STYLE[name][1], "mode": _mode(name, x)})
+              for name, x, y in _series(train, evals)]
+    layout = grid(cells, titles)
+    acc = ax["acc"][1].replace("y", "yaxis")
+    layout[acc].update(range=[0, 1.02])
+    for k in ("loss", "lam"):
+        layout[ax[k][1].replace("y", "yaxis")].update(rangemode="tozero")
+    for i in (1, 2, 3):
+        layout[f"xaxis{'' if i == 1 else i}"].update(title=dict(text="step", standoff=4))
+    # chance level of the domain classifier
+    layout["shapes"] = [dict(type="line", xref=f"{ax['acc'][0]} domain", yref=ax["acc"][1], x0=0, x1=1, y0=0.5,
+                             y1=0.5, line=dict(color="#bbbbbb", width=1, dash="dot"))]
+    fig = go.Figure(data=traces, layout=layout)
+    base_layout(fig, title, height)
+    fig.update_layout(legend=dict(orientation="h", y=-0.16 if compact else -0.25, x=0, font=dict(size=15)),
+                      margin=dict(t=90, b=110), uirevision="curves")
+    return fig
+
+
+MAX_POINTS = 500    # per series drawn: a browser redraws the live curves every refresh
+MAX_MARKERS = 60    # evaluation series with more points are drawn as lines (a marker is an SVG node)
+
+
+def _thin(x, y, n=MAX_POINTS):
+    """At most `n` evenly spaced points of a series (always the last): enough for a curve a few
+    hundred pixels wide. A moons run logs ~7,000 training and ~900 evaluation rows an hour."""
+    if len(x) <= n:
+        return x, y
+    idx = np.unique(np.r_[np.linspace(0, len(x) - 1, n).astype(int), len(x) - 1])
+    return x.iloc[idx], y.iloc[idx]
+
+
+def _mode(name, x):
+    mode = CURVE_STYLE[name][1]["mode"]
+    return "lines" if mode == "lines+markers" and len(x) > MAX_MARKERS else mode
+
+
+def update_curves(fig, train, evals):
+    """Put new data into a curves figure built by curves_figure, in place (~1 ms against ~100 ms
+    for a rebuild: the live view does this every refresh). Returns False, touching nothing,
+    when the set of series changed (say, the first hand-set λ): then rebuild instead."""
+    want = _series(train, evals)
+    if [t.name for t in fig.data] != [n for n, _, _ in want]:
+        return False
+    with fig.batch_update():
+        for t, (name, x, y) in zip(fig.data, want):
+            t.x, t.y, t.mode = x, y, _mode(name, x)
+    return True
+
+
+def _series(train, evals):
+    """(name, x, y) of every series curves_figure draws for this data, in its trace order
+    (each thinned to MAX_POINTS)."""
+    return [(name, *_thin(x, y)) for name, x, y in _all_series(train, evals)]
+
+
+def _all_series(train, evals):
+    out = []
+    if len(train):
+        out.append(("label loss", train["step"], train["label_loss"]))
+        if train["domain_loss"].notna().any():
+            out.append(("domain loss", train["step"], train["domain_loss"]))
+        if train["domain_acc_batch"].notna().any():
+            out.append(("G_d error (train batches)", train["step"], 1 - train["domain_acc_batch"]))
+        out.append(("λ", train["step"], train["lambda"]))
+        ctl = train[train["lambda_source"] == "control"]
+        if len(ctl):
+            out.append(("λ set by hand", ctl["step"], ctl["lambda"]))
+    if len(evals):
+        out.append(("source accuracy", evals["step"], evals["source_acc"]))
+        out.append(("target accuracy", evals["step"], evals["target_acc"]))
+        if evals["domain_err"].notna().any():
+            out.append(("G_d error (held out)", evals["step"], evals["domain_err"]))
+    return out
+
+
+def compare_curves_figure(evals_by_run, title="Target accuracy and proxy A-distance over training", height=400,
+                          progress_mark=None):
+    """Per run: target accuracy and PAD = 2(1-2ε) of the probe features, against training progress."""
+    dashes = ["solid", "dash", "dot", "dashdot"]
+    traces = []
+    for i, (name, ev) in enumerate(evals_by_run.items()):
+        if ev is None or not len(ev):
+            continue
+        colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
+        x = 100 * ev["progress"]
+        line = dict(color=colour, width=3, dash=dashes[i % 4])
+        traces.append(go.Scatter(x=x, y=ev["target_acc"], name=name, legendgroup=name, mode="lines+markers", line=line))
+        pad = proxy_a_distance(ev["linear_domain_err"])
+        traces.append(go.Scatter(x=x, y=pad, name=name, legendgroup=name, showlegend=False, mode="lines+markers",
+                                 line=line, xaxis="x2", yaxis="y2"))
+    layout = grid([((0, 0.45), (0, 1)), ((0.55, 1), (0, 1))],
+                   ("target accuracy", "proxy A-distance (0: domains alike, 2: separable)"))
+    for sfx, top in (("", 1.02), ("2", 2.04)):
+        layout[f"xaxis{sfx}"].update(title=dict(text="training progress (%)"), range=[-2, 102])
+        layout[f"yaxis{sfx}"].update(range=[0, top])
+    if progress_mark is not None:
+        layout["shapes"] = [dict(type="line", xref=xr, yref=f"{yr} domain", x0=100 * progress_mark,
+                                 x1=100 * progress_mark, y0=0, y1=1, line=dict(color="#999999", dash="dot"))
+                            for xr, yr in (("x", "y"), ("x2", "y2"))]
+    fig = go.Figure(data=traces, layout=layout)
+    base_layout(fig, title, height)
+    fig.update_layout(legend=dict(orientation="h", y=-0.3, x=0), margin=dict(t=90, b=110))
+    return fig

@@ -1,0 +1,78 @@
+"""A λ sweep: target accuracy, source accuracy and the domain classifier's error against λ_max,
+with the label-free pick marked."""
+import plotly.graph_objects as go
+
+from .style import GRAY, LAMBDA, SOURCE, TARGET, base_layout, big_type, message_figure
+
+
+def _fmt_lam(v):
+    return f"{v:g}"
+
+
+def sweep_figure(sweep, title=None, height=520, big=False):
+    """Target accuracy, source accuracy and the domain classifier's error against λ_max, with the
+    λ the label-free rule picks marked (and, for reference, the best target accuracy, which
+    needs target labels). λ_max values are placed evenly (0 and a log range side by side)."""
+    rows = (sweep or {}).get("rows") or []
+    pair = (sweep or {}).get("pair", "?")
+    title = title or f"λ sweep · {pair}: target accuracy and domain-classifier error"
+    if not rows:
+        return message_figure("no sweep results yet", title, height)
+    lams = [r["lambda_max"] for r in rows]
+    pos = list(range(len(rows)))
+    fig = go.Figure()
+    lw, ms = (5, 16) if big else (3, 11)
+    # a legend entry rather than a label on the plot: a label there would sit on some sweep's curve
+    fig.add_trace(go.Scatter(x=[-0.5, len(rows) - 0.5], y=[0.5, 0.5], mode="lines", meta={"series": "chance"},
+                             name="0.5: G_d cannot tell the domains apart", hoverinfo="skip",
+                             line=dict(color="#999999", width=2, dash="dot")))
+    series = (("target accuracy", "target_acc", TARGET, "solid", "circle"),
+              ("source accuracy", "source_acc", SOURCE, "dash", "square"),
+              ("domain-classifier error", "domain_err", GRAY, "dot", "diamond"))
+    for name, key, colour, dash, sym in series:
+        y = [r.get(key) for r in rows]
+        fig.add_trace(go.Scatter(x=pos, y=y, name=name, mode="lines+markers", meta={"series": key},
+                                 line=dict(color=colour, width=lw, dash=dash), marker=dict(size=ms, symbol=sym),
+                                 customdata=lams,
+                                 hovertemplate=f"λ_max %{{customdata:g}}<br>{name} %{{y:.3f}}<extra></extra>"))
+    pick = sweep.get("picked")
+    if pick is not None and pick in lams:
+        i = lams.index(pick)
+        r = rows[i]
+        fig.add_vrect(x0=i - 0.3, x1=i + 0.3, fillcolor=LAMBDA, opacity=0.15, line_width=0)
+        fig.add_trace(go.Scatter(x=[i], y=[r.get("target_acc")], mode="markers",
+                                 name=f"label-free pick: λ_max = {pick:g}", meta={"series": "pick", "lambda_max": pick},
+                                 marker=dict(symbol="star", size=ms * 2, color=LAMBDA,
+                                             line=dict(color="white", width=1.5)),
+                                 hovertemplate="label-free pick<extra></extra>"))
+    accs = [(r["target_acc"], -j) for j, r in enumerate(rows) if r.get("target_acc") is not None]
+    if accs:
+        j = -max(accs)[1]
+        fig.add_trace(go.Scatter(x=[j], y=[rows[j]["target_acc"]], mode="markers", meta={"series": "best"},
+                                 name=f"best target accuracy (needs target labels): λ_max = {lams[j]:g}",
+                                 marker=dict(symbol="circle-open", size=ms * 2, color=TARGET, line=dict(width=3)),
+                                 hoverinfo="skip"))
+    base_layout(fig, title, height)
+    fig.update_xaxes(tickvals=pos, ticktext=[_fmt_lam(v) for v in lams], title_text="λ_max",
+                     range=[-0.5, len(rows) - 0.5])
+    fig.update_yaxes(range=[0, 1.04], title_text="accuracy · error")
+    fig.update_layout(legend=dict(orientation="h", x=0, y=-0.2, yanchor="top"), margin=dict(b=150))
+    if big:
+        big_type(fig)
+    return fig
+
+
+def picked_row(sweep):
+    pick = (sweep or {}).get("picked")
+    return next((r for r in (sweep or {}).get("rows", []) if r["lambda_max"] == pick), None)
+
+
+def table(sweep):
+    """Rows for a results table (λ, accuracies, domain error, pick)."""
+    pick = (sweep or {}).get("picked")
+    out = []
+    for r in (sweep or {}).get("rows", []):
+        out.append({"λ_max": r["lambda_max"], "target acc": r.get("target_acc"), "source acc": r.get("source_acc"),
+                    "domain-classifier error": r.get("domain_err"),
+                    "label-free pick": "★" if r["lambda_max"] == pick else "", "run": r.get("run", "")})
+    return out

@@ -1,0 +1,242 @@
+"""The Streamlit pieces the pages share: layout, pickers, messages, the checkpoint stepper, the
+export picker. Computation lives elsewhere (runs/, plots/, export/).
+
+Streamlit calls a widget's callback when the widget first appears, and can deliver a click
+twice when a live refresh crosses it (docs/dashboard.md): button callbacks here act only on a
+real click (`clicked`), and each button has one meaning.
+"""
+import logging
+import os
+import time
+import traceback
+
+import streamlit as st
+
+from dann_core.modes import label
+
+from .export import ExportError, safe_filename
+from .export.html import figure_html
+from .export.png import figure_png
+from .plots import hover, projections
+from .runs import reading
+
+log = logging.getLogger("dann_explorer")
+
+
+# ----------------------------------------------------------------------------- errors and messages
+
+def guard(body):
+    """Run a page body; an unexpected error becomes one clear line on the page, the traceback
+    goes to the server log only."""
+    try:
+        body()
+    except Exception as e:  # Streamlit's own rerun/stop signals are BaseException: they pass
+        log.error("page error\n%s", traceback.format_exc())
+        st.error(f"Something went wrong on this page: {type(e).__name__}: {str(e)[:300]}. "
+                 "The server log has the details.")
+
+
+def ui_safe(fn, *args, what="this run"):
+    """One panel's error must not hide the others: shown as one line, the panel returns None."""
+    try:
+        return fn(*args)
+    except Exception as e:
+        log.exception("panel error")
+        st.error(f"Cannot show {what}: {type(e).__name__}: {str(e)[:300]}")
+        return None
+
+
+def clicked(key):
+    """True when the button `key` was really clicked in this run (see the module doc)."""
+    return st.session_state.get(key) is True
+
+
+def runs_caption(root):
+    st.caption(f"Runs directory: `{root}` (set DANN_RUNS_DIR to change it)")
+
+
+def show_status(level, text):
+    {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}[level](text)
+
+
+def show_warnings(warnings):
+    for w in warnings:
+        st.warning(w)
+
+
+# ----------------------------------------------------------------------------- pickers
+
+def method_picker(key, default="pca", options=None):
+    m = st.segmented_control("Projection", options or list(projections.METHODS), default=default,
+                             format_func=projections.LABELS.get, key=key, required=True,
+                             help="UMAP's first use takes ~15 s (import and compile)")
+    return m or default
+
+
+def class_by_picker(key):
+    by_colour = st.toggle("Class by colour (domain by symbol)", key=key,
+                          help="Off: domain by colour (source blue, target orange), class by symbol")
+    return "colour" if by_colour else "symbol"
+
+
+def pick_run(text, names, key, default=None, help=None):
+    """A run selectbox that keeps a valid choice when the list changes."""
+    if not names:
+        return None
+    if st.session_state.get(key) not in names:
+        st.session_state[key] = default if default in names else names[0]
+    return st.selectbox(text, names, key=key, help=help)
+
+
+def run_label(root, name):
+    m = reading.reader(os.path.join(root, name)).reader.manifest()
+    if not m:
+        return name
+    return f"{name}  ·  {label(m.get('mode'))}, {m.get('pair')}, seed {m.get('seed')}"
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def pair_options():
+    """{pair: (defaults, description, available, why)} from dann_core's registry."""
+    from dann_core.pairs import all_specs
+    out = {}
+    for name, spec in sorted(all_specs().items()):
+        try:
+            ok, why = spec.offline(None)
+        except Exception as e:  # an availability check must not break the page
+            ok, why = False, f"{type(e).__name__}: {e}"
+        out[name] = (dict(spec.defaults), spec.description, bool(ok), str(why))
+    return out
+
+
+# ----------------------------------------------------------------------------- the checkpoint stepper
+
+def stepper(key, steps, body, play_s=1.2, text="Checkpoint (training step)"):
+    """Previous / Next / Play and a checkpoint slider, then body(step), all in one fragment: playing
+    redraws only this part of the page. The slider and the chart below it show the same step."""
+    skey, pkey, tkey = f"{key}_step", f"{key}_playing", f"{key}_tick"
+    if st.session_state.get(skey) not in steps:
+        st.session_state[skey] = steps[-1]
+
+    def move(bkey, delta):
+        if clicked(bkey):
+            i = steps.index(st.session_state[skey]) + delta
+            st.session_state[skey] = steps[max(0, min(len(steps) - 1, i))]
+
+    def play(bkey, on):
+        if clicked(bkey):
+            st.session_state[pkey] = on
+            if on and st.session_state[skey] == steps[-1]:
+                st.session_state[skey] = steps[0]  # play from the start
+            st.session_state[tkey] = time.time()
+
+    timer_on = bool(st.session_state.get(pkey))
+
+    @st.fragment(run_every=play_s if timer_on else None)
+    def part():
+        playing = bool(st.session_state.get(pkey))
+        if playing != timer_on:
+            st.rerun()  # Play/Pause was pressed: a full rerun starts or stops the fragment's timer
+        if playing and time.time() - st.session_state.get(tkey, 0) > play_s * 0.8:
+            st.session_state[tkey] = time.time()
+            i = steps.index(st.session_state[skey])
+            if i + 1 < len(steps):
+                st.session_state[skey] = steps[i + 1]
+            else:
+                st.session_state[pkey] = False
+                st.rerun()  # the last checkpoint: a full rerun drops the play timer
+        c = st.columns([1, 1, 1.1, 7], vertical_alignment="bottom")
+        c[0].button("Previous", icon=":material/skip_previous:", key=f"{key}_prev", on_click=move,
+                    args=(f"{key}_prev", -1), width="stretch", disabled=st.session_state[skey] == steps[0])
+        c[1].button("Next", icon=":material/skip_next:", key=f"{key}_next", on_click=move, args=(f"{key}_next", 1),
+                    width="stretch", disabled=st.session_state[skey] == steps[-1])
+        bkey = f"{key}_{'pause' if playing else 'play'}"  # two buttons, one meaning each
+        c[2].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+                    key=bkey, on_click=play, args=(bkey, not playing), width="stretch",
+                    help=f"step through the {len(steps)} checkpoints")
+        with c[3]:
+            step = st.select_slider(text, options=steps, key=skey)
+        body(step)
+    part()
+
+
+def hover_thumbnails():
+    """Show a probe point's input image next to the cursor on this page's charts (plots/hover.py)."""
+    if hasattr(st, "iframe"):  # Streamlit >= 1.5x; components.html is deprecated there
+        st.iframe(hover.SCRIPT, height=1)
+    else:
+        import streamlit.components.v1 as components
+        components.html(hover.SCRIPT, height=0)
+
+
+# ----------------------------------------------------------------------------- lecture type and exports
+
+# Larger type for a projector, on the lecture page only (the style element lives and dies with
+# the page's elements). Streamlit's test ids are stable across 1.3x-1.6x.
+BIG_TYPE_CSS = """
+<style>
+[data-testid="stMainBlockContainer"] h1 { font-size: 2.6rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] p { font-size: 1.3rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stWidgetLabel"] p { font-size: 1.2rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stMetricValue"],
+[data-testid="stMainBlockContainer"] [data-testid="stMetricValue"] p { font-size: 2.6rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stMetricLabel"] p { font-size: 1.2rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] p { font-size: 1.1rem; }
+[data-testid="stMainBlockContainer"] button p { font-size: 1.15rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stSelectbox"] input,
+[data-testid="stMainBlockContainer"] [data-testid="stSelectbox"] [data-baseweb="select"] div { font-size: 1.15rem; }
+</style>
+"""
+
+
+def big_type_css():
+    st.markdown(BIG_TYPE_CSS, unsafe_allow_html=True)
+
+
+MIME = {"png": "image/png", "html": "text/html", "gif": "image/gif", "zip": "application/zip"}
+
+
+def figure_items(name, make_fig):
+    """Export choices for one figure: (label, file name, maker) for PNG and standalone HTML."""
+    return [(f"{name} · PNG", safe_filename(name, "png"), lambda: figure_png(make_fig())),
+            (f"{name} · HTML (standalone, works offline)", safe_filename(name, "html"),
+             lambda: figure_html(make_fig(), title=name))]
+
+
+def export_picker(key, items, signature):
+    """A compact export control: pick what, Prepare, then Download.
+
+    items: [(label, file name, maker() -> bytes)]. `signature` identifies what is on screen
+    (step, projection, ...): a file prepared for another view is not offered for this one.
+    Preparing runs on click only, so the page itself stays fast; a failure is one line.
+    """
+    labels = [i[0] for i in items]
+    c = st.columns([3, 1.1, 1.6], vertical_alignment="bottom")
+    choice = c[0].selectbox("Export", labels, key=f"{key}_what",
+                            help="PNG: drawn with matplotlib (no browser needed). HTML: interactive, plotly.js "
+                                 "inlined. GIF: every checkpoint. TensorBoard: features.tsv, metadata.tsv, "
+                                 "sprite.png, projector_config.pbtxt in a .zip")
+    text, fname, make = items[labels.index(choice)]
+    store = f"{key}_file"
+    if c[1].button("Prepare", key=f"{key}_prepare", width="stretch"):
+        try:
+            with st.spinner(f"Preparing {fname}…"):
+                data = make()
+            if isinstance(data, tuple):  # makers that pick their own file name
+                data, fname = data[0], data[1]
+            st.session_state[store] = {"sig": (signature, text), "data": data, "name": fname}
+        except (ExportError, ValueError, OSError) as e:
+            st.session_state.pop(store, None)
+            st.error(f"Cannot export {text}: {e}")
+        except Exception as e:  # anything else: one line here, the traceback in the server log
+            log.exception("export failed")
+            st.session_state.pop(store, None)
+            st.error(f"Cannot export {text}: {type(e).__name__}: {str(e)[:200]}")
+    ready = st.session_state.get(store)
+    if ready and ready["sig"] == (signature, text):
+        ext = ready["name"].rsplit(".", 1)[-1]
+        c[2].download_button(f"Download {ready['name']}", ready["data"], file_name=ready["name"],
+                             mime=MIME.get(ext, "application/octet-stream"), key=f"{key}_download",
+                             icon=":material/download:", on_click="ignore", width="stretch")
+    else:
+        c[2].caption("Prepare, then download.")
