@@ -227,8 +227,8 @@ def throughput(args, work):
         line += f"   C/A = {med['C'] / med['A']:.2f}"
     print(line)
     if "A" in med_eff and "B" in med_eff:
-        print(f"  trainer work per CPU-second, B/A = {med_eff['B'] / med_eff['A']:.2f} (1.0: the dashboard takes no CPU "
-              "the trainer needs; img/s also falls when other jobs load the machine)")
+        print(f"  trainer work per CPU-second, B/A = {med_eff['B'] / med_eff['A']:.2f} (1.0: the dashboard takes "
+              "no CPU the trainer needs; img/s also falls when other jobs load the machine)")
     for k in "BD":
         if cpu.get(k):
             print(f"  dashboard CPU while following ({k}): {statistics.median(cpu[k]):.2f} cores on average "
@@ -276,9 +276,6 @@ def projection_figures(run_dir, umap):
         pts = reading.points_frame(probe, reading.checkpoint(cache_run, last), y)
         return embedding_figure(pts).to_json()
     timed("cached", redisplay, reps=3)
-    t = time.perf_counter()
-    embedding_figure(reading.points_frame(reading.probe_table(cache_run), reading.checkpoint(cache_run, last),
-                                                  projections.load_cached(cache_run, "tsne", last))).to_json()
     shutil.rmtree(cache_run, ignore_errors=True)
     print(f"  PCA                         {out['pca']:6.3f} s   (target <= 0.2 s)")
     print(f"  t-SNE, cold                 {out['tsne']:6.2f} s   (target <= 5 s)")

@@ -66,8 +66,9 @@ def _parser():
     pp.add_argument("--data-root", help="where downloadable datasets live (default: $DANN_DATA, else the cache)")
 
     r = sub.add_parser("reproduce", help="the paper's Table 2 on the embedded pairs: SO, SA, DANN, train-on-target",
-                       description="Train source-only, DANN and train-on-target per pair and seed, run Subspace "
-                                   "Alignment, and write reproduce.md / reproduce.csv with the share of the gap closed.")
+                       description="Train source-only, DANN and train-on-target per pair and seed, run "
+                                   "Subspace Alignment, and write reproduce.md / reproduce.csv with the share of "
+                                   "the gap closed.")
     r.add_argument("--pairs", nargs="+", default=None,
                    help="default: moons mnist-mnistm syndigits-mnist (any pair from `pairs` works)")
     r.add_argument("--seeds", type=int, default=3)
@@ -76,7 +77,8 @@ def _parser():
     r.add_argument("--epochs", type=float, help="override every pair's default epochs (quick looks)")
     r.add_argument("--data-root")
     r.add_argument("--ablation", action="store_true",
-                   help="also DANN with lambda = 0: is the gain the gradient reversal's? (one more run per pair and seed)")
+                   help="also DANN with lambda = 0: is the gain the gradient reversal's? "
+                        "(one more run per pair and seed)")
 
     w = sub.add_parser("sweep", help="train one pair at several lambda_max values in parallel",
                        description="DANN at several lambda_max; marks the value a label-free rule picks "
@@ -92,7 +94,8 @@ def _parser():
     d = sub.add_parser("dashboard", help="start the dashboard (Streamlit) on this machine",
                        description="Runs `streamlit run dashboard/app.py`, listening on localhost only.")
     d.add_argument("--port", type=int, default=8501)
-    d.add_argument("--runs-dir", help="the runs to show and start (default: $DANN_RUNS_DIR, else runs/ in the checkout)")
+    d.add_argument("--runs-dir",
+                   help="the runs to show and start (default: $DANN_RUNS_DIR, else runs/ in the checkout)")
 
     c = sub.add_parser("control", help="steer a running trainer through its control file")
     c.add_argument("run_dir")
@@ -113,7 +116,8 @@ def cmd_pairs(data_root=None):
             ok, why = spec.offline(data_root)
         except Exception as e:  # an availability check must not break the listing
             ok, why = False, f"{type(e).__name__}: {e}"
-        rows.append((name, "yes" if ok else "no", spec.sizes, spec.description if ok else f"{spec.description} [{why}]"))
+        desc = spec.description if ok else f"{spec.description} [{why}]"
+        rows.append((name, "yes" if ok else "no", spec.sizes, desc))
     w = [max(len(r[i]) for r in rows + [("pair", "offline", "sizes (src tr/te, tgt tr/te)", "")]) for i in range(3)]
     print(f"{'pair':<{w[0]}}  {'offline':<{w[1]}}  {'sizes (src tr/te, tgt tr/te)':<{w[2]}}  description")
     for r in rows:

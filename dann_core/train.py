@@ -75,7 +75,8 @@ def train(cfg, progress=False, log=print):
     eval_net = avg.module if avg else net  # what the checkpoints evaluate and save
 
     # ---- the stream (rank 0 writes) and the control file
-    name = cfg.run_name or f"{cfg.pair}-{cfg.mode}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid() % 10000:04d}"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = cfg.run_name or f"{cfg.pair}-{cfg.mode}-s{cfg.seed}-{stamp}-{os.getpid() % 10000:04d}"
     run_dir = safe_run_dir(cfg.runs_dir, name)
     start_control = parse_control(Path(cfg.control).read_text()) if cfg.control else {}
     writer = start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, total_steps, last_step,

@@ -32,7 +32,8 @@ def reverse_score(pair, spec, run_dir, cfg_kw):
                   target_train_x=pair.x("source_train"), target_train_y=pair.y("source_train"),
                   target_test_x=pair.x("source_test"), target_test_y=pair.y("source_test"))
     name = f"reverse-{os.path.basename(run_dir)}"
-    register(PairSpec(name, "pseudo-labelled target -> source", lambda seed, root, a=arrays: (a, pair.n_classes, pair.kind),
+    register(PairSpec(name, "pseudo-labelled target -> source",
+                      lambda seed, root, a=arrays: (a, pair.n_classes, pair.kind),
                       spec.defaults, cache=False))
     return train(Config(pair=name, **cfg_kw), log=lambda *a: None)["target_acc"]  # its "target" is the source
 
@@ -61,7 +62,7 @@ def main(argv=None):
                 fixed[lam].append(r["target_acc"])
             lam, acc, _ = max(rows, key=lambda t: t[2])
             picked.append(acc)
-            print(f"seed {seed}: " + "  ".join(f"λ {l:g}: target {t:.3f} reverse {v:.3f}" for l, t, v in rows)
+            print(f"seed {seed}: " + "  ".join(f"λ {lam_:g}: target {t:.3f} reverse {v:.3f}" for lam_, t, v in rows)
                   + f"  -> pick λ {lam:g} (target {acc:.3f})", flush=True)
     print(f"mean target accuracy: reverse-validation pick {np.mean(picked):.3f}; "
           + ", ".join(f"fixed λ {lam:g} {np.mean(v):.3f}" for lam, v in fixed.items()))

@@ -1,6 +1,11 @@
 import os
+import time
 
 import pytest
+
+from dann_core.control import write_control
+from dann_core.reader import RunReader
+from dashboard import server
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -16,3 +21,26 @@ def runs_dir(tmp_path):
     d = tmp_path / "runs"
     d.mkdir()
     return str(d)
+
+
+@pytest.fixture
+def dashboard(tmp_path):
+    """A real Streamlit server of the dashboard on a free port, with its own runs dir: (url, runs)."""
+    runs, cache = tmp_path / "runs", tmp_path / "cache"
+    runs.mkdir()
+    proc, url = server.start(env={"DANN_RUNS_DIR": str(runs), "DANN_CACHE": str(cache)},
+                             log_path=str(tmp_path / "server.log"))
+    try:
+        server.wait_healthy(proc, url, timeout=60)
+        yield url, str(runs)
+    finally:
+        server.stop(proc)
+        for name in os.listdir(runs):  # trainers live in their own sessions: stop them too
+            st = RunReader(os.path.join(runs, name)).status()
+            if st.active and st.pid:
+                write_control(os.path.join(runs, name), stop=True)
+                time.sleep(1)
+                try:
+                    os.kill(st.pid, 9)
+                except ProcessLookupError:
+                    pass

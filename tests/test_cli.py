@@ -73,7 +73,7 @@ def test_train_summary_line_and_pairs(tmp_path):
     assert line.startswith("finished:")
     p = run("pairs")
     assert p.returncode == 0
-    rows = {l.split()[0]: l.split()[1] for l in p.stdout.splitlines()[1:]}
+    rows = {ln.split()[0]: ln.split()[1] for ln in p.stdout.splitlines()[1:]}
     assert rows["moons"] == "yes" and rows["mnist-mnistm"] == "yes" and rows["folders"] == "no"
     # --data-root reaches the availability checks: an ImageFolder layout makes `folders` available
     for dom in ("source", "target"):
@@ -81,7 +81,7 @@ def test_train_summary_line_and_pairs(tmp_path):
             os.makedirs(tmp_path / "office" / dom / c)
             Image.new("RGB", (8, 8)).save(tmp_path / "office" / dom / c / "0.png")
     p = run("pairs", "--data-root", str(tmp_path / "office"))
-    rows = {l.split()[0]: l for l in p.stdout.splitlines()[1:]}
+    rows = {ln.split()[0]: ln for ln in p.stdout.splitlines()[1:]}
     assert p.returncode == 0 and rows["folders"].split()[1] == "yes"
 
 

@@ -185,10 +185,10 @@ def test_control_helpers_write_the_control_file(tmp_path):
 
 def test_a_trainer_that_fails_at_once_leaves_its_reason(tmp_path, monkeypatch):
     runs = str(tmp_path / "runs")
-    l = launcher.start("no-such-pair", "dann", runs, "bad-pair", epochs=1, threads=1)
+    launched = launcher.start("no-such-pair", "dann", runs, "bad-pair", epochs=1, threads=1)
     launcher._PROCS["bad-pair"].wait(120)
     assert launcher.exit_code("bad-pair") == 2
-    assert any("unknown pair" in line for line in launcher.log_tail(l.run_dir))
+    assert any("unknown pair" in line for line in launcher.log_tail(launched.run_dir))
     assert reading.runs(runs) == []  # no manifest: not listed as a run
 
 

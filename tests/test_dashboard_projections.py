@@ -21,7 +21,7 @@ def knn_accuracy(y2, labels, k=5):
     d = ((y2[:, None] - y2[None]) ** 2).sum(-1)
     np.fill_diagonal(d, np.inf)
     nn = np.argsort(d, 1)[:, :k]
-    return float(np.mean([np.bincount(labels[row]).argmax() == l for row, l in zip(nn, labels)]))
+    return float(np.mean([np.bincount(labels[row]).argmax() == lab for row, lab in zip(nn, labels)]))
 
 
 @pytest.mark.parametrize("method", ["pca", "tsne"])

@@ -1,62 +1,20 @@
 """End to end in a real headless Chromium: start a run from the UI, watch its embedding appear,
 hover a point of an image run to see its thumbnail. Screenshots go to test-output/.
 
-Needs Debian's chromium and the playwright python package (Playwright's own browser download
-does not work here):  apt-get install -y chromium  &&  pip install playwright
-Without them this test FAILS (it does not skip): CI must install them.
+Needs Debian's chromium and the playwright python package (tests/browser.py); without them
+this test FAILS (it does not skip): CI must install them.
 """
 import os
 import time
 
-import pytest
+from browser import ARGS, CHROMIUM, OUT, browser_or_fail
 
-from dann_core.control import write_control
 from dann_core.reader import RunReader
-from dashboard import server
 from dashboard.runs import fixtures
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "test-output")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-INSTALL = "apt-get install -y chromium && pip install playwright"
-
-
-def _browser_or_fail():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail(f"the python package 'playwright' is missing; install it: {INSTALL}")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"{CHROMIUM} is missing; install Debian's chromium: {INSTALL}")
-    return sync_playwright
-
-
-@pytest.fixture
-def dashboard(tmp_path):
-    runs, cache = tmp_path / "runs", tmp_path / "cache"
-    runs.mkdir()
-    proc, url = server.start(env={"DANN_RUNS_DIR": str(runs), "DANN_CACHE": str(cache)},
-                             log_path=str(tmp_path / "server.log"))
-    try:
-        server.wait_healthy(proc, url, timeout=60)
-        yield url, str(runs)
-    finally:
-        server.stop(proc)
-        for name in os.listdir(runs):  # trainers live in their own sessions: stop them too
-            st = RunReader(os.path.join(runs, name)).status()
-            if st.active and st.pid:
-                write_control(os.path.join(runs, name), stop=True)
-                time.sleep(1)
-                try:
-                    os.kill(st.pid, 9)
-                except ProcessLookupError:
-                    pass
 
 
 def test_start_a_run_and_watch_its_embedding(dashboard):
-    sync_playwright = _browser_or_fail()
+    sync_playwright = browser_or_fail()
     url, runs = dashboard
     os.makedirs(OUT, exist_ok=True)
     with sync_playwright() as p:

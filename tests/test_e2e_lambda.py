@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from test_e2e_browser import ARGS, CHROMIUM, OUT, _browser_or_fail, dashboard  # noqa: F401 (fixture)
+from browser import ARGS, CHROMIUM, OUT, browser_or_fail
 
 from dann_core.control import read_control
 from dann_core.reader import RunReader
@@ -45,13 +45,13 @@ def _logged(run_dir):
 
 
 def test_lambda_is_written_only_by_a_person(dashboard, tmp_path):
-    sync_playwright = _browser_or_fail()
+    sync_playwright = browser_or_fail()
     url, runs = dashboard
     os.makedirs(OUT, exist_ok=True)
     # run A from a terminal, run B from the page: both DANN, λ on the paper's ramp (it moves)
     cli = subprocess.Popen([sys.executable, "-m", "dann_core", "train", "--pair", "moons", "--epochs", EPOCHS,
-                            "--lambda-schedule", "paper", "--pace", PACE, "--runs-dir", runs, "--run-name", "cli-a", "--threads", "1",
-                            "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            "--lambda-schedule", "paper", "--pace", PACE, "--runs-dir", runs, "--run-name", "cli-a",
+                            "--threads", "1", "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         a = os.path.join(runs, "cli-a")
         _wait(lambda: RunReader(a).status().state == "running", 90, "the CLI run to start")

@@ -8,7 +8,7 @@ import os
 import time
 
 import pytest
-from test_e2e_browser import ARGS, CHROMIUM, OUT, _browser_or_fail
+from browser import ARGS, CHROMIUM, OUT, browser_or_fail
 
 from dashboard import server
 
@@ -31,7 +31,7 @@ def _domains(chart):
 
 
 def test_lecture_mode_in_a_browser(lecture_server):
-    sync_playwright = _browser_or_fail()
+    sync_playwright = browser_or_fail()
     url, runs = lecture_server
     os.makedirs(OUT, exist_ok=True)
     with sync_playwright() as p:
@@ -52,7 +52,8 @@ def test_lecture_mode_in_a_browser(lecture_server):
             # big type: the metric values are large on screen
             # (measured on the innermost element: the one whose text is drawn)
             size = page.get_by_test_id("stMetricValue").first.evaluate(
-                "e => { while (e.firstElementChild) e = e.firstElementChild; return parseFloat(getComputedStyle(e).fontSize); }")
+                "e => { while (e.firstElementChild) e = e.firstElementChild; "
+                "return parseFloat(getComputedStyle(e).fontSize); }")
             assert size >= 36, size
             page.get_by_test_id("stSidebar").hover()  # the collapse button shows on hover
             page.get_by_test_id("stSidebarCollapseButton").locator("button").click()

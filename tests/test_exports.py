@@ -11,11 +11,10 @@ import pytest
 from PIL import Image
 
 from dann_core.reader import RunReader
-from dashboard.export import ExportError, safe_filename
+from dashboard.export import ExportError, projector, safe_filename
 from dashboard.export.gif import figures_gif, gif_from_pngs
 from dashboard.export.html import figure_html
 from dashboard.export.png import figure_png
-from dashboard.export import projector
 from dashboard.export.projector import metadata_frame, point_images, projector_files, sprite_png, zip_files
 from dashboard.plots import projections
 from dashboard.plots.curves import curves_figure, split_metrics

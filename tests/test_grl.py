@@ -43,7 +43,8 @@ def test_reversal_reaches_only_what_is_below_it():
     x = torch.randn(8, 3)
 
     def grads(lam):
-        feat.zero_grad(); disc.zero_grad()
+        feat.zero_grad()
+        disc.zero_grad()
         disc(grad_reverse(feat(x), lam)).sum().backward()
         return feat.weight.grad.clone(), disc.weight.grad.clone()
 
@@ -51,6 +52,7 @@ def test_reversal_reaches_only_what_is_below_it():
     fw2, dw2 = grads(2.0)
     torch.testing.assert_close(dw1, dw2)
     torch.testing.assert_close(fw2, 2 * fw1)
-    feat.zero_grad(); disc.zero_grad()
+    feat.zero_grad()
+    disc.zero_grad()
     disc(feat(x)).sum().backward()
     torch.testing.assert_close(fw1, -feat.weight.grad)

@@ -17,7 +17,8 @@ KILLS = int(os.environ.get("DANN_KILLS", "20"))
 
 def _read_everything(d):
     r = RunReader(d)
-    r.manifest(); r.status(); r.metrics(); r.probe(); r.control()
+    for read in (r.manifest, r.status, r.metrics, r.probe, r.control):
+        read()
     steps = r.checkpoint_steps()
     c = r.load_checkpoint()
     if steps:

@@ -33,7 +33,8 @@ def test_read_and_figure(tmp_path):
     (s,) = summary
     assert s["pair"] == "mnist-mnistm" and s["seeds"] == 2 and s["dann_beats_so"] is True
     assert s["dann_mean"] == pytest.approx(0.82) and s["gap_closed"] == pytest.approx(0.75)
-    assert len(runs) == 8 and {r["method"] for r in runs} == {"source_only", "subspace_alignment", "dann", "target_only"}
+    assert len(runs) == 8
+    assert {r["method"] for r in runs} == {"source_only", "subspace_alignment", "dann", "target_only"}
     assert md.startswith("| pair |") and "a note" in md
     fig = results_figure(summary)
     bars = {t.meta["method"]: t for t in fig.data}
@@ -63,7 +64,8 @@ def test_results_page_shows_the_latest_table(tmp_path, monkeypatch):
     at = app("views/results.py")
     assert "0.820 ± 0.020" in texts(at.markdown) and "a note" in texts(at.markdown)
     (spec,) = charts(at)
-    assert [t["name"] for t in spec["data"]] == [label(m) for m in ("source_only", "subspace_alignment", "dann", "target_only")]
+    methods = ("source_only", "subspace_alignment", "dann", "target_only")
+    assert [t["name"] for t in spec["data"]] == [label(m) for m in methods]
     assert "mine" in texts(at.caption)
     # a broken table newer than every other: one clear line, no traceback
     (tmp_path / "mine" / "reproduce.csv").write_text("not,a,table\n")
@@ -89,13 +91,14 @@ def test_before_after_figure_from_two_runs(tmp_path):
     assert w % 2 == 0 and w >= 600 and h >= 300  # two panels of one size, side by side
     for half in (im.crop((0, 0, w // 2, h)), im.crop((w // 2, 0, w, h))):  # each with both domains' colours
         cols = {c for _, c in half.convert("RGB").getcolors(w * h)}
-        assert any(r < 80 and b > 150 for r, g, b in cols) and any(r > 200 and 90 < g < 160 and b < 80 for r, g, b in cols)
+        assert any(r < 80 and b > 150 for r, g, b in cols)  # source blue
+        assert any(r > 200 and 90 < g < 160 and b < 80 for r, g, b in cols)  # target orange
     # the script: writes the file; a missing run is one line, exit 2
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     script = os.path.join(root, "scripts", "make_results_figure.py")
     out = tmp_path / "fig.png"
-    p = subprocess.run([sys.executable, script, "--results", str(tmp_path / "res"), "--method", "pca", "--out", str(out)],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run([sys.executable, script, "--results", str(tmp_path / "res"), "--method", "pca",
+                        "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert Image.open(out).size[0] > Image.open(out).size[1] > 0  # two panels side by side
     p = subprocess.run([sys.executable, script, "--results", str(tmp_path / "res"), "--seed", "7"],

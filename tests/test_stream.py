@@ -105,7 +105,7 @@ def test_symlink_run_name_cannot_escape(runs_dir, tmp_path):
 
 def test_list_runs_newest_first(runs_dir):
     a = _writer(runs_dir, "a")
-    b = _writer(runs_dir, "b")
+    _writer(runs_dir, "b")
     os.utime(os.path.join(a.dir, "manifest.json"), (1, 1))
     os.makedirs(os.path.join(runs_dir, "not-a-run"))
     assert list_runs(runs_dir) == ["b", "a"]

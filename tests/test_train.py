@@ -35,7 +35,8 @@ def test_dann_run_streams_everything(runs_dir):
     train_recs = [m for m in ms if "label_loss" in m]
     evals = [m for m in ms if m.get("eval")]
     assert train_recs and all(np.isfinite(m["label_loss"]) and m["domain_loss"] is not None for m in train_recs)
-    assert [m["step"] for m in evals] == r.checkpoint_steps() == sorted(set([0] + list(range(50, s["steps"] + 1, 50)) + [s["steps"]]))
+    want = sorted(set([0] + list(range(50, s["steps"] + 1, 50)) + [s["steps"]]))
+    assert [m["step"] for m in evals] == r.checkpoint_steps() == want
     lams = [m["lambda"] for m in train_recs]
     assert lams[0] < lams[-1] <= 6.0 and all(a <= b + 1e-12 for a, b in zip(lams, lams[1:]))  # paper ramp to 6
     for k in ("source_acc", "target_acc", "domain_err", "linear_domain_err"):
@@ -161,12 +162,13 @@ def test_corrupt_control_mid_run_is_ignored_and_logged(runs_dir):
 def test_torchrun_two_ranks_only_rank0_writes(runs_dir):
     # DDP on CPU (gloo): both ranks train, rank 0 alone evaluates, streams and reports
     # --standalone: a free rendezvous port, not the fixed 29500 another process may hold
-    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "dann_core",
-                        "train", "--pair", "moons", "--runs-dir", runs_dir, "--run-name", "ddp", "--epochs", "10",
-                        "--threads", "1", "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "dann_core", "train", "--pair", "moons", "--runs-dir", runs_dir, "--run-name", "ddp",
+                        "--epochs", "10", "--threads", "1", "--no-progress"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
-    assert [l for l in p.stdout.splitlines() if "target_acc=" in l][0].startswith("finished:")
-    assert len([l for l in p.stdout.splitlines() if "target_acc=" in l]) == 1
+    summary = [ln for ln in p.stdout.splitlines() if "target_acc=" in ln]
+    assert len(summary) == 1 and summary[0].startswith("finished:")
     assert os.listdir(runs_dir) == ["ddp"]
     r = RunReader(os.path.join(runs_dir, "ddp"))
     man = r.manifest()

@@ -148,8 +148,8 @@ def load_image(path, size):
             s = size / min(w, h)
             nw, nh = max(size, round(w * s)), max(size, round(h * s))
             im = im.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=3.0)
-            l, t = (nw - size) // 2, (nh - size) // 2
-            return np.asarray(im.crop((l, t, l + size, t + size))).transpose(2, 0, 1)
+            x0, y0 = (nw - size) // 2, (nh - size) // 2
+            return np.asarray(im.crop((x0, y0, x0 + size, y0 + size))).transpose(2, 0, 1)
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         msg = " ".join(str(e).split()) or type(e).__name__
         raise PairError(f"cannot read image {path}: {msg}; remove or replace the file") from None

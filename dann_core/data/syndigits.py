@@ -96,12 +96,12 @@ def fonts_fingerprint():
 def _draw_glyph(font, ch, weight):
     """One digit as a uint8 mask, cropped to its ink columns, with its ink row span."""
     stroke = max(weight, 0)
-    l, t, r, b = font.getbbox(ch, stroke_width=stroke)
-    w, h = r - l + 4, b - t + 4
+    x0, y0, x1, y1 = font.getbbox(ch, stroke_width=stroke)
+    w, h = x1 - x0 + 4, y1 - y0 + 4
     if w <= 4 or h <= 4:
         return None
     im = Image.new("L", (w, h), 0)
-    ImageDraw.Draw(im).text((2 - l, 2 - t), ch, fill=255, font=font, stroke_width=stroke, stroke_fill=255)
+    ImageDraw.Draw(im).text((2 - x0, 2 - y0), ch, fill=255, font=font, stroke_width=stroke, stroke_fill=255)
     a = np.asarray(im)
     rows = np.flatnonzero(a.max(1) > 64)          # the ink's rows, before any thinning
     if weight < 0:
@@ -112,9 +112,9 @@ def _draw_glyph(font, ch, weight):
     cols = np.flatnonzero(a.max(0) > 64)
     if len(cols) == 0 or len(rows) < 4:
         return None
-    # the glyph keeps its vertical position relative to the font's em box (t), so digits of
+    # the glyph keeps its vertical position relative to the font's em box (y0), so digits of
     # one number sit on one baseline when composed
-    return a[:, cols[0]:cols[-1] + 1], t - 2, (rows[0] + t - 2, rows[-1] + t - 2)
+    return a[:, cols[0]:cols[-1] + 1], y0 - 2, (rows[0] + y0 - 2, rows[-1] + y0 - 2)
 
 
 class FontBank:

@@ -26,9 +26,9 @@ from dann_core.modes import label
 from ..export.gif import figures_gif
 from ..export.projector import metadata_frame, point_images, projector_files, zip_files
 from ..plots import moons as moons_figure
+from ..plots import projections
 from ..plots.curves import curves_figure, split_metrics
 from ..plots.embedding import embedding_figure
-from ..plots import projections
 from ..plots.style import big_type
 from ..runs.sweeps import SweepError, read_sweep
 

@@ -43,7 +43,8 @@ def embedding_figure(points, title="", class_by="symbol", class_names=None, heig
             cd = [d["idx"].to_numpy() if "idx" in d else np.arange(len(d)),
                   np.full(len(d), dom), np.full(len(d), _class_name(c, class_names)),
                   [_class_name(v, class_names) if v >= 0 else "?" for v in p], mark]
-            tmpl = "<b>%{customdata[1]}</b> #%{customdata[0]}<br>true %{customdata[2]} · pred %{customdata[3]} %{customdata[4]}"
+            tmpl = ("<b>%{customdata[1]}</b> #%{customdata[0]}<br>"
+                    "true %{customdata[2]} · pred %{customdata[3]} %{customdata[4]}")
             if has_input:
                 cd += [d["in0"].to_numpy(), d["in1"].to_numpy()]
                 tmpl += "<br>input (%{customdata[5]:.2f}, %{customdata[6]:.2f})"
@@ -52,7 +53,8 @@ def embedding_figure(points, title="", class_by="symbol", class_names=None, heig
             colour = DOMAIN_COLOURS[dom] if class_by == "symbol" else CLASS_COLOURS[c % len(CLASS_COLOURS)]
             symbol = CLASS_SYMBOLS[c % len(CLASS_SYMBOLS)] if class_by == "symbol" else DOMAIN_SYMBOLS[dom]
             fig.add_trace(go.Scatter(
-                x=d["x"].to_numpy(), y=d["y"].to_numpy(), mode="markers", name=f"{dom} · class {_class_name(c, class_names)}",
+                x=d["x"].to_numpy(), y=d["y"].to_numpy(), mode="markers",
+                name=f"{dom} · class {_class_name(c, class_names)}",
                 ids=[f"{dom}{i}" for i in (d["idx"] if "idx" in d else range(len(d)))],
                 legendgroup=dom, showlegend=False, meta={"domain": dom, "class": c},
                 marker=dict(color=colour, symbol=symbol, size=marker_size, opacity=0.8,

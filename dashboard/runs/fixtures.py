@@ -56,7 +56,8 @@ def make_run(run_dir, kind="points", n_per_domain=60, steps=(0, 100, 200), mode=
             if s in steps:
                 f.write(json.dumps({"step": s, "progress": s / total, "eval": True, "lambda": s / total,
                                     "source_acc": 0.9, "target_acc": 0.5 + 0.4 * s / total,
-                                    "domain_err": 0.3 + 0.2 * s / total, "linear_domain_err": 0.1 + 0.3 * s / total}) + "\n")
+                                    "domain_err": 0.3 + 0.2 * s / total,
+                                    "linear_domain_err": 0.1 + 0.3 * s / total}) + "\n")
     for s in steps:
         feats, _ = features_at(s / total, n_per_domain, n_classes, seed=seed)
         prob = np.full((2 * n_per_domain, n_classes), 0.1, np.float16)

@@ -188,7 +188,8 @@ def status_message(name, manifest, status, now=None):
     if st == "running":
         age = (now or time.time()) - status.updated if status.updated else 0
         if age > 120:
-            return "warning", f"{name}: says running but has not reported for {age / 60:.0f} min (another machine, or stuck?)"
+            return "warning", (f"{name}: says running but has not reported for {age / 60:.0f} min "
+                               "(another machine, or stuck?)")
         return "info", f"{name}: running, {step} ({100 * status.progress:.0f}%)"
     if st == "starting":
         return "info", f"{name}: starting…"
@@ -196,13 +197,15 @@ def status_message(name, manifest, status, now=None):
         return "info", f"{name}: paused at {step}"
     if st == "finished":
         acc = status.raw.get("target_acc")
-        return "success", f"{name}: finished at {step}" + (f", target accuracy {acc:.3f}" if isinstance(acc, float) else "")
+        return "success", f"{name}: finished at {step}" + (
+            f", target accuracy {acc:.3f}" if isinstance(acc, float) else "")
     if st == "stopped":
         return "info", f"{name}: stopped at {step}"
     if st == "failed":
         return "error", f"{name}: the run failed at {step}: {status.error or 'no reason given'}"
     if st == "dead":
-        return "warning", f"{name}: the trainer process is gone without finishing (killed?); showing what it wrote up to {step}"
+        return "warning", (f"{name}: the trainer process is gone without finishing (killed?); "
+                           f"showing what it wrote up to {step}")
     if st == "missing":
         return "warning", f"{name}: no status.json (a partial run, or not started yet)"
     return "warning", f"{name}: {status.error or 'unreadable status'}"

@@ -23,7 +23,8 @@ def main():
         st.error(str(e))
         return
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(os.path.join(where, "reproduce.csv"))))
-    st.caption(f"{os.path.relpath(where, paths.REPO_ROOT) if where.startswith(paths.REPO_ROOT) else where} · written {stamp} · "
+    shown = os.path.relpath(where, paths.REPO_ROOT) if where.startswith(paths.REPO_ROOT) else where
+    st.caption(f"{shown} · written {stamp} · "
                "remake it with `dann reproduce --seeds 3` (results/ then shows here; "
                "`--ablation` adds DANN with λ = 0, to see whether the gain is the reversal's)")
     st.plotly_chart(results_figure(summary), key="res_fig", width="stretch")

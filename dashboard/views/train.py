@@ -186,7 +186,8 @@ def run_panel(root, name, method, class_by, compact):
             line = f"{ICONS[level]} {text.split(': ', 1)[-1]}"
             if records and manifest.get("mode") in ADVERSARIAL:
                 ctl = reading.reader(run_dir).reader.control()
-                line += f" · λ = {live_lambda(ctl, records):.2f} ({'set by hand' if ctl.get('lambda') is not None else 'schedule'})"
+                by = "set by hand" if ctl.get("lambda") is not None else "schedule"
+                line += f" · λ = {live_lambda(ctl, records):.2f} ({by})"
             st.markdown(line)
         st.progress(max(0.0, min(1.0, status.step / last)) if last else 0.0)
     if status.active:
@@ -239,7 +240,8 @@ def follow_section(root):
                               format_func=lambda n: widgets.run_label(root, n) if n in all_runs else f"{n} (starting)")
     with c[1]:
         q = st.query_params.get("method")
-        method = widgets.method_picker("live_method", options=["pca", "tsne"], default=q if q in ("pca", "tsne") else "pca")
+        method = widgets.method_picker("live_method", options=["pca", "tsne"],
+                                       default=q if q in ("pca", "tsne") else "pca")
     with c[2]:
         class_by = widgets.class_by_picker("live_class_by")
     if not follow:
