@@ -75,3 +75,19 @@ def test_training_with_augmentation_records_it_and_changes_the_run(runs_dir):
     la = [m["label_loss"] for m in ra.metrics() if "label_loss" in m]
     lb = [m["label_loss"] for m in rb.metrics() if "label_loss" in m]
     assert la != lb
+
+
+def test_the_training_batches_bend_the_source_and_leave_the_target_as_it_is():
+    """Batches with augmentation, against the same batches without (one seed): every source image
+    moved (most of its pixels changed), every target image is bit for bit the same."""
+    from dann_core.batches import Batches
+    from dann_core.pairs import Pair
+    arrays, n_classes, kind = _tiny_images(0, None)
+    pair = Pair("tiny", arrays, n_classes, kind)
+    plain = Batches(pair, torch.device("cpu"), 16, torch.Generator().manual_seed(3))
+    bent = Batches(pair, torch.device("cpu"), 16, torch.Generator().manual_seed(3), augment_kind="elastic")
+    for _ in range(3):
+        a, b = plain.next(), bent.next()
+        assert torch.equal(a.xt, b.xt) and torch.equal(a.yt, b.yt) and torch.equal(a.ys, b.ys)
+        changed = (a.xs - b.xs).abs().gt(1e-3).float().mean((1, 2, 3))  # share of pixels changed, per image
+        assert changed.min() > 0.3, changed

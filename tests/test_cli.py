@@ -100,3 +100,65 @@ def test_help_works():
     p = run("train", "--help")
     assert p.returncode == 0 and "--lambda-max" in p.stdout and "--mode" in p.stdout
     assert "resnet50" in p.stdout and "mnist_bn" in p.stdout  # --model lists the registry
+
+
+def test_control_steers_a_running_trainer(tmp_path):
+    """`dann control` on a live run: pause, resume, set λ, back to the schedule, stop; each shows
+    in the trainer's own stream within seconds."""
+    import json
+    import time
+
+    from dann_core.reader import RunReader
+    runs = str(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "dann_core", "train", "--pair", "moons", "--epochs", "3000",
+                             "--pace", "300", "--log-every", "5", "--runs-dir", runs, "--run-name", "live",
+                             "--threads", "1", "--no-progress"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    d = os.path.join(runs, "live")
+
+    def until(pred, what, timeout=10):
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            if pred():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"not within {timeout} s: {what}")
+
+    def logged():
+        return [m for m in RunReader(d).metrics() if "label_loss" in m]
+    try:
+        until(lambda: RunReader(d).status().state == "running", "the run to start", 90)
+        assert run("control", d, "--pause").returncode == 0
+        until(lambda: RunReader(d).status().state == "paused", "paused")
+        step = RunReader(d).status().step
+        time.sleep(1.0)
+        assert RunReader(d).status().step == step  # paused means no step
+        assert run("control", d, "--resume").returncode == 0
+        until(lambda: RunReader(d).status().state == "running" and RunReader(d).status().step > step, "resumed")
+        p = run("control", d, "--lambda", "0.5")
+        assert p.returncode == 0 and "lambda=0.5" in p.stdout
+        until(lambda: any(m["lambda_source"] == "control" and m["lambda"] == 0.5 for m in logged()), "λ 0.5 applied")
+        n = len(logged())
+        assert run("control", d, "--schedule").returncode == 0
+        until(lambda: any(m["lambda_source"] == "schedule" for m in logged()[n:]), "back to the schedule")
+        assert json.load(open(os.path.join(d, "control.json")))["lambda"] is None
+        assert run("control", d, "--stop").returncode == 0
+        assert proc.wait(30) == 0
+        assert RunReader(d).status().state == "stopped"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_a_run_that_diverges_exits_1_with_one_line(tmp_path):
+    # plain SGD at an absurd rate blows a ReLU net up within a few steps (moons' sigmoid net only saturates)
+    p = run("train", "--pair", "mnist-mnistm", "--optimizer", "sgd", "--lr", "1e20", "--max-steps", "30",
+            "--log-every", "5", "--runs-dir", str(tmp_path), "--run-name", "boom", "--threads", "1", "--no-progress")
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert len(lines) == 1 and lines[0].startswith("dann: error: run failed: loss became NaN/inf")
+    assert "Traceback" not in p.stderr
+    from dann_core.reader import RunReader
+    st = RunReader(os.path.join(str(tmp_path), "boom")).status()
+    assert st.state == "failed" and "NaN" in st.error

@@ -133,12 +133,18 @@ def test_step_at_progress_uses_the_runs_own_end():
     assert reading.step_at_progress([], m, 0.5) is None
 
 
-def test_pad_of_a_checkpoint_matches_dann_core(tmp_path):
-    from dann_core.metrics import linear_domain_error
-    run = fixtures.make_run(str(tmp_path / "r"), steps=(0,))
-    ck = reading.checkpoint(run, 0)
-    f = ck["features"]
-    assert reading.domain_error_eps(ck) == linear_domain_error(f[ck["domain"] == 0], f[ck["domain"] == 1])
+def test_domain_error_of_a_checkpoint_reads_its_domains(tmp_path):
+    """The fixture's target cloud starts shifted away from the source (step 0) and lies on it at the
+    end: the probe's ε is then ~0 (separable: PAD ~2) and near 0.5 (alike: PAD ~0)."""
+    from dann_core.metrics import proxy_a_distance
+    run = fixtures.make_run(str(tmp_path / "r"), steps=(0, 100), n_per_domain=90)
+    eps0 = reading.domain_error_eps(reading.checkpoint(run, 0))
+    eps1 = reading.domain_error_eps(reading.checkpoint(run, 100))
+    assert eps0 < 0.05 and proxy_a_distance(eps0) > 1.8
+    assert eps1 > 0.3 and proxy_a_distance(eps1) < 0.8
+    ck = dict(reading.checkpoint(run, 100))
+    ck["domain"] = np.zeros_like(ck["domain"])  # no target rows: nothing to tell apart
+    assert reading.domain_error_eps(ck) is None
 
 
 # ----------------------------------------------------------------------------- launcher
@@ -205,3 +211,42 @@ def test_curves_update_in_place_matches_a_rebuild():
     hand = more + [{"step": 70, "label_loss": 0.01, "lambda": 2.0, "lambda_source": "control"}]
     assert not update_curves(fig, *split_metrics(hand))
     assert len(fig.data) == len(ref.data)
+
+
+# ----------------------------------------------------------------------------- the server
+
+def _listening(port):
+    """The local addresses that listen on TCP `port` (Linux /proc/net/tcp and tcp6)."""
+    out = set()
+    for f, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            lines = open(f).read().splitlines()[1:]
+        except OSError:
+            continue
+        for ln in lines:
+            local, state = ln.split()[1], ln.split()[3]
+            addr, p = local.split(":")
+            if state == "0A" and int(p, 16) == port:  # 0A: LISTEN
+                out.add(addr)
+    return out
+
+
+def test_the_dashboard_listens_on_localhost_only(tmp_path):
+    """README line 1 (`streamlit run dashboard/app.py` from the checkout) and `dann dashboard`:
+    the project's .streamlit/config.toml makes the server listen on the loopback address only."""
+    import subprocess
+    import sys
+
+    from dashboard import paths, server
+    port = server.free_port()
+    env = dict(os.environ, DANN_RUNS_DIR=str(tmp_path / "runs"))
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+                             "--server.headless", "true"], cwd=paths.REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        server.wait_healthy(proc, f"http://127.0.0.1:{port}", timeout=60)
+        addrs = _listening(port)
+        loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1 (as /proc writes them)
+        assert addrs and addrs <= loopback, addrs
+    finally:
+        server.stop(proc)

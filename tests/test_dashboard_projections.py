@@ -24,7 +24,7 @@ def knn_accuracy(y2, labels, k=5):
     return float(np.mean([np.bincount(labels[row]).argmax() == lab for row, lab in zip(nn, labels)]))
 
 
-@pytest.mark.parametrize("method", ["pca", "tsne"])
+@pytest.mark.parametrize("method", ["pca", "tsne", "umap"])
 def test_projection_keeps_clusters(method):
     x, y = blobs()
     out = projections.compute(x, method)

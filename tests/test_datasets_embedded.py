@@ -126,10 +126,17 @@ def test_syndigits_cache_key_follows_the_fonts(monkeypatch):
 
 
 def test_pairs_listing_shows_every_pair_and_offline_state(capsys, tmp_path, monkeypatch):
+    from dann_core import backbones
     from dann_core.cli import main
+    from dann_core.data import torchvision_sets as tvs
+
+    def refuse(*a):
+        raise AssertionError(f"an availability check tried to download {a}")
+    monkeypatch.setattr(tvs, "DOWNLOADER", refuse)  # an availability check must never download
+    monkeypatch.setattr(backbones, "WEIGHTS_DOWNLOADER", refuse)
     monkeypatch.setenv("DANN_DATA", str(tmp_path))   # an empty data root: nothing downloaded
     for spec in pairs.all_specs().values():
-        spec.offline(None)  # answers without the network (no download is attempted)
+        spec.offline(None)
     assert main(["pairs"]) == 0
     rows = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()[1:]}
     for name, sizes in NEW.items():
@@ -137,3 +144,38 @@ def test_pairs_listing_shows_every_pair_and_offline_state(capsys, tmp_path, monk
     for name in ("mnist-mnistm-full", "svhn-mnist", "mnist-usps", "syndigits-svhn", "folders"):
         assert rows[name].split()[1] == "no", rows[name]
     assert "downloads on first use" in rows["svhn-mnist"]
+
+
+def test_moons_target_is_the_source_drawing_turned_35_degrees():
+    """The target splits are the moons drawn like the source and rotated counter-clockwise by 35°
+    about their centre: the rotation fitted to them (Procrustes) says so."""
+    from dann_core.data import moons
+    p = load_pair("moons", 0)
+    for split, i in (("target_train", 2), ("target_test", 3)):
+        x0, y0 = moons._draw(150, i, 0.0)        # seed 0: draws 0..3, the target ones unrotated
+        x = p.x(split)
+        assert np.array_equal(p.y(split), y0)
+        u, _, vt = np.linalg.svd(x0.T.astype(np.float64) @ x)
+        r = u @ vt                               # x ≈ x0 @ r
+        assert np.allclose(x0 @ r, x, atol=1e-4)
+        angle = np.degrees(np.arctan2(r[0, 1], r[0, 0]))
+        assert angle == pytest.approx(35.0, abs=1e-3)
+    assert np.array_equal(p.x("source_train"), moons._draw(150, 0, 0.0)[0])  # the source is not turned
+
+
+def test_mnistm_is_the_digit_subtracted_from_a_photo_patch(monkeypatch, tmp_path):
+    """MNIST-M by the paper's recipe, |patch - digit| per pixel and channel: with a photo of one
+    flat colour, every target image is exactly |colour - its source digit|."""
+    from dann_core.data import mnistm
+    colour = np.array([200, 90, 30], np.uint8)
+    monkeypatch.setattr(mnistm, "embedded_photos", lambda: [np.broadcast_to(colour, (120, 120, 3)).copy()])
+    monkeypatch.setenv("DANN_CACHE", str(tmp_path))  # build afresh, not from the shared cache
+    p = load_pair("mnist-mnistm", 0)
+    for split in ("train", "test"):
+        digits = p.x(f"source_{split}")[:, 0].astype(np.int16)   # MNIST as 3 equal channels
+        target = p.x(f"target_{split}").astype(np.int16)
+        assert np.array_equal(p.y(f"source_{split}"), p.y(f"target_{split}"))
+        for i in range(0, len(digits), 97):  # the channel order is shuffled per image: compare as a set
+            got = sorted(target[i].reshape(3, -1).tolist())
+            want = sorted((np.abs(colour.astype(np.int16)[:, None] - digits[i].reshape(1, -1))).tolist())
+            assert got == want

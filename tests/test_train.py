@@ -211,3 +211,49 @@ def test_run_many_reports_each_run_as_it_finishes(runs_dir):
     assert [o["run"] for o in out] == ["rm-dann", "rm-source_only"]  # summaries in the order asked
     assert sorted(seen) == [(0, "rm-dann"), (1, "rm-source_only")]
     assert all(o["state"] == "finished" for o in out)
+
+
+def _moons_variant(name, change):
+    """Register the moons pair with `change(arrays)` applied (same sizes, same seed)."""
+    def build(seed, data_root):
+        arrays, n, kind = pairs.get_spec("moons").build(seed, data_root)
+        arrays = {k: v.copy() for k, v in arrays.items()}
+        change(arrays, np.random.default_rng(99))
+        return arrays, n, kind
+    register(PairSpec(name, f"moons, {name}", build, dict(pairs.get_spec("moons").defaults), cache=False))
+
+
+def _final_weights(runs_dir, run):
+    r = RunReader(os.path.join(runs_dir, run))
+    return torch.load(r.weights_path(r.checkpoint_steps()[-1]))
+
+
+def test_what_each_mode_reads_of_the_target(runs_dir):
+    """source_only never looks at the target: noise in its place leaves every weight the same. dann
+    reads target inputs but never target labels; semi reads the labels of its few samples."""
+    def noise_target(a, rng):
+        for s in ("target_train",):
+            a[f"{s}_x"] = rng.normal(0, 3, a[f"{s}_x"].shape).astype(np.float32)
+
+    def shuffled_target_labels(a, rng):
+        a["target_train_y"] = rng.permutation(a["target_train_y"])
+    _moons_variant("moons-noise-target", noise_target)
+    _moons_variant("moons-shuffled-target-labels", shuffled_target_labels)
+    try:
+        kw = dict(epochs=5, ckpt_every=10 ** 6, semi_k=20)
+        same = []
+        for mode, pair, other in (("source_only", "moons", "moons-noise-target"),
+                                  ("dann", "moons", "moons-shuffled-target-labels"),
+                                  ("semi", "moons", "moons-shuffled-target-labels")):
+            _moons(runs_dir, pair=pair, mode=mode, run_name=f"{mode}-a", **kw)
+            _moons(runs_dir, pair=other, mode=mode, run_name=f"{mode}-b", **kw)
+            a, b = _final_weights(runs_dir, f"{mode}-a"), _final_weights(runs_dir, f"{mode}-b")
+            same.append(all(torch.equal(a[k], b[k]) for k in a))
+        assert same == [True, True, False]
+        # and the noise does reach a mode that reads the target: dann
+        _moons(runs_dir, pair="moons-noise-target", mode="dann", run_name="dann-noise", **kw)
+        a, b = _final_weights(runs_dir, "dann-a"), _final_weights(runs_dir, "dann-noise")
+        assert not all(torch.equal(a[k], b[k]) for k in a)
+    finally:
+        pairs.PAIRS.pop("moons-noise-target")
+        pairs.PAIRS.pop("moons-shuffled-target-labels")
