@@ -49,6 +49,11 @@ def _parser():
     t.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (quick runs)")
     t.add_argument("--pace", type=float, default=0.0,
                    help="at most this many steps a second: a run to watch and steer live (0: full speed)")
+    t.add_argument("--until-stopped", action="store_true",
+                   help="train until stopped (`dann control RUN --stop`, or the page's Stop); the schedules run "
+                        "over --epochs, then hold their last values")
+    t.add_argument("--keep-checkpoints", type=int,
+                   help="keep the first and the newest N-1 checkpoints (default: 200 with --until-stopped, else all)")
     t.add_argument("--runs-dir", default="runs")
     t.add_argument("--run-name", help="directory name under --runs-dir (default: pair-mode-seed-time)")
     t.add_argument("--log-every", type=int, default=10)

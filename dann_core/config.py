@@ -32,6 +32,8 @@ class Config:
     max_steps: int = 0              # >0: stop early (quick runs); progress still counts to the end
     pace: float = 0.0               # >0: at most this many steps a second (a run a person can watch
                                     # and steer; it leaves the CPU to the dashboard); 0: full speed
+    until_stopped: bool = False     # train until stopped (λ by hand, live); the schedules run over
+                                    # `epochs` as usual, then hold their last values
     # streaming
     runs_dir: str = "runs"
     run_name: str = None
@@ -40,6 +42,8 @@ class Config:
     evals: int = 0                  # >0: instead, this many evaluations + checkpoints, evenly spread
     n_probe: int = None             # probe points per domain
     keep_weights: str = "all"       # "all" or "last"
+    keep_checkpoints: int = None    # >0: keep the first and the newest N-1 checkpoints (a run that
+                                    # goes on for hours); 0: all. Default: 200 until stopped, else 0
     control: str = None             # a control file to start from (lambda / paused / stop)
     # machine
     device: str = "auto"
@@ -53,7 +57,7 @@ BASE = dict(model=None, epochs=20, batch_size=128, optimizer="sgd", lr=0.01, lr_
 
 def resolve(cfg):
     """Fill the None fields from the pair's defaults and check every value (ValueError, one line)."""
-    defaults = {**BASE, **get_spec(cfg.pair).defaults}
+    defaults = {**BASE, "keep_checkpoints": 200 if cfg.until_stopped else 0, **get_spec(cfg.pair).defaults}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in defaults.items()
                                       if k in Config.__dataclass_fields__ and getattr(cfg, k) is None})
     checks = [
@@ -76,6 +80,7 @@ def resolve(cfg):
         (cfg.max_steps >= 0, "max_steps must be >= 0"),
         (cfg.pace >= 0 and math.isfinite(cfg.pace), "pace must be a number of steps a second >= 0 (0: full speed)"),
         (cfg.threads >= 0, "threads must be >= 0"),
+        (cfg.keep_checkpoints == 0 or cfg.keep_checkpoints >= 2, "keep_checkpoints must be 0 (all) or >= 2"),
     ]
     for ok, msg in checks:
         if not ok:

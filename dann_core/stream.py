@@ -81,12 +81,15 @@ class RunWriter:
     """Used by the trainer (rank 0 only). Every method is cheap enough to call in the loop.
 
     keep_weights "last": a checkpoint's .pt is removed once the next one is written (the
-    .npz with the probe features stays: the dashboard steps through those)."""
+    .npz with the probe features stays: the dashboard steps through those). keep_checkpoints N > 0:
+    only the first checkpoint (the "before") and the newest N - 1 stay, .pt and .npz (a run that
+    goes on until stopped would otherwise fill the disk)."""
 
-    def __init__(self, run_dir, keep_weights="all"):
+    def __init__(self, run_dir, keep_weights="all", keep_checkpoints=0):
         self.dir = run_dir
         self.ckpt_dir = os.path.join(run_dir, "checkpoints")
         self.keep_weights = keep_weights
+        self.keep_checkpoints = keep_checkpoints
         self.steps = []  # checkpoints written, in order
         os.makedirs(self.ckpt_dir, exist_ok=True)
         self._metrics = open(os.path.join(run_dir, "metrics.jsonl"), "a", buffering=1)
@@ -117,10 +120,17 @@ class RunWriter:
         prev = self.steps[-1] if self.steps else None
         self.steps.append(step)
         if self.keep_weights == "last" and prev is not None and prev != step:
-            try:
-                os.remove(os.path.join(self.ckpt_dir, f"ckpt_{prev:08d}.pt"))
-            except OSError:
-                pass
+            self._remove(prev, ".pt")
+        if self.keep_checkpoints and len(self.steps) > self.keep_checkpoints:
+            old = self.steps.pop(1)  # the first stays
+            self._remove(old, ".npz")  # the .npz first: readers then no longer list it
+            self._remove(old, ".pt")
+
+    def _remove(self, step, ext):
+        try:
+            os.remove(os.path.join(self.ckpt_dir, f"ckpt_{step:08d}{ext}"))
+        except OSError:
+            pass
 
     def close(self):
         try:

@@ -64,8 +64,9 @@ def train(cfg, progress=False, log=print):
                       cfg.augment)
     steps_per_epoch = max(1, len(batches.yt if cfg.mode == "target_only" else batches.ys) // (half * at.world))
     total_steps = max(1, int(round(cfg.epochs * steps_per_epoch)))
-    last_step = min(total_steps, cfg.max_steps) if cfg.max_steps else total_steps
-    ckpt_every = -(-last_step // cfg.evals) if cfg.evals else cfg.ckpt_every or steps_per_epoch
+    # the step it stops at; None: a run that goes on until stopped
+    last_step = (cfg.max_steps or None) if cfg.until_stopped else min(total_steps, cfg.max_steps or total_steps)
+    ckpt_every = -(-(last_step or total_steps) // cfg.evals) if cfg.evals else cfg.ckpt_every or steps_per_epoch
     trains_gd = adversarial(cfg.mode)
     model = at.wrap(net, all_parameters_used=trains_gd)
     opt = (torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -104,7 +105,7 @@ def train(cfg, progress=False, log=print):
             last_eval = checkpoint(0, {"lambda": lambda_at(0.0, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma),
                                        "lr": cfg.lr})
             writer.set_status("running", step=0, progress=0.0)
-        while step < last_step:
+        while last_step is None or step < last_step:
             # -- control: rank 0 reads the file, every rank follows
             ctl, err = control.poll() if at.main else (control.control, None)
             if err:
@@ -121,7 +122,7 @@ def train(cfg, progress=False, log=print):
                 continue
 
             # -- schedules (p = progress), or a live λ from the control file
-            p = step / total_steps
+            p = min(step / total_steps, 1.0)  # past the end (a run until stopped): the schedules hold
             lam, lam_source = ((float(ctl["lambda"]), "control") if ctl.get("lambda") is not None else
                                (lambda_at(p, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma), "schedule"))
             lam = lam if trains_gd else 0.0
@@ -199,7 +200,7 @@ def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, to
     """Create the run directory: manifest, status "starting", the probe inputs, and the control
     file to start from. A corrupt control file already there fails here, before any work."""
     os.makedirs(run_dir, exist_ok=True)
-    writer = RunWriter(run_dir, cfg.keep_weights)
+    writer = RunWriter(run_dir, cfg.keep_weights, cfg.keep_checkpoints)
     if cfg.control:
         atomic_write_json(os.path.join(run_dir, "control.json"), start_control)
     else:
@@ -209,6 +210,7 @@ def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, to
         "model": cfg.model, "seed": cfg.seed, "kind": pair.kind, "input_shape": list(pair.input_shape),
         "n_classes": pair.n_classes, "sizes": pair.sizes(), "n_probe": n_probe,
         "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "last_step": last_step,
+        "until_stopped": cfg.until_stopped,
         "ckpt_every": ckpt_every, "device": str(at.device), "world_size": at.world,
         "n_params": sum(p.numel() for p in net.parameters()),
         "versions": {"dann_core": __version__, "python": platform.python_version(),

@@ -11,7 +11,8 @@ st.set_page_config(page_title="DANN Explorer", page_icon=":material/call_split:"
 
 VIEWS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "views")
 pages = [
-    st.Page(os.path.join(VIEWS, "train.py"), title="Train & watch", icon=":material/monitoring:", default=True),
+    st.Page(os.path.join(VIEWS, "home.py"), title="Start here", icon=":material/home:", default=True),
+    st.Page(os.path.join(VIEWS, "train.py"), title="Train & watch", icon=":material/monitoring:"),
     st.Page(os.path.join(VIEWS, "embeddings.py"), title="Embeddings", icon=":material/scatter_plot:"),
     st.Page(os.path.join(VIEWS, "compare.py"), title="Compare", icon=":material/compare:"),
     st.Page(os.path.join(VIEWS, "sweep.py"), title="λ sweep", icon=":material/tune:"),

@@ -18,6 +18,7 @@ from .export import ExportError, safe_filename
 from .export.html import figure_html
 from .export.png import figure_png
 from .plots import hover, projections
+from .plots.embedding import COLOUR_BY
 from .runs import reading
 
 log = logging.getLogger("dann_explorer")
@@ -73,19 +74,29 @@ def method_picker(key, default="pca", options=None):
     return m or default
 
 
-def class_by_picker(key):
-    by_colour = st.toggle("Class by colour (domain by symbol)", key=key,
-                          help="Off: domain by colour (source blue, target orange), class by symbol")
-    return "colour" if by_colour else "symbol"
+def colour_by_picker(key, default="domain"):
+    """What the embedding's colour shows: the domain (the class by marker), the class (the domain
+    by marker), or whether the net's prediction is right."""
+    v = st.segmented_control("Colour by", list(COLOUR_BY), default=default, format_func=COLOUR_BY.get, key=key,
+                             required=True, help="domain: source blue, target orange, the class by marker · "
+                                                 "class: one colour a class, the domain by marker · right / wrong: "
+                                                 "green where the prediction is right, red where it is wrong")
+    return v or default
 
 
-def pick_run(text, names, key, default=None, help=None):
+def pick_run(text, names, key, default=None, help=None, width=330):
     """A run selectbox that keeps a valid choice when the list changes."""
     if not names:
         return None
     if st.session_state.get(key) not in names:
         st.session_state[key] = default if default in names else names[0]
-    return st.selectbox(text, names, key=key, help=help)
+    return st.selectbox(text, names, key=key, help=help, width=width)
+
+
+def controls_row():
+    """A row for a page's controls: each as wide as its text, wrapping onto a second line when the
+    screen is narrow, so nothing is cut off (a laptop with the sidebar open, a projector)."""
+    return st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
 
 
 def run_label(root, name):
@@ -145,17 +156,16 @@ def stepper(key, steps, body, play_s=1.2, text="Checkpoint (training step)"):
             else:
                 st.session_state[pkey] = False
                 st.rerun()  # the last checkpoint: a full rerun drops the play timer
-        c = st.columns([1, 1, 1.1, 7], vertical_alignment="bottom")
-        c[0].button("Previous", icon=":material/skip_previous:", key=f"{key}_prev", on_click=move,
-                    args=(f"{key}_prev", -1), width="stretch", disabled=st.session_state[skey] == steps[0])
-        c[1].button("Next", icon=":material/skip_next:", key=f"{key}_next", on_click=move, args=(f"{key}_next", 1),
-                    width="stretch", disabled=st.session_state[skey] == steps[-1])
+        # buttons as wide as their text, in a row that wraps: never cut off, whatever the width
+        row = st.container(horizontal=True, vertical_alignment="center")
+        row.button("Previous", icon=":material/skip_previous:", key=f"{key}_prev", on_click=move,
+                   args=(f"{key}_prev", -1), disabled=st.session_state[skey] == steps[0])
+        row.button("Next", icon=":material/skip_next:", key=f"{key}_next", on_click=move, args=(f"{key}_next", 1),
+                   disabled=st.session_state[skey] == steps[-1])
         bkey = f"{key}_{'pause' if playing else 'play'}"  # two buttons, one meaning each
-        c[2].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-                    key=bkey, on_click=play, args=(bkey, not playing), width="stretch",
-                    help=f"step through the {len(steps)} checkpoints")
-        with c[3]:
-            step = st.select_slider(text, options=steps, key=skey)
+        row.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+                   key=bkey, on_click=play, args=(bkey, not playing), help=f"step through the {len(steps)} checkpoints")
+        step = st.select_slider(text, options=steps, key=skey)
         body(step)
     part()
 
@@ -211,14 +221,14 @@ def export_picker(key, items, signature):
     Preparing runs on click only, so the page itself stays fast; a failure is one line.
     """
     labels = [i[0] for i in items]
-    c = st.columns([3, 1.1, 1.6], vertical_alignment="bottom")
-    choice = c[0].selectbox("Export", labels, key=f"{key}_what",
+    c = controls_row()
+    choice = c.selectbox("Export", labels, key=f"{key}_what", width=520,
                             help="PNG: drawn with matplotlib (no browser needed). HTML: interactive, plotly.js "
                                  "inlined. GIF: every checkpoint. TensorBoard: features.tsv, metadata.tsv, "
                                  "sprite.png, projector_config.pbtxt in a .zip")
     text, fname, make = items[labels.index(choice)]
     store = f"{key}_file"
-    if c[1].button("Prepare", key=f"{key}_prepare", width="stretch"):
+    if c.button("Prepare", key=f"{key}_prepare"):
         try:
             with st.spinner(f"Preparing {fname}…"):
                 data = make()
@@ -235,8 +245,8 @@ def export_picker(key, items, signature):
     ready = st.session_state.get(store)
     if ready and ready["sig"] == (signature, text):
         ext = ready["name"].rsplit(".", 1)[-1]
-        c[2].download_button(f"Download {ready['name']}", ready["data"], file_name=ready["name"],
-                             mime=MIME.get(ext, "application/octet-stream"), key=f"{key}_download",
-                             icon=":material/download:", on_click="ignore", width="stretch")
+        c.download_button(f"Download {ready['name']}", ready["data"], file_name=ready["name"],
+                          mime=MIME.get(ext, "application/octet-stream"), key=f"{key}_download",
+                          icon=":material/download:", on_click="ignore")
     else:
-        c[2].caption("Prepare, then download.")
+        c.caption("Prepare, then download.")

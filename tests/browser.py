@@ -24,3 +24,62 @@ def browser_or_fail():
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(f"{CHROMIUM} is missing; install Debian's chromium: {INSTALL}")
     return sync_playwright
+
+
+# Text a person must be able to read, in the page's main area and sidebar: buttons (plain, download,
+# segmented), widget labels, the shown value of a select box, metric labels and values, page links,
+# expander titles, headings; and every text of a plotly chart (titles, annotations, ticks, legend).
+READABLE = ", ".join([
+    '[data-testid="stButton"] button', '[data-testid="stDownloadButton"] button',
+    '[data-testid="stButtonGroup"] button', '[data-testid="stWidgetLabel"]', '[data-testid="stMetricLabel"]',
+    '[data-testid="stMetricValue"]', '[data-testid="stPageLink"] a', '[data-testid="stExpander"] summary',
+    '[data-testid="stHeading"]', '[data-testid="stSidebarNav"] a', '[data-testid="stSelectbox"] [value]',
+    '[data-testid="stSelectbox"] div[data-baseweb="select"] > div > div:first-child'])
+
+CLIPPED_JS = """sel => {
+  // clipped: the text needs more room than its box shows. Either the box itself cuts it (ellipsis,
+  // overflow hidden: scrollWidth > clientWidth), or it sticks out of an ancestor that cuts what
+  // sticks out (a segmented control wider than its column)
+  const out = [];
+  const say = (e, shown, need) =>
+    out.push(`${e.textContent.trim().slice(0, 60)} (${Math.round(shown)}px of ${Math.round(need)}px)`);
+  const cuts = e => {
+    const cs = getComputedStyle(e);
+    return cs.overflowX !== 'visible' || cs.textOverflow === 'ellipsis';
+  };
+  for (const el of document.querySelectorAll(sel)) {
+    if (!el.offsetParent || !el.textContent.trim()) continue;     // not displayed, or no text
+    let bad = false;
+    for (const e of [el, ...el.querySelectorAll('*')]) {
+      if (cuts(e) && e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1 && e.textContent.trim()) {
+        say(e, e.clientWidth, e.scrollWidth); bad = true; break;
+      }
+    }
+    if (bad) continue;
+    const r = el.getBoundingClientRect();
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      if (!cuts(a)) continue;
+      const ar = a.getBoundingClientRect();
+      if (r.right > ar.right + 1 || r.left < ar.left - 1) {
+        say(el, ar.right - Math.max(r.left, ar.left), r.width);
+        break;
+      }
+    }
+  }
+  // chart texts: each must lie inside its chart
+  for (const svg of document.querySelectorAll('.js-plotly-plot svg.main-svg:first-of-type')) {
+    const box = svg.getBoundingClientRect();
+    if (!svg.closest('.js-plotly-plot').offsetParent) continue;
+    for (const t of svg.parentElement.querySelectorAll('svg text')) {
+      const r = t.getBoundingClientRect();
+      if (!t.textContent.trim() || r.width === 0) continue;
+      if (r.right > box.right + 1 || r.left < box.left - 1) say(t, box.right - Math.max(r.left, box.left), r.width);
+    }
+  }
+  return [...new Set(out)];
+}"""
+
+
+def clipped(page):
+    """The readable texts the page cuts off, as 'text (shown px of needed px)'; [] when none."""
+    return page.evaluate(CLIPPED_JS, READABLE)

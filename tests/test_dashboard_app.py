@@ -20,7 +20,8 @@ APP = os.path.join(ROOT, "dashboard", "app.py")
 
 # ----------------------------------------------------------------------------- helpers
 
-def app(page=None, **state):
+def app(page="views/train.py", **state):
+    """The app on `page` (the default page is Start here; most tests are about Train & watch)."""
     at = AppTest.from_file(APP, default_timeout=90)
     for k, v in state.items():
         at.session_state[k] = v
@@ -110,7 +111,10 @@ def test_train_page_has_its_controls(runs_dir):
     at = app()
     assert "moons" in at.selectbox(key="new_pair").options
     assert at.radio(key="new_mode").options == [label("dann"), label("source_only"), "both side by side"]
-    assert len(at.radio(key="new_sched").options) == 2
+    # the schedule starts at the pair's own default (moons: constant λ = 6, as in the authors' code)
+    assert at.radio(key="new_sched_moons").options == ["paper ramp to λ_max", "constant λ_max"]
+    assert at.radio(key="new_sched_moons").value == "constant"
+    assert at.radio(key="new_length").value == "schedule"
     for k in ("new_lmax_moons", "new_epochs_moons", "new_seed"):
         assert at.number_input(key=k).value is not None
     assert at.button(key="start").label == "Start"
@@ -193,7 +197,7 @@ def test_embeddings_page_projects_checkpoints_with_hover_data(runs_dir, both):
     dann = next(n for n in both if "dann" in n)
     at = app("views/embeddings.py", emb_run=dann)
     assert at.segmented_control(key="emb_method").value == "tsne"
-    assert at.toggle(key="emb_class_by").value is False
+    assert at.segmented_control(key="emb_colour_by").value == "domain"
     slider = at.select_slider(key=f"emb::{dann}_step")
     steps = RunReader(os.path.join(runs_dir, dann)).checkpoint_steps()
     assert list(slider.options) == [str(s) for s in steps] and str(slider.value) == str(steps[-1])
@@ -203,9 +207,9 @@ def test_embeddings_page_projects_checkpoints_with_hover_data(runs_dir, both):
     t = next(t for t in spec["data"] if (t.get("meta") or {}).get("domain"))
     assert "true" in t["hovertemplate"] and "input (" in t["hovertemplate"]  # moons: coordinates
     assert os.path.isfile(os.path.join(runs_dir, dann, "projections", f"tsne_{steps[-1]:08d}.npz"))
-    # an earlier checkpoint warm-starts from the cached one; class-by-colour switches the encoding
+    # an earlier checkpoint warm-starts from the cached one; colour by class switches the encoding
     slider.set_value(steps[-2]).run()
-    at.toggle(key="emb_class_by").set_value(True).run()
+    at.segmented_control(key="emb_colour_by").set_value("class").run()
     assert not at.exception
     assert os.path.isfile(os.path.join(runs_dir, dann, "projections", f"tsne_{steps[-2]:08d}.npz"))
     (spec,) = embedding_specs(at)
@@ -250,7 +254,7 @@ def test_compare_defaults_to_source_only_vs_dann_with_three_measures(runs_dir, b
     assert (at.selectbox(key="cmp_a").value, at.selectbox(key="cmp_b").value) == (so, dann)
     labels = [m.label for m in at.metric]
     assert labels.count("Target accuracy") == 2 and labels.count("Proxy A-distance") == 2
-    assert labels.count("Domain-classifier error") == 2
+    assert labels.count("G_d error") == 2
     pads = [float(m.value) for m in at.metric if m.label == "Proxy A-distance"]
     assert all(0 <= p <= 2 for p in pads)
     embs = embedding_specs(at)

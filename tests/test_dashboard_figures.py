@@ -9,7 +9,7 @@ import pytest
 
 from dann_core.reader import RunReader
 from dashboard.plots.curves import compare_curves_figure, curves_figure, split_metrics, update_curves
-from dashboard.plots.embedding import domains_in, embedding_figure
+from dashboard.plots.embedding import CORRECT_COLOURS, domains_in, embedding_figure
 from dashboard.plots.style import CLASS_COLOURS, CLASS_SYMBOLS, DOMAIN_COLOURS, DOMAIN_SYMBOLS
 from dashboard.runs import fixtures, launcher, reading
 
@@ -26,22 +26,35 @@ def points(n=40, thumbs=False, inputs=False, classes=2):
     return df
 
 
-@pytest.mark.parametrize("class_by", ["symbol", "colour"])
-def test_embedding_holds_both_domains_with_their_colours(class_by):
-    fig = embedding_figure(points(classes=3), class_by=class_by)
+@pytest.mark.parametrize("colour_by", ["domain", "class", "correct"])
+def test_embedding_holds_both_domains_with_their_colours(colour_by):
+    pts = points(classes=3)
+    fig = embedding_figure(pts, colour_by=colour_by)
     assert domains_in(fig) == {"source", "target"}
     data = [t for t in fig.data if isinstance(t.meta, dict) and "domain" in t.meta]
     assert sum(len(t.x) for t in data) == 40
-    if class_by == "symbol":  # colour = domain, symbol = class
-        for t in data:
+    for t in data:
+        if colour_by == "domain":    # colour = domain, marker = class
             assert t.marker.color == DOMAIN_COLOURS[t.meta["domain"]]
             assert t.marker.symbol == CLASS_SYMBOLS[t.meta["class"]]
-    else:                     # colour = class, symbol = domain
-        for t in data:
+        elif colour_by == "class":   # colour = class, marker = domain
             assert t.marker.color == CLASS_COLOURS[t.meta["class"]]
             assert t.marker.symbol == DOMAIN_SYMBOLS[t.meta["domain"]]
+        else:                        # colour = the prediction right (green) or wrong (red), marker = domain
+            sel = pts[(pts["domain"] == t.meta["domain"]) & (pts["label"] == t.meta["class"])]
+            want = [CORRECT_COLOURS[bool(r)] for r in (sel["pred"] == sel["label"])]
+            assert list(t.marker.color) == want
+            assert t.marker.symbol == DOMAIN_SYMBOLS[t.meta["domain"]]
+    if colour_by == "correct":  # the fixture has right and wrong predictions: both colours are drawn
+        assert {c for t in data for c in t.marker.color} == set(CORRECT_COLOURS.values())
     names = [t.name for t in fig.data if t.showlegend is not False]
     assert "source (20)" in names and "target (20)" in names
+    # the class key: one line naming each class (none when colour says right/wrong: hover tells the class)
+    keys = [a.text for a in fig.layout.annotations if a.name == "classes"]
+    if colour_by == "correct":
+        assert keys == []
+    else:
+        assert len(keys) == 1 and all(f" {c}" in keys[0] for c in range(3))
 
 
 def test_hover_carries_label_prediction_domain_and_thumbnail():
@@ -60,7 +73,7 @@ def test_embedding_of_nothing_says_so():
     fig = embedding_figure(pd.DataFrame())
     assert fig.layout.annotations[0].text == "no embedding yet"
     with pytest.raises(ValueError):
-        embedding_figure(points(), class_by="size")
+        embedding_figure(points(), colour_by="size")
 
 
 def test_curves_have_every_series_and_tolerate_missing_columns():
@@ -158,6 +171,11 @@ def test_trainer_argv_is_a_list_with_one_thread_and_no_shell(tmp_path):
     assert argv[argv.index("--run-name") + 1] == "r1" and "--no-progress" in argv
     with pytest.raises(launcher.LaunchError):
         launcher.trainer_argv("moons", "rm -rf", str(tmp_path), "r1")
+    with pytest.raises(launcher.LaunchError, match="unknown trainer option"):
+        launcher.trainer_argv("moons", "dann", str(tmp_path), "r1", device="cuda; rm -rf /")
+    live = launcher.trainer_argv("moons", "dann", str(tmp_path), "r1", **launcher.LIVE)
+    assert "--until-stopped" in live and live[live.index("--pace") + 1] == "300.0"
+    assert live[live.index("--ema") + 1] == "0.0" and live[live.index("--lr-schedule") + 1] == "constant"
 
 
 @pytest.mark.parametrize("name", ["../escape", "/etc", "..", ".hidden", "a/b", "", "x" * 200])

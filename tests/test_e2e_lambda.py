@@ -59,7 +59,7 @@ def test_lambda_is_written_only_by_a_person(dashboard, tmp_path):
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             try:
-                page.goto(url, wait_until="domcontentloaded")
+                page.goto(url + "/train", wait_until="domcontentloaded")
                 side = page.get_by_test_id("stSidebar")
                 side.get_by_text("Start a run").wait_for(timeout=60_000)
                 side.get_by_text("paper ramp to λ_max").click()

@@ -5,9 +5,10 @@ import os
 import time
 import zipfile
 
+import numpy as np
 import pytest
 from PIL import Image
-from test_dashboard_app import app, charts, domain_points, embedding_specs, texts, wait_for
+from test_dashboard_app import _array, app, charts, domain_points, embedding_specs, texts, wait_for
 from test_exports import check_projector_folder
 
 from dann_core.reader import RunReader
@@ -71,8 +72,17 @@ def test_lecture_steps_through_checkpoints(lecture_env):
     at.run()
     assert int(at.select_slider(key=key).value) == steps[2]
     assert all(f"step {steps[2]}" in s["layout"]["title"]["text"] for s in embedding_specs(at))
+    # the projection choice draws the demo's PCA layout of that step instead of its t-SNE one
+    from dashboard.lecture import demo
+    d = demo.load(SHIPPED, "moons")
     at.segmented_control(key="lec_method").set_value("pca").run()
-    assert not at.exception and all("PCA" in s["layout"]["title"]["text"] for s in embedding_specs(at))
+    assert not at.exception
+    for spec, mode in zip(embedding_specs(at), demo.MODES):
+        xs = sorted(float(v) for t in spec["data"] if (t.get("meta") or {}).get("domain") for v in _array(t["x"]))
+        run = d.runs[mode]
+        want = run.layouts["pca"][run.index(steps[2])][:, 0]
+        assert np.allclose(xs, sorted(want), atol=1e-4)
+        assert not np.allclose(xs, sorted(run.layouts["tsne"][run.index(steps[2])][:, 0]), atol=1e-2)
 
 
 def test_lecture_moons_figure_and_sweep_views(lecture_env):

@@ -217,13 +217,6 @@ def _sprite_images(path, n, side):
 
 # ----------------------------------------------------------------------------- figures
 
-def domains_only_legend(fig):
-    """Drop the per-class legend entries (kept: source / target): ten digit classes would fill
-    half the screen; the class of a point is still in its hover label and symbol."""
-    fig.data = [t for t in fig.data if t.legendgroup != "classes"]
-    return fig
-
-
 def points_frame(demo, mode, step, method):
     """The embedding figure's input (figures.embedding_figure) at the kept checkpoint nearest `step`."""
     run = demo.runs[mode]
@@ -248,17 +241,17 @@ def pad(rec):
     return None if not isinstance(e, (int, float)) else proxy_a_distance(float(e))
 
 
-def embedding(demo, mode, step, method="tsne", class_by="symbol", height=560, big=True, title=None, legend=True):
+def embedding(demo, mode, step, method="tsne", colour_by="domain", height=560, big=True, title=None, legend=True,
+              subtitle=True):
+    """`subtitle`: target accuracy and proxy A-distance under the title (the page shows them as
+    metrics above the chart instead; exports keep them)."""
     run = demo.runs[mode]
     s = run.steps[run.index(step)]
     rec = run.metrics_at(s)
-    sub = f"target accuracy {fmt(rec.get('target_acc'))} · proxy A-distance {fmt(pad(rec))}"
-    fig = embedding_figure(points_frame(demo, mode, s, method),
-                                   title=title or f"{label(mode)} · step {s}", class_by=class_by,
-                                   height=height, subtitle=sub, marker_size=10, legend=legend,
-                                   revision=f"lecture:{demo.key}:{mode}:{method}:{class_by}")
-    if demo.n_classes > 4 and class_by == "symbol":
-        domains_only_legend(fig)
+    sub = f"target accuracy {fmt(rec.get('target_acc'))} · proxy A-distance {fmt(pad(rec))}" if subtitle else None
+    fig = embedding_figure(points_frame(demo, mode, s, method), title=title or f"{label(mode)} · step {s}",
+                           colour_by=colour_by, height=height, subtitle=sub, marker_size=10, legend=legend,
+                           revision=f"lecture:{demo.key}:{mode}:{method}:{colour_by}")
     return big_type(fig) if big else fig
 
 
@@ -293,9 +286,9 @@ def moons(demo, step, height=None, big=True):
 
 # ----------------------------------------------------------------------------- exports
 
-def gif(demo, mode, method="tsne", class_by="symbol"):
+def gif(demo, mode, method="tsne", colour_by="domain"):
     """An animated GIF of `mode`'s embedding over every kept checkpoint."""
-    figs = [embedding(demo, mode, s, method, class_by, height=760, big=False,
+    figs = [embedding(demo, mode, s, method, colour_by, height=760, big=False,
                       title=f"{demo.title} · {label(mode)} · {projections.LABELS[method]} · step {s}")
             for s in demo.runs[mode].steps]
     return figures_gif(figs, width=820, height=760)

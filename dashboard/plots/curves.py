@@ -38,33 +38,39 @@ CURVE_STYLE = {
 }
 
 
-def curves_figure(train, evals, title="Training curves", height=None, compact=False):
+# panel -> (subplot title, y-axis title)
+PANELS = {"loss": ("Losses", "loss"), "acc": ("Accuracy · domain-classifier error", "accuracy · G_d error"),
+          "lam": ("λ (gradient reversal)", "λ")}
+TICK_FONT = dict(size=14)  # readable on a projector (>= 13 px)
+
+
+def curves_figure(train, evals, title="Training curves", height=None, compact=False, adversarial=True):
     """Losses; source/target accuracy and domain-classifier error; λ; all over the steps.
 
-    One row of three panels, or (compact) losses and λ above and accuracy below, across the
-    full width.
+    One row of panels, or (compact) losses and λ above and accuracy below, across the full
+    width. `adversarial=False` (source-only, train-on-target: no G_d is trained) drops the λ panel.
     """
-    names = ("Losses", "Accuracy · domain-classifier error", "λ (gradient reversal)")
-    if compact:  # subplot 1 losses, 2 λ, 3 accuracy
-        cells = [((0, 0.44), (0.62, 1)), ((0.56, 1), (0.62, 1)), ((0, 1), (0, 0.4))]
-        titles = (names[0], names[2], names[1])
+    panels = ["loss", "lam", "acc"] if compact else ["loss", "acc", "lam"]
+    if not adversarial:
+        panels.remove("lam")
+    if compact:  # losses (and λ) above, accuracy below
+        cells = {"loss": ((0, 0.44) if adversarial else (0, 1), (0.62, 1)), "lam": ((0.56, 1), (0.62, 1)),
+                 "acc": ((0, 1), (0, 0.4))}
         height = height or 620
-    else:        # 1 losses, 2 accuracy, 3 λ
-        cells = [((0, 0.29), (0, 1)), ((0.355, 0.645), (0, 1)), ((0.71, 1), (0, 1))]
-        titles = names
+    else:
+        w, gap = (0.29, 0.065) if adversarial else (0.45, 0.1)
+        cells = {p: ((k * (w + gap), k * (w + gap) + w), (0, 1)) for k, p in enumerate(panels)}
         height = height or 430
-    ax = {"loss": ("x", "y"), "lam": ("x2", "y2"), "acc": ("x3", "y3")} if compact else \
-        {"loss": ("x", "y"), "acc": ("x2", "y2"), "lam": ("x3", "y3")}
+    ax = {p: ("x" if k == 0 else f"x{k + 1}", "y" if k == 0 else f"y{k + 1}") for k, p in enumerate(panels)}
     traces = [go.Scatter(x=x, y=y, name=name, xaxis=ax[CURVE_STYLE[name][0]][0], yaxis=ax[CURVE_STYLE[name][0]][1],
                          **{**CURVE_STYLE[name][1], "mode": _mode(name, x)})
-              for name, x, y in _series(train, evals)]
-    layout = grid(cells, titles)
-    acc = ax["acc"][1].replace("y", "yaxis")
-    layout[acc].update(range=[0, 1.02])
-    for k in ("loss", "lam"):
-        layout[ax[k][1].replace("y", "yaxis")].update(rangemode="tozero")
-    for i in (1, 2, 3):
-        layout[f"xaxis{'' if i == 1 else i}"].update(title=dict(text="step", standoff=4))
+              for name, x, y in _series(train, evals) if CURVE_STYLE[name][0] in ax]
+    layout = grid([cells[p] for p in panels], [PANELS[p][0] for p in panels])
+    for p, (xa, ya) in ax.items():
+        xk, yk = xa.replace("x", "xaxis"), ya.replace("y", "yaxis")
+        layout[xk].update(title=dict(text="step", standoff=4), tickfont=TICK_FONT)
+        layout[yk].update(title=dict(text=PANELS[p][1], standoff=6), tickfont=TICK_FONT)
+        layout[yk].update(range=[0, 1.02]) if p == "acc" else layout[yk].update(rangemode="tozero")
     # chance level of the domain classifier
     layout["shapes"] = [dict(type="line", xref=f"{ax['acc'][0]} domain", yref=ax["acc"][1], x0=0, x1=1, y0=0.5,
                              y1=0.5, line=dict(color="#bbbbbb", width=1, dash="dot"))]
@@ -97,7 +103,8 @@ def update_curves(fig, train, evals):
     """Put new data into a curves figure built by curves_figure, in place (~1 ms against ~100 ms
     for a rebuild: the live view does this every refresh). Returns False, touching nothing,
     when the set of series changed (say, the first hand-set λ): then rebuild instead."""
-    want = _series(train, evals)
+    has_lam = any(t.name == "λ" for t in fig.data)
+    want = [w for w in _series(train, evals) if has_lam or CURVE_STYLE[w[0]][0] != "lam"]
     if [t.name for t in fig.data] != [n for n, _, _ in want]:
         return False
     with fig.batch_update():

@@ -12,9 +12,22 @@ def _class_name(c, class_names):
     return str(int(c))
 
 
-def embedding_figure(points, title="", class_by="symbol", class_names=None, height=600, subtitle=None,
+COLOUR_BY = {"domain": "domain", "class": "class", "correct": "right / wrong"}
+CORRECT_COLOURS = {True: "#2a9d4b", False: "#d1495b"}  # green right, red wrong (told apart by marker too)
+# the unicode shapes closest to plotly's class markers, for the one-line class key
+CLASS_GLYPHS = {"circle": "●", "x": "✕", "square": "■", "triangle-up": "▲", "diamond": "◆", "cross": "✚",
+                "star": "★", "triangle-down": "▼", "hexagon": "⬢", "triangle-left": "◀", "star-square": "▣",
+                "bowtie": "⋈"}
+
+
+def embedding_figure(points, title="", colour_by="domain", class_names=None, height=600, subtitle=None,
                      marker_size=9, legend=True, revision=None, animate=True):
-    """Scatter of a 2-D layout: source and target in their colours, class by symbol or colour.
+    """Scatter of a 2-D layout of the probe points.
+
+    colour_by "domain": source blue, target orange, the class by marker; "class": the class by
+    colour, the domain by marker (source circle, target diamond); "correct": green where the net's
+    prediction is right, red where wrong, the domain by marker. The key is compact: the two
+    domains in the legend, the classes in one line under the title.
 
     `points`: DataFrame with x, y, domain ("source"/"target"), label, pred, idx, and optionally
     thumb (PNG data URI: shown on hover by hover.py) or in0/in1 (the raw 2-D input of points pairs).
@@ -22,69 +35,30 @@ def embedding_figure(points, title="", class_by="symbol", class_names=None, heig
     and plotly can move points (layout.transition) instead of redrawing them. `animate=False`
     (the live view) skips that animation: it costs the browser CPU that a trainer may need.
     """
-    if class_by not in ("symbol", "colour"):
-        raise ValueError("class_by must be 'symbol' or 'colour'")
+    if colour_by not in COLOUR_BY:
+        raise ValueError(f"colour_by must be one of {', '.join(COLOUR_BY)}")
     need = {"x", "y", "domain", "label"}
     if points is None or len(points) == 0 or not need <= set(points.columns):
         return message_figure("no embedding yet", title, height)
     fig = go.Figure()
     classes = sorted(int(c) for c in pd.unique(points["label"]))
-    has_thumb = "thumb" in points.columns and points["thumb"].notna().any()
-    has_input = {"in0", "in1"} <= set(points.columns)
     pred = points["pred"] if "pred" in points.columns else pd.Series(-1, index=points.index)
     for dom in ("source", "target"):
         for c in classes:
             sel = (points["domain"] == dom) & (points["label"] == c)
-            d = points[sel]
-            if not len(d):
-                continue
-            p = pred[sel].astype(int)
-            mark = np.where(p.to_numpy() == c, "✓", "✗")
-            cd = [d["idx"].to_numpy() if "idx" in d else np.arange(len(d)),
-                  np.full(len(d), dom), np.full(len(d), _class_name(c, class_names)),
-                  [_class_name(v, class_names) if v >= 0 else "?" for v in p], mark]
-            tmpl = ("<b>%{customdata[1]}</b> #%{customdata[0]}<br>"
-                    "true %{customdata[2]} · pred %{customdata[3]} %{customdata[4]}")
-            if has_input:
-                cd += [d["in0"].to_numpy(), d["in1"].to_numpy()]
-                tmpl += "<br>input (%{customdata[5]:.2f}, %{customdata[6]:.2f})"
-            if has_thumb:
-                cd.append(d["thumb"].fillna("").to_numpy())  # last column: read by the hover image script
-            colour = DOMAIN_COLOURS[dom] if class_by == "symbol" else CLASS_COLOURS[c % len(CLASS_COLOURS)]
-            symbol = CLASS_SYMBOLS[c % len(CLASS_SYMBOLS)] if class_by == "symbol" else DOMAIN_SYMBOLS[dom]
-            fig.add_trace(go.Scatter(
-                x=d["x"].to_numpy(), y=d["y"].to_numpy(), mode="markers",
-                name=f"{dom} · class {_class_name(c, class_names)}",
-                ids=[f"{dom}{i}" for i in (d["idx"] if "idx" in d else range(len(d)))],
-                legendgroup=dom, showlegend=False, meta={"domain": dom, "class": c},
-                marker=dict(color=colour, symbol=symbol, size=marker_size, opacity=0.8,
-                            line=dict(width=0.6, color="white")),
-                customdata=np.array(cd, dtype=object).T, hovertemplate=tmpl + "<extra></extra>"))
+            if sel.any():
+                fig.add_trace(_trace(points[sel], pred[sel].astype(int).to_numpy(), dom, c, colour_by, class_names,
+                                     marker_size))
     if legend:
-        # legend-only traces: two for the domains, one per class; the data traces stay out of it.
-        # Their one point sits outside a hidden overlay axis pair: a [None] point would be drawn
-        # at the plot's corner during plotly's transitions.
-        hidden = dict(xaxis="x2", yaxis="y2", x=[9.0], y=[9.0], mode="markers", hoverinfo="skip")
-        for dom in ("source", "target"):
-            n = int((points["domain"] == dom).sum())
-            fig.add_trace(go.Scatter(
-                name=f"{dom} ({n})", legendgroup="domains", **hidden,
-                marker=dict(size=14, color=DOMAIN_COLOURS[dom] if class_by == "symbol" else GRAY,
-                            symbol="circle" if class_by == "symbol" else DOMAIN_SYMBOLS[dom])))
-        for c in classes[:len(CLASS_SYMBOLS)]:
-            fig.add_trace(go.Scatter(
-                name=f"class {_class_name(c, class_names)}", legendgroup="classes", **hidden,
-                marker=dict(size=13, color=GRAY if class_by == "symbol" else CLASS_COLOURS[c % len(CLASS_COLOURS)],
-                            symbol=CLASS_SYMBOLS[c % len(CLASS_SYMBOLS)] if class_by == "symbol" else "circle")))
-        off = dict(range=[0, 1], visible=False, fixedrange=True)
-        fig.update_layout(xaxis2=dict(overlaying="x", **off), yaxis2=dict(overlaying="y", **off))
+        _key(fig, points, classes, colour_by, class_names)
     base_layout(fig, title, height)
     fig.update_layout(xaxis=dict(showticklabels=False, showgrid=False, zeroline=False, title=None),
                       yaxis=dict(showticklabels=False, showgrid=False, zeroline=False, title=None,
                                  scaleanchor="x", scaleratio=1))
     # legend below the plot: the square plot area then gets the full width of its column
-    fig.update_layout(legend=dict(font=dict(size=16), itemsizing="constant", orientation="h", x=0, y=-0.02,
-                                  yanchor="top", tracegroupgap=10),
+    fig.update_layout(legend=dict(font=dict(size=15), itemsizing="constant", orientation="h", x=0,
+                                  y=-0.11 if len(classes) > 6 else -0.07, yanchor="top", tracegroupgap=10),
+                      margin=dict(b=110 if len(classes) > 6 else 90),
                       uirevision=revision,
                       transition=dict(duration=400, easing="cubic-in-out") if animate else None,
                       hovermode="closest")
@@ -92,6 +66,63 @@ def embedding_figure(points, title="", class_by="symbol", class_names=None, heig
         fig.add_annotation(text=subtitle, x=0, y=1.0, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
                            showarrow=False, font=dict(size=16, color=GRAY))
     return fig
+
+
+def _trace(d, p, dom, c, colour_by, class_names, marker_size):
+    """The points of one domain and class, with what the hover card shows."""
+    right = p == c
+    cd = [d["idx"].to_numpy() if "idx" in d else np.arange(len(d)),
+          np.full(len(d), dom), np.full(len(d), _class_name(c, class_names)),
+          [_class_name(v, class_names) if v >= 0 else "?" for v in p], np.where(right, "✓", "✗")]
+    tmpl = "<b>%{customdata[1]}</b> #%{customdata[0]}<br>true %{customdata[2]} · pred %{customdata[3]} %{customdata[4]}"
+    if {"in0", "in1"} <= set(d.columns):
+        cd += [d["in0"].to_numpy(), d["in1"].to_numpy()]
+        tmpl += "<br>input (%{customdata[5]:.2f}, %{customdata[6]:.2f})"
+    if "thumb" in d.columns and d["thumb"].notna().any():
+        cd.append(d["thumb"].fillna("").to_numpy())  # last column: read by the hover image script
+    if colour_by == "domain":
+        colour, symbol = DOMAIN_COLOURS[dom], CLASS_SYMBOLS[c % len(CLASS_SYMBOLS)]
+    elif colour_by == "class":
+        colour, symbol = CLASS_COLOURS[c % len(CLASS_COLOURS)], DOMAIN_SYMBOLS[dom]
+    else:
+        colour, symbol = [CORRECT_COLOURS[bool(r)] for r in right], DOMAIN_SYMBOLS[dom]
+    return go.Scatter(
+        x=d["x"].to_numpy(), y=d["y"].to_numpy(), mode="markers", name=f"{dom} · class {_class_name(c, class_names)}",
+        ids=[f"{dom}{i}" for i in (d["idx"] if "idx" in d else range(len(d)))],
+        legendgroup=dom, showlegend=False, meta={"domain": dom, "class": c},
+        marker=dict(color=colour, symbol=symbol, size=marker_size, opacity=0.8, line=dict(width=0.6, color="white")),
+        customdata=np.array(cd, dtype=object).T, hovertemplate=tmpl + "<extra></extra>")
+
+
+def _key(fig, points, classes, colour_by, class_names):
+    """The legend: the two domains (and, coloured by right/wrong, the two colours), each a
+    legend-only trace whose one point sits outside a hidden overlay axis pair (a [None] point
+    would be drawn at the plot's corner during plotly's transitions); the classes in one line."""
+    hidden = dict(xaxis="x2", yaxis="y2", x=[9.0], y=[9.0], mode="markers", hoverinfo="skip")
+    for dom in ("source", "target"):
+        n = int((points["domain"] == dom).sum())
+        fig.add_trace(go.Scatter(
+            name=f"{dom} ({n})", legendgroup="domains", **hidden,
+            marker=dict(size=14, color=DOMAIN_COLOURS[dom] if colour_by == "domain" else GRAY,
+                        symbol="circle" if colour_by == "domain" else DOMAIN_SYMBOLS[dom])))
+    if colour_by == "correct":
+        for ok, text in ((True, "prediction right"), (False, "wrong")):
+            fig.add_trace(go.Scatter(name=text, legendgroup="correct", **hidden,
+                                     marker=dict(size=14, color=CORRECT_COLOURS[ok], symbol="square")))
+    off = dict(range=[0, 1], visible=False, fixedrange=True)
+    fig.update_layout(xaxis2=dict(overlaying="x", **off), yaxis2=dict(overlaying="y", **off))
+    if colour_by == "correct":
+        return
+    shown = classes[:len(CLASS_SYMBOLS)]
+    if colour_by == "domain":
+        items = [f"{CLASS_GLYPHS[CLASS_SYMBOLS[c % len(CLASS_SYMBOLS)]]} {_class_name(c, class_names)}" for c in shown]
+    else:
+        items = [f"<span style='color:{CLASS_COLOURS[c % len(CLASS_COLOURS)]}'>●</span> {_class_name(c, class_names)}"
+                 for c in shown]
+    # under the plot, above the legend; ten classes in two lines of five: it fits a plot 300 px wide
+    lines = ["   ".join(items[i:i + 5]) for i in range(0, len(items), 5)] if len(items) > 6 else ["   ".join(items)]
+    fig.add_annotation(text="class   " + "<br>".join(lines), x=0, y=0, xref="paper", yref="paper", xanchor="left",
+                       yanchor="top", yshift=-6, showarrow=False, font=dict(size=15, color=GRAY), name="classes")
 
 
 def domains_in(fig):

@@ -18,11 +18,11 @@ _curves = {}
 _lock = threading.Lock()
 
 
-def embedding(run_dir, step, method, class_by, ck=None, title=None, height=600, with_thumbs=True, revision=None,
+def embedding(run_dir, step, method, colour_by, ck=None, title=None, height=600, with_thumbs=True, revision=None,
               animate=True):
     """Compute (or load) the layout of one checkpoint and draw it. Returns (figure, info) or
     (None, message) when there is nothing to draw; never raises for bad data."""
-    settings = (run_dir, step, method, class_by, title, height, with_thumbs, revision, animate)
+    settings = (run_dir, step, method, colour_by, title, height, with_thumbs, revision, animate)
     with _lock:
         hit = _figs.get(settings + (projections.cache_stamp(run_dir, method, step),))
     if hit is not None:
@@ -36,7 +36,7 @@ def embedding(run_dir, step, method, class_by, ck=None, title=None, height=600, 
         return None, str(e)
     pts = reading.points_frame(reading.probe_table(run_dir, thumbs=with_thumbs), ck, y)
     fig = embedding_figure(pts, title=title or f"{projections.LABELS[method]} of the probe features · step {step}",
-                           class_by=class_by, height=height, revision=revision or f"{run_dir}:{method}",
+                           colour_by=colour_by, height=height, revision=revision or f"{run_dir}:{method}",
                            animate=animate)
     stamp = projections.cache_stamp(run_dir, method, step)
     if stamp is not None:  # only layouts kept on disk: the stamp tells a recomputed one
@@ -47,9 +47,10 @@ def embedding(run_dir, step, method, class_by, ck=None, title=None, height=600, 
     return fig, info
 
 
-def curves(run_dir, records, compact=True, height=600, title="Training curves"):
-    """The training-curves figure of a run, its data replaced in place when new records came."""
-    key = (run_dir, compact, height, title)
+def curves(run_dir, records, compact=True, height=600, title="Training curves", adversarial=True):
+    """The training-curves figure of a run, its data replaced in place when new records came.
+    `adversarial=False` (no G_d trained): no λ panel."""
+    key = (run_dir, compact, height, title, adversarial)
     stamp = (len(records), records[-1].get("step") if records else None)
     with _lock:
         fig, seen = _curves.get(key, (None, None))
@@ -57,7 +58,7 @@ def curves(run_dir, records, compact=True, height=600, title="Training curves"):
         return fig
     train, evals = split_metrics(records)
     if fig is None or not update_curves(fig, train, evals):
-        fig = curves_figure(train, evals, title=title, compact=compact, height=height)
+        fig = curves_figure(train, evals, title=title, compact=compact, height=height, adversarial=adversarial)
     with _lock:
         _curves[key] = (fig, stamp)
         if len(_curves) > 16:

@@ -11,7 +11,7 @@ TARGET = "#f07818"   # orange: tells apart from blue in every common colour-visi
 DOMAIN_COLOURS = {"source": SOURCE, "target": TARGET}
 DOMAIN_SYMBOLS = {"source": "circle", "target": "diamond"}
 CLASS_SYMBOLS = ["circle", "x", "square", "triangle-up", "diamond", "cross", "star", "triangle-down",
-                 "hourglass", "triangle-left", "star-square", "bowtie"]
+                 "hexagon", "triangle-left", "star-square", "bowtie"]
 CLASS_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
                  "#666666", "#17becf", "#9467bd", "#8c564b", "#bcbd22"]
 FONT = dict(size=17)

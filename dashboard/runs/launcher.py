@@ -67,27 +67,37 @@ def trainer_threads():
         return 1
 
 
-def trainer_argv(pair, mode, runs_dir, run_name, epochs=None, seed=0, lambda_schedule=None,
-                 lambda_max=None, threads=None, max_steps=None, ckpt_every=None, pace=None, extra=()):
-    """The trainer's command line as a list (never a shell string)."""
+# what a page may set on a trainer's command line: Config fields, as `--flag value` (True: `--flag`)
+TRAINER_OPTIONS = ("epochs", "lambda_schedule", "lambda_max", "max_steps", "ckpt_every", "pace", "until_stopped",
+                   "ema", "lr_schedule")
+
+
+def trainer_argv(pair, mode, runs_dir, run_name, seed=0, threads=None, **options):
+    """The trainer's command line as a list (never a shell string). `options`: TRAINER_OPTIONS;
+    None (or False) leaves the pair's default."""
     if mode not in MODES:
         raise LaunchError(f"unknown mode {mode!r}")
+    unknown = set(options) - set(TRAINER_OPTIONS)
+    if unknown:
+        raise LaunchError(f"unknown trainer option(s): {', '.join(sorted(unknown))}")
     argv = [sys.executable, "-m", "dann_core", "train", "--pair", str(pair), "--mode", mode,
             "--runs-dir", os.path.abspath(runs_dir), "--run-name", run_name, "--seed", str(int(seed)),
             "--threads", str(trainer_threads() if threads is None else int(threads)), "--no-progress"]
-    if epochs is not None:
-        argv += ["--epochs", repr(float(epochs))]
-    if lambda_schedule is not None:
-        argv += ["--lambda-schedule", lambda_schedule]
-    if lambda_max is not None:
-        argv += ["--lambda-max", repr(float(lambda_max))]
-    if max_steps:
-        argv += ["--max-steps", str(int(max_steps))]
-    if ckpt_every:
-        argv += ["--ckpt-every", str(int(ckpt_every))]
-    if pace:
-        argv += ["--pace", repr(float(pace))]
-    return argv + list(extra)
+    for k in TRAINER_OPTIONS:  # a fixed order: the same options give the same command line
+        v = options.get(k)
+        if v is None or v is False:
+            continue
+        flag = "--" + k.replace("_", "-")
+        argv += [flag] if v is True else [flag, repr(float(v)) if isinstance(v, float) else str(v)]
+    return argv
+
+
+# a run a person steers by hand (Home's "Steer λ yourself", the page's "until I stop it"): it goes
+# on until stopped, at a pace one can watch (moons: a fold of the target moon within seconds),
+# with λ starting at 0 under the person's hand, the learning rate held, and the raw weights shown
+# (a moving average would delay what a λ change does by hundreds of steps)
+LIVE = dict(until_stopped=True, pace=300.0, lr_schedule="constant", ema=0.0, lambda_schedule="constant")
+LIVE_START_LAMBDA = 0.0
 
 
 def default_name(pair, mode, seed, runs_dir, when=None):
@@ -114,8 +124,9 @@ def check_name(runs_dir, name):
     return path
 
 
-def start(pair, mode, runs_dir, run_name, **opts):
-    """Start one trainer process. Returns a Launched; raises LaunchError with a one-line reason."""
+def start(pair, mode, runs_dir, run_name, control=None, **opts):
+    """Start one trainer process. Returns a Launched; raises LaunchError with a one-line reason.
+    `control`: the run's control file to start from (say {"lambda": 0.0}: λ under the hand)."""
     try:
         os.makedirs(runs_dir, exist_ok=True)
     except OSError as e:
@@ -128,10 +139,12 @@ def start(pair, mode, runs_dir, run_name, **opts):
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = threads
     try:
         os.makedirs(run_dir)
+        if control:
+            write_control(run_dir, **control)
         log_path = os.path.join(run_dir, LOG_NAME)
         log = open(log_path, "wb")
-    except OSError as e:
-        raise LaunchError(f"cannot create {run_dir!r}: {e.strerror or e}") from None
+    except (OSError, ValueError) as e:
+        raise LaunchError(f"cannot create {run_dir!r}: {getattr(e, 'strerror', None) or e}") from None
     try:
         proc = spawn(argv, log, env)
     except OSError as e:
@@ -140,6 +153,20 @@ def start(pair, mode, runs_dir, run_name, **opts):
         log.close()
     _PROCS[run_name] = proc
     return Launched(run_name, run_dir, proc.pid, argv, log_path)
+
+
+def start_runs(pair, modes, runs_dir, name="", seed=0, **opts):
+    """Start one trainer per mode (say source-only and DANN side by side), named `name`, or
+    `name-<mode>` for several, or pair-mode-seed-time. Every name is checked before any trainer
+    starts. Returns the run names; LaunchError with a one-line reason."""
+    base = (name or "").strip()
+    names = [(f"{base}-{m.replace('_', '')}" if len(modes) > 1 else base) if base
+             else default_name(pair, m, seed, runs_dir) for m in modes]
+    for n in names:
+        check_name(runs_dir, n)
+    for m, n in zip(modes, names):
+        start(pair, m, runs_dir, n, seed=seed, **opts)
+    return names
 
 
 def spawn(argv, log, env=None):

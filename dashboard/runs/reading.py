@@ -176,13 +176,18 @@ def domain_error_eps(ck):
 
 # ----------------------------------------------------------------------------- messages
 
+ICONS = {"starting": ":material/hourglass_top:", "running": ":material/progress_activity:",
+         "paused": ":material/pause_circle:", "finished": ":material/check_circle:",
+         "stopped": ":material/stop_circle:", "failed": ":material/error:", "dead": ":material/warning:",
+         "missing": ":material/warning:", "corrupt": ":material/warning:"}  # font icons: no emoji font needed
+
+
 def status_message(name, manifest, status, now=None):
-    """(level, one-line text) for a run's state; level is success, info, warning or error."""
+    """(level, one-line text) for a run's state; level is success, info, warning or error. The
+    percentage is of the step the run stops at (a step limit's, when it has one)."""
     st = status.state
-    step = f"step {status.step}"
-    total = manifest.get("last_step") if manifest else None
-    if total:
-        step += f"/{total}"
+    last = (manifest or {}).get("last_step")
+    step = f"step {status.step}" + (f"/{last}" if last else "")
     if not manifest and st in ("missing", "starting"):
         return "info", f"{name}: starting (loading data and building the model)…"
     if st == "running":
@@ -190,7 +195,8 @@ def status_message(name, manifest, status, now=None):
         if age > 120:
             return "warning", (f"{name}: says running but has not reported for {age / 60:.0f} min "
                                "(another machine, or stuck?)")
-        return "info", f"{name}: running, {step} ({100 * status.progress:.0f}%)"
+        until = " (runs until stopped)" if (manifest or {}).get("until_stopped") and not last else ""
+        return "info", f"{name}: running, {step}" + (f" ({100 * status.step / last:.0f}%)" if last else until)
     if st == "starting":
         return "info", f"{name}: starting…"
     if st == "paused":

@@ -11,7 +11,7 @@ from dashboard.plots.curves import compare_curves_figure, split_metrics
 from dashboard.runs import reading
 
 
-def column(root, name, p, method, class_by):
+def column(root, name, p, method, colour_by):
     run_dir = os.path.join(root, name)
     manifest, status, records, steps, warnings = reading.snapshot(run_dir)
     mode = label(manifest.get("mode", "?"))
@@ -30,19 +30,19 @@ def column(root, name, p, method, class_by):
     ck = reading.checkpoint(run_dir, step)
     eps = reading.domain_error_eps(ck) if ck is not None else None
     fmt = lambda v: "—" if not isinstance(v, (int, float)) else f"{v:.3f}"
-    m = st.columns(3)
-    m[0].metric("Target accuracy", fmt(rec.get("target_acc")))
+    m = st.container(horizontal=True)  # metrics as wide as their text, wrapping: never cut off
+    m.metric("Target accuracy", fmt(rec.get("target_acc")), width="content")
     trained_gd = manifest.get("mode") in ADVERSARIAL
-    m[1].metric("Domain-classifier error", fmt(rec.get("domain_err")) if trained_gd else "—",
-                help="G_d's held-out error (0.5: it cannot tell the domains apart)" if trained_gd else
-                "no domain classifier is trained in this mode; see the proxy A-distance")
-    m[2].metric("Proxy A-distance", "—" if eps is None else f"{proxy_a_distance(eps):.2f}",
-                help="2(1−2ε), ε: a linear classifier's held-out error on the probe features "
-                     "(0: domains alike, 2: separable)" + ("" if eps is None else f"; ε = {eps:.3f}"))
+    m.metric("G_d error", fmt(rec.get("domain_err")) if trained_gd else "—", width="content",
+             help="the domain classifier's held-out error (0.5: it cannot tell the domains apart)" if trained_gd
+             else "no domain classifier is trained in this mode; see the proxy A-distance")
+    m.metric("Proxy A-distance", "—" if eps is None else f"{proxy_a_distance(eps):.2f}", width="content",
+             help="2(1−2ε), ε: a linear classifier's held-out error on the probe features "
+                  "(0: domains alike, 2: separable)" + ("" if eps is None else f"; ε = {eps:.3f}"))
     with st.spinner(f"{projections.LABELS[method]} of step {step}…"):
-        fig, info = panels.embedding(run_dir, step, method, class_by, ck=ck, height=560,
+        fig, info = panels.embedding(run_dir, step, method, colour_by, ck=ck, height=560,
                                        title=f"step {step} ({100 * step / total:.0f}% of training)",
-                                       revision=f"cmp:{name}:{method}:{class_by}")
+                                       revision=f"cmp:{name}:{method}:{colour_by}")
     if fig is None:
         st.warning(f"{name}: cannot show step {step}: {info}")
     else:
@@ -59,25 +59,18 @@ def main():
         st.info("Comparing needs two runs: on Train & watch, start one with mode “both side by side”.")
         return
     a_def, b_def = reading.default_compare(root)
-    c = st.columns([2.2, 2.2, 1.6, 1.4], vertical_alignment="bottom")
-    label = lambda n: widgets.run_label(root, n)
-    with c[0]:
+    with widgets.controls_row():
         a = widgets.pick_run("Left run", names, "cmp_a", default=a_def)
-        st.caption(label(a))
-    with c[1]:
         b = widgets.pick_run("Right run", names, "cmp_b", default=b_def)
-        st.caption(label(b))
-    with c[2]:
         method = widgets.method_picker("cmp_method", default="tsne")
-    with c[3]:
-        class_by = widgets.class_by_picker("cmp_class_by")
-    p = st.slider("Training progress (%)", 0, 100, 100, 1, key="cmp_progress",
-                  help="each run shows its checkpoint closest to this point of its own training") / 100
+        colour_by = widgets.colour_by_picker("cmp_colour_by")
+        p = st.slider("Training progress (%)", 0, 100, 100, 1, key="cmp_progress", width="stretch",
+                      help="each run shows its checkpoint closest to this point of its own training") / 100
     cols = st.columns(2, gap="large")
     evals = {}
     for col, name in zip(cols, (a, b)):
         with col:
-            ev = widgets.ui_safe(column, root, name, p, method, class_by)
+            ev = widgets.ui_safe(column, root, name, p, method, colour_by)
             if ev is not None:
                 mode = reading.reader(os.path.join(root, name)).reader.manifest().get("mode", "")
                 evals[f"{label(mode)} ({name})" if a != b else name] = ev

@@ -52,14 +52,11 @@ def main():
         return
     wanted = st.query_params.get("run")
     followed = (st.session_state.get("follow_sel") or [None])[0]
-    c = st.columns([3, 1.6, 1.4], vertical_alignment="bottom")
-    with c[0]:
+    with widgets.controls_row():
         name = widgets.pick_run("Run", names, "emb_run", default=wanted if wanted in names else followed,
-                           help="any run in the runs directory")
-    with c[1]:
+                                help="any run in the runs directory")
         method = widgets.method_picker("emb_method", default="tsne")
-    with c[2]:
-        class_by = widgets.class_by_picker("emb_class_by")
+        colour_by = widgets.colour_by_picker("emb_colour_by")
     run_dir = os.path.join(root, name)
     manifest, status, records, steps, warnings = reading.snapshot(run_dir)
     level, text = reading.status_message(name, manifest, status)
@@ -82,9 +79,9 @@ def main():
         with left:
             with st.spinner(f"{projections.LABELS[method]} of step {step} (computed once, then cached)…"):
                 fig, info = panels.embedding(
-                    run_dir, step, method, class_by, height=680,
+                    run_dir, step, method, colour_by, height=680,
                     title=f"{projections.LABELS[method]} of G_f(x) · {label(manifest.get('mode'))} "
-                          f"· step {step}", revision=f"{name}:{method}:{class_by}")
+                          f"· step {step}", revision=f"{name}:{method}:{colour_by}")
             if fig is None:
                 st.warning(f"{name}: cannot show step {step}: {info}")
                 return

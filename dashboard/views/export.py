@@ -34,7 +34,7 @@ def tensorboard_zip(run_dir, name, step):
     return zip_files(files, folder), f"{folder}-projector.zip"
 
 
-def gif(run_dir, name, steps, method, class_by):
+def gif(run_dir, name, steps, method, colour_by):
     bar = st.progress(0.0, text=f"{projections.LABELS[method]} of every checkpoint…")
     lays = projections.chain(run_dir, steps, method, lambda s: reading.features(run_dir, s),
                              progress=lambda i, n: bar.progress(i / n, text=f"{projections.LABELS[method]}: {i}/{n}"))
@@ -47,7 +47,7 @@ def gif(run_dir, name, steps, method, class_by):
         ck = reading.checkpoint(run_dir, s)
         if ck is None or s not in lays:
             continue
-        figs.append(embedding_figure(reading.points_frame(probe, ck, lays[s]), class_by=class_by, height=760,
+        figs.append(embedding_figure(reading.points_frame(probe, ck, lays[s]), colour_by=colour_by, height=760,
                                              title=f"{name} · {projections.LABELS[method]} · step {s}"))
     if not figs:
         raise ExportError("no readable checkpoint to animate")
@@ -63,13 +63,10 @@ def main():
     if not names:
         st.info("No runs yet: start one on the Train & watch page. Lecture mode exports its demo runs itself.")
         return
-    c = st.columns([3, 1.6, 1.4], vertical_alignment="bottom")
-    with c[0]:
+    with widgets.controls_row():
         name = widgets.pick_run("Run", names, "ex_run", help="any run in the runs directory")
-    with c[1]:
         method = widgets.method_picker("ex_method", default="pca")
-    with c[2]:
-        class_by = widgets.class_by_picker("ex_class_by")
+        colour_by = widgets.colour_by_picker("ex_colour_by")
     run_dir = os.path.join(root, name)
     manifest, status, records, steps, warnings = reading.snapshot(run_dir)
     widgets.show_warnings(warnings)
@@ -81,7 +78,7 @@ def main():
         st.session_state[key] = steps[-1]
     step = st.select_slider("Checkpoint (training step)", options=steps, key=key)
     with st.spinner(f"{projections.LABELS[method]} of step {step}…"):
-        fig, info = panels.embedding(run_dir, step, method, class_by, height=620, with_thumbs=False,
+        fig, info = panels.embedding(run_dir, step, method, colour_by, height=620, with_thumbs=False,
                                        title=f"{name} · {projections.LABELS[method]} · step {step}")
     if fig is None:
         st.warning(f"{name}: cannot show step {step}: {info}")
@@ -94,10 +91,10 @@ def main():
     items = widgets.figure_items(f"{name}-{method}-step{step}", lambda: fig)
     items += widgets.figure_items(f"{name}-curves", lambda: curves)
     items.append((f"Embedding over all {len(steps)} checkpoints · animated GIF", f"{name}-{method}.gif",
-                  lambda: gif(run_dir, name, steps, method, class_by)))
+                  lambda: gif(run_dir, name, steps, method, colour_by)))
     items.append((f"Step {step} features · TensorBoard projector (.zip)", "projector.zip",
                   lambda: tensorboard_zip(run_dir, name, step)))
-    widgets.export_picker("ex", items, (name, step, method, class_by, len(steps)))
+    widgets.export_picker("ex", items, (name, step, method, colour_by, len(steps)))
     n = len(reading.checkpoint(run_dir, step)["features"]) if reading.checkpoint(run_dir, step) else 0
     st.caption(f"TensorBoard: {n} probe points × {np.shape(reading.features(run_dir, step))[-1]} features of G_f; "
                "unzip, then `tensorboard --logdir <folder>` (Projector tab), or load the two TSVs at "

@@ -40,31 +40,32 @@ def moons_fig(d, step, height):
     return _moons(root, d.key, _stamp(root), step, height)
 
 
-def before_after(d, method, class_by):
-    widgets.stepper(f"lec::{d.key}", d.steps, lambda step: before_after_body(d, step, method, class_by),
+def before_after(d, method, colour_by):
+    widgets.stepper(f"lec::{d.key}", d.steps, lambda step: before_after_body(d, step, method, colour_by),
                     play_s=PLAY_S, text="Training step (checkpoint)")
     if d.kind == "image":
         widgets.hover_thumbnails()
 
 
-def before_after_body(d, step, method, class_by):
+def before_after_body(d, step, method, colour_by):
     cols = st.columns(2, gap="medium")
     for col, mode in zip(cols, demo.MODES):
         run = d.runs[mode]
         rec = run.metrics_at(run.steps[run.index(step)])
         with col:
-            m = st.columns(4)
-            m[0].metric("Target accuracy", demo.fmt(rec.get("target_acc"), 3))
-            m[1].metric("Source accuracy", demo.fmt(rec.get("source_acc"), 3))
+            m = st.container(horizontal=True)  # metrics as wide as their text, wrapping: never cut off
+            m.metric("Target accuracy", demo.fmt(rec.get("target_acc"), 3), width="content")
+            m.metric("Source accuracy", demo.fmt(rec.get("source_acc"), 3), width="content")
             trained = mode == "dann"
-            m[2].metric("G_d error", demo.fmt(rec.get("domain_err")) if trained else "—",
-                        help="the domain classifier's held-out error; 0.5: it cannot tell source from target"
-                        if trained else "source-only trains no domain classifier")
-            m[3].metric("Proxy A-distance", demo.fmt(demo.pad(rec)),
-                        help="2(1−2ε), ε: the held-out error of a linear classifier trained afresh on the "
-                             "features to tell source from target. 0: alike; 2: fully separable")
-            st.plotly_chart(demo.embedding(d, mode, step, method, class_by, height=600,
-                                           title=f"{label(mode)} · {projections.LABELS[method]} · step {step}"),
+            m.metric("G_d error", demo.fmt(rec.get("domain_err")) if trained else "—", width="content",
+                     help="the domain classifier's held-out error; 0.5: it cannot tell source from target"
+                     if trained else "source-only trains no domain classifier")
+            m.metric("Proxy A-distance", demo.fmt(demo.pad(rec)), width="content",
+                     help="2(1−2ε), ε: the held-out error of a linear classifier trained afresh on the "
+                          "features to tell source from target. 0: alike; 2: fully separable")
+            # a short title: a half screen is narrow, and the metrics above already say the numbers
+            st.plotly_chart(demo.embedding(d, mode, step, method, colour_by, height=600, subtitle=False,
+                                           title=f"{label(mode)} · step {step}"),
                             key=f"lec_emb_{mode}", width="stretch")
     with st.expander("Export", icon=":material/download:"):
         items = []
@@ -72,20 +73,20 @@ def before_after_body(d, step, method, class_by):
             name = f"{d.key}-{mode.replace('_', '')}-{method}-step{step}"
             items += widgets.figure_items(
                 f"{label(mode)} embedding ({name})",
-                lambda mode=mode: demo.embedding(d, mode, step, method, class_by, height=760,
+                lambda mode=mode: demo.embedding(d, mode, step, method, colour_by, height=760,
                                                  title=f"{d.title} · {label(mode)} · "
                                                        f"{projections.LABELS[method]} · step {step}"))
         for mode in demo.MODES:
             items.append((f"{label(mode)} embedding over all checkpoints · animated GIF",
                           f"{d.key}-{mode.replace('_', '')}-{method}.gif",
-                          lambda mode=mode: demo.gif(d, mode, method, class_by)))
+                          lambda mode=mode: demo.gif(d, mode, method, colour_by)))
         for mode in demo.MODES:
             items.append((f"{label(mode)} features · TensorBoard projector (.zip)", "projector.zip",
                           lambda mode=mode: demo.tensorboard_zip(d, mode, step)))
         for mode in demo.MODES:
             items += widgets.figure_items(f"{label(mode)} training curves ({d.key})",
                                              lambda mode=mode: demo.curves(d, mode))
-        widgets.export_picker("lec_exp_ba", items, (d.key, step, method, class_by))
+        widgets.export_picker("lec_exp_ba", items, (d.key, step, method, colour_by))
         run = d.runs["dann"]
         st.caption(f"TensorBoard features: {run.feature_note}"
                    + ("" if len(run.feature_steps) > 1 else f" (stored for step {run.feature_steps[-1]} only)")
@@ -145,8 +146,9 @@ def main():
     titles = {k: str(v.get("title", k)) for k, v in index["demos"].items()}
     if st.session_state.get("lec_demo") not in keys:
         st.session_state["lec_demo"] = "moons" if "moons" in keys else keys[0]
-    c = st.columns([2, 4.4, 1.4, 1.7], vertical_alignment="bottom")
-    key = c[0].selectbox("Demo", keys, format_func=titles.get, key="lec_demo")
+    # controls as wide as their text, in a row that wraps: nothing is cut off on a laptop
+    c = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+    key = c.selectbox("Demo", keys, format_func=titles.get, key="lec_demo", width=330)
     try:
         d = load(root, key)
     except demo.DemoError as e:
@@ -156,15 +158,13 @@ def main():
              or (v == "sweep" and d.sweep)]
     if st.session_state.get("lec_view") not in views:
         st.session_state["lec_view"] = views[0]
-    with c[1]:
+    with c:
         view = st.segmented_control("Show", views, format_func=VIEWS.get, key="lec_view", required=True) or views[0]
-    with c[2]:
         method = st.segmented_control("Projection", ["tsne", "pca"], format_func=projections.LABELS.get,
                                       key="lec_method", default="tsne", required=True) or "tsne"
-    with c[3]:
-        class_by = widgets.class_by_picker("lec_class_by")
+        colour_by = widgets.colour_by_picker("lec_colour_by")
     if view == "before_after":
-        before_after(d, method, class_by)
+        before_after(d, method, colour_by)
     elif view == "moons":
         moons_view(d)
     else:

@@ -7,15 +7,15 @@ import streamlit as st
 from dann_core.modes import ADVERSARIAL, label
 from dashboard import paths, widgets
 from dashboard.plots import panels, projections
-from dashboard.runs import launcher, reading
+from dashboard.runs import launcher, reading, steering
 
-SCHEDULES = {"paper ramp to λ_max": "paper", "constant λ_max": "constant"}
+SCHEDULES = {"paper": "paper ramp to λ_max", "constant": "constant λ_max"}
 MODE_CHOICES = {label("dann"): ["dann"], label("source_only"): ["source_only"],
                 "both side by side": ["source_only", "dann"]}
+LENGTHS = {"schedule": "its schedule's end", "live": "I stop it (λ by hand)"}
 REFRESH_S = 2.0      # live refresh while a followed run is active
 LIST_POLL_S = 4.0    # how often the run list is checked for runs started elsewhere (CLI)
-
-
+STARTING_S = 90      # a run directory this young without a manifest is starting, not broken
 
 
 def start_section(root):
@@ -30,10 +30,16 @@ def start_section(root):
         defaults, description, ok, why = pairs[pair]
         st.caption(description if ok else f"{description} — not available here: {why}")
         mode = st.radio("Mode", list(MODE_CHOICES), key="new_mode", horizontal=True)
-        sched = st.radio("λ schedule", list(SCHEDULES), key="new_sched", horizontal=True,
-                         help="paper: λ = λ_max·(2/(1+exp(−10p))−1), rising from 0; constant: λ_max throughout")
-        c = st.columns(3)
+        length = st.radio("Runs until", list(LENGTHS), format_func=LENGTHS.get, key="new_length", horizontal=True,
+                          help="until stopped: a run at a pace you can watch, λ starting at 0 under your hand "
+                               "(the slider), the learning rate held, the raw weights shown")
+        live = length == "live"
         # keyed by pair so each pair starts from its own defaults
+        sched = st.radio("λ schedule", list(SCHEDULES), format_func=SCHEDULES.get, horizontal=True,
+                         key=f"new_sched_{pair}", index=list(SCHEDULES).index(defaults.get("lambda_schedule", "paper")),
+                         disabled=live, help="paper: λ = λ_max·(2/(1+exp(−10p))−1), rising from 0; constant: λ_max "
+                                             "throughout")
+        c = st.columns(3)
         lam_max = c[0].number_input("λ_max", 0.0, 100.0, float(defaults.get("lambda_max", 1.0)), 0.1,
                                     key=f"new_lmax_{pair}")
         epochs = c[1].number_input("Epochs", 0.1, 100000.0, float(defaults.get("epochs", 20)), 1.0,
@@ -45,23 +51,18 @@ def start_section(root):
             threads = st.number_input("Trainer CPU threads", 0, 64, launcher.trainer_threads(), key="new_threads",
                                       help="1 leaves a core for the dashboard; 0 takes all cores")
             max_steps = st.number_input("Stop after steps (0: no limit)", 0, 10 ** 9, 0, key="new_max_steps")
-            pace = st.number_input("Pace: steps a second (0: full speed)", 0, 100_000, 0, 10, key="new_pace",
+            pace = st.number_input("Pace: steps a second (0: full speed)", 0, 100_000,
+                                   int(launcher.LIVE["pace"]) if live else 0, 10, key=f"new_pace_{length}",
                                    help="a slower run is easier to watch and steer, and leaves the CPU to the page")
         clicked = st.button("Start", type="primary", key="start", width="stretch", disabled=not ok)
     if not clicked:
         return
-    modes = MODE_CHOICES[mode]
-    base = name.strip()
+    opts = dict(epochs=epochs, lambda_schedule=sched, lambda_max=lam_max, max_steps=max_steps or None)
+    if live:
+        opts.update(launcher.LIVE, control={"lambda": launcher.LIVE_START_LAMBDA})
+    opts["pace"] = pace or None
     try:
-        run_names = []
-        for m in modes:
-            n = (f"{base}-{m.replace('_', '')}" if len(modes) > 1 else base) if base \
-                else launcher.default_name(pair, m, seed, root)
-            launcher.check_name(root, n)  # all names are checked before any trainer starts
-            run_names.append(n)
-        for m, n in zip(modes, run_names):
-            launcher.start(pair, m, root, n, epochs=epochs, seed=seed, lambda_schedule=SCHEDULES[sched],
-                           lambda_max=lam_max, threads=threads, max_steps=max_steps or None, pace=pace or None)
+        run_names = launcher.start_runs(pair, MODE_CHOICES[mode], root, name, seed=seed, threads=threads, **opts)
     except launcher.LaunchError as e:
         st.error(str(e))
         return
@@ -70,84 +71,16 @@ def start_section(root):
     st.toast(f"Started {', '.join(run_names)}")
 
 
-ICONS = {"success": ":material/check_circle:", "info": ":material/hourglass_top:"}  # font icons: no emoji font needed
-
-
-def lambda_step(hi):
-    """The slider's step: about a hundredth of its range, a round number."""
-    return next(v for v in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0) if hi / v <= 150)
-
-
-def live_lambda(ctl, records):
-    """The λ the trainer uses now: a hand-set value in control.json (the trainer applies it at
-    its next step), else the last λ it logged (the schedule)."""
-    if ctl.get("lambda") is not None:
-        return float(ctl["lambda"])
-    return float(next((r["lambda"] for r in reversed(records) if r.get("lambda") is not None), 0.0))
-
-
-def on_grid(value, step):
-    """True for a multiple of `step`: where a person's move of the slider always lands."""
-    return abs(value / step - round(value / step)) < 1e-6
-
-
-def drawn_lambda(now, step, hi):
-    """The value the page draws the slider with: the live λ, nudged a thousandth of a step off
-    the slider's grid when it sits on it (invisible at two decimals). The browser re-sends
-    values the page drew (a rebuilt widget, a refresh crossing a redraw); a person's move snaps
-    to the grid. So a value on the grid is a person's, and one off it never is."""
-    v = min(max(float(now), 0.0), hi)
-    if on_grid(v, step):
-        v += step * 1e-3 if v < hi else -step * 1e-3
-    return v
-
+# ----------------------------------------------------------------------------- one run's panel
 
 def _on_lambda(run_dir, key, step):
     value = st.session_state.get(key)
-    if value is None or not on_grid(value, step):
-        return  # a value the page drew, coming back: not a person's move
+    if value is None or not steering.on_grid(value, step):
+        return  # a value the page drew, coming back: not a person's move (steering.drawn_lambda)
     try:
         launcher.set_lambda(run_dir, round(value, 6))
     except (ValueError, OSError) as e:
         st.session_state["flash"] = ("error", f"could not set λ: {e}")
-
-
-def controls(cols, run_dir, name, manifest, status, records):
-    """λ slider, back-to-schedule, pause/resume and stop, in the given columns (active runs only).
-
-    The λ slider shows the λ the trainer uses now (the page moves it through session state) and
-    writes control.json only when a person moves it: see drawn_lambda, and docs/dashboard.md
-    for why the slider wrote λ by itself before.
-    """
-    active = status.active
-    ctl = reading.reader(run_dir).reader.control()  # {} when corrupt (and a warning is shown)
-    if manifest.get("mode") in ADVERSARIAL:
-        lam_max = float(manifest.get("config", {}).get("lambda_max") or 1.0)
-        now = live_lambda(ctl, records)
-        hi = float(max(2.0, 2 * lam_max, now))
-        step = lambda_step(hi)
-        key = f"lam_{name}"
-        st.session_state[key] = drawn = drawn_lambda(now, step, hi)  # before the widget: moves it
-        cols[0].slider("Set λ (applies at once)", 0.0, hi, drawn, step, key=key, on_change=_on_lambda,
-                       args=(run_dir, key, step), disabled=not active,
-                       help="shows the λ the trainer uses now; moving it writes the run's control.json, "
-                            "which the trainer reads between steps")
-        cols[1].button("Back to schedule", key=f"sched_{name}", disabled=not active or ctl.get("lambda") is None,
-                       width="stretch", on_click=_act, args=(f"sched_{name}", launcher.set_lambda, run_dir, None))
-    else:
-        cols[0].caption("λ has no effect in this mode: no domain classifier is trained.")
-    paused = bool(ctl.get("paused"))
-    # two buttons with one meaning each, not one toggle: a click the browser sends twice (it can,
-    # when a live refresh crosses it) then pauses twice, instead of pausing and resuming
-    key = f"{'resume' if paused else 'pause'}_{name}"
-    cols[2].button("Resume" if paused else "Pause", key=key, disabled=not active, width="stretch", on_click=_act,
-                   args=(key, launcher.pause, run_dir, not paused))
-    if cols[3].button("Stop", key=f"stop_{name}", type="primary", disabled=not active, width="stretch",
-                      on_click=_act, args=(f"stop_{name}", launcher.stop, run_dir)):
-        st.toast(f"Stop sent to {name}")
-    if active and ctl.get("stop") and launcher.is_ours(name) and time.time() - float(ctl.get("updated", 0)) > 10:
-        st.button("Force stop (the trainer ignores its control file)", key=f"kill_{name}", on_click=_act,
-                  args=(f"kill_{name}", launcher.terminate, name))
 
 
 def _act(key, fn, *args):
@@ -162,59 +95,110 @@ def _act(key, fn, *args):
         st.session_state["flash"] = ("error", f"could not send it to the trainer: {e}")
 
 
-def run_panel(root, name, method, class_by, compact):
+def lambda_slider(run_dir, name, manifest, ctl, records):
+    """The λ slider: it shows the λ the trainer uses now (the page moves it through session state)
+    and writes control.json only when a person moves it (docs/dashboard.md says why it once
+    wrote λ by itself)."""
+    now = steering.live_lambda(ctl, records)
+    hi, step = steering.slider_range(manifest.get("config", {}).get("lambda_max"), now)
+    key = f"lam_{name}"
+    st.session_state[key] = drawn = steering.drawn_lambda(now, step, hi)  # before the widget: moves it
+    st.slider("Set λ (applies at once)", 0.0, hi, drawn, step, key=key, on_change=_on_lambda, args=(run_dir, key, step),
+              help="shows the λ the trainer uses now; moving it writes the run's control.json, which the trainer "
+                   "reads between steps")
+
+
+def buttons(run_dir, name, ctl, adversarial):
+    """Back to schedule, Pause or Resume, Stop."""
+    row = st.container(horizontal=True)  # buttons as wide as their text, wrapping: never cut off
+    if adversarial:
+        row.button("Back to schedule", icon=":material/restart_alt:", key=f"sched_{name}",
+                   disabled=ctl.get("lambda") is None, help="drop the hand-set λ: the schedule's again",
+                   on_click=_act, args=(f"sched_{name}", launcher.set_lambda, run_dir, None))
+    paused = bool(ctl.get("paused"))
+    # two buttons with one meaning each, not one toggle: a click the browser sends twice (it can,
+    # when a live refresh crosses it) then pauses twice, instead of pausing and resuming
+    key = f"{'resume' if paused else 'pause'}_{name}"
+    row.button("Resume" if paused else "Pause", icon=":material/play_arrow:" if paused else ":material/pause:",
+               key=key, on_click=_act, args=(key, launcher.pause, run_dir, not paused))
+    row.button("Stop", icon=":material/stop:", key=f"stop_{name}", type="primary",
+               on_click=_act, args=(f"stop_{name}", launcher.stop, run_dir))
+    if ctl.get("stop") and launcher.is_ours(name) and time.time() - float(ctl.get("updated", 0)) > 10:
+        st.button("Force stop (the trainer ignores its control file)", key=f"kill_{name}", on_click=_act,
+                  args=(f"kill_{name}", launcher.terminate, name))
+
+
+def status_line(run_dir, name, manifest, status, records):
+    level, text = reading.status_message(name, manifest, status)
+    if level in ("warning", "error"):
+        widgets.show_status(level, text)
+        return
+    line = f"{reading.ICONS.get(status.state, '')} {text.split(': ', 1)[-1]}"
+    if records and manifest.get("mode") in ADVERSARIAL:
+        ctl = reading.reader(run_dir).reader.control()
+        by = "set by hand" if ctl.get("lambda") is not None else "schedule"
+        line += f" · λ = {steering.live_lambda(ctl, records):.2f} ({by})"
+    st.markdown(line)
+    last = manifest.get("last_step")
+    if last:
+        st.progress(max(0.0, min(1.0, status.step / last)))
+
+
+def starting(run_dir, name):
+    """A run without its manifest yet: starting (say so, neutrally), or a trainer that died first."""
+    rc = launcher.exit_code(name)
+    if rc not in (None, 0):
+        tail = launcher.log_tail(run_dir, 1)
+        st.error(f"{name}: the trainer exited with code {rc} before writing its run"
+                 + (f": {tail[-1]}" if tail else ""))
+        return False
+    st.info(f"{reading.ICONS['starting']} starting (loading data and building the model)…")
+    return True
+
+
+def run_panel(root, name, method, colour_by, compact):
     run_dir = os.path.join(root, name)
     manifest, status, records, steps, warnings = reading.snapshot(run_dir)
     st.markdown(f"#### {widgets.run_label(root, name)}")
-    if not manifest:
-        rc = launcher.exit_code(name)
-        if rc not in (None, 0):
-            tail = launcher.log_tail(run_dir, 1)
-            st.error(f"{name}: the trainer exited with code {rc} before writing its run"
-                     + (f": {tail[-1]}" if tail else ""))
-            return False
-        if not warnings:
-            st.info(f"{name}: starting (loading data and building the model)…")
-            return True
-        # a manifest that exists but cannot be read: say so, show whatever else is there
-    level, text = reading.status_message(name, manifest, status)
-    last = manifest.get("last_step") or manifest.get("total_steps") or 0
-    # status, progress and controls on one row: the charts below then fit a projector screen
-    row = st.columns([2.4, 3, 1.4, 1, 1] if status.active else [1], vertical_alignment="bottom")
-    with row[0]:
-        if level in ICONS:
-            line = f"{ICONS[level]} {text.split(': ', 1)[-1]}"
-            if records and manifest.get("mode") in ADVERSARIAL:
-                ctl = reading.reader(run_dir).reader.control()
-                by = "set by hand" if ctl.get("lambda") is not None else "schedule"
-                line += f" · λ = {live_lambda(ctl, records):.2f} ({by})"
-            st.markdown(line)
-        st.progress(max(0.0, min(1.0, status.step / last)) if last else 0.0)
+    if not manifest and (launcher.is_ours(name) or _young(run_dir)) and not status.raw:
+        return starting(run_dir, name)
+    adversarial = manifest.get("mode") in ADVERSARIAL
+    status_line(run_dir, name, manifest, status, records)
     if status.active:
-        controls(row[1:], run_dir, name, manifest, status, records)
-    if level not in ICONS:
-        widgets.show_status(level, text)
+        ctl = reading.reader(run_dir).reader.control()  # {} when corrupt (and a warning is shown)
+        if adversarial:
+            lambda_slider(run_dir, name, manifest, ctl, records)
+        buttons(run_dir, name, ctl, adversarial)
     widgets.show_warnings(warnings)
     if status.state == "failed" and launcher.is_ours(name):
         for line in launcher.log_tail(run_dir, 1):
             st.caption(f"trainer log: {line}")
-    # one run: curves and embedding side by side (one projector screen); two runs: stacked per column
-    left, right = st.columns([1.15, 1]) if not compact else (st.container(), st.container())
+    # one run: the embedding (the larger half) beside the curves; two runs: stacked in each column
+    left, right = st.columns([1.1, 1], gap="medium") if not compact else (st.container(), st.container())
     with left:
-        st.plotly_chart(panels.curves(run_dir, records), key=f"curves_{name}", width="stretch")
-    with right:
         if steps:
-            fig, info = panels.embedding(run_dir, steps[-1], method, class_by, with_thumbs=False, height=600,
-                                           animate=False,
-                                           title=f"Latest embedding · {projections.LABELS[method]} · step {steps[-1]}")
+            fig, info = panels.embedding(run_dir, steps[-1], method, colour_by, with_thumbs=False, height=560,
+                                         animate=False, title=f"{projections.LABELS[method]} · step {steps[-1]}")
             if fig is None:
                 st.warning(f"{name}: no embedding to show ({info})")
             else:
                 st.plotly_chart(fig, key=f"emb_{name}", width="stretch")
         else:
             st.info("No checkpoint yet: the first embedding appears after the step-0 evaluation.")
+    with right:
+        st.plotly_chart(panels.curves(run_dir, records, adversarial=adversarial), key=f"curves_{name}",
+                        width="stretch")
     return status.active
 
+
+def _young(run_dir):
+    try:
+        return time.time() - os.path.getmtime(run_dir) < STARTING_S
+    except OSError:
+        return False
+
+
+# ----------------------------------------------------------------------------- following runs
 
 def follow_section(root):
     all_runs = reading.runs(root)
@@ -222,11 +206,13 @@ def follow_section(root):
                if n not in all_runs and time.time() - t < 600}
     st.session_state["pending"] = pending
     options = list(pending) + all_runs
+    wanted = st.query_params.get("run")
+    if wanted and wanted not in options:
+        st.warning(f"There is no run named {wanted!r} in {root}: showing the others.")
     if not options:
-        st.info("No runs yet. Start one from the sidebar, or from a terminal:  \n"
+        st.info("No runs yet. Start one from the sidebar (or on Start here), or from a terminal:  \n"
                 f"`dann train --pair moons --runs-dir {root}`")
         return False
-    wanted = st.query_params.get("run")
     sel = st.session_state.get("follow_sel")
     if sel is None:
         if wanted in options:
@@ -235,15 +221,14 @@ def follow_section(root):
             active = [n for n in all_runs if reading.snapshot(os.path.join(root, n))[1].active]
             sel = active[:2] or all_runs[:1]
     st.session_state["follow_sel"] = [n for n in sel if n in options][:2]
-    c = st.columns([3, 1.6, 1.4], vertical_alignment="bottom")
-    follow = c[0].multiselect("Follow (up to two, side by side)", options, key="follow_sel", max_selections=2,
-                              format_func=lambda n: widgets.run_label(root, n) if n in all_runs else f"{n} (starting)")
-    with c[1]:
+    with widgets.controls_row():
+        shown = lambda n: widgets.run_label(root, n) if n in all_runs else f"{n} (starting)"
+        follow = st.multiselect("Follow (up to two, side by side)", options, key="follow_sel", max_selections=2,
+                                format_func=shown, width=420)
         q = st.query_params.get("method")
         method = widgets.method_picker("live_method", options=["pca", "tsne"],
                                        default=q if q in ("pca", "tsne") else "pca")
-    with c[2]:
-        class_by = widgets.class_by_picker("live_class_by")
+        colour_by = widgets.colour_by_picker("live_colour_by")
     if not follow:
         return False
     busy = any(n in pending or reading.snapshot(os.path.join(root, n))[1].active for n in follow)
@@ -253,11 +238,12 @@ def follow_section(root):
         flash = st.session_state.pop("flash", None)
         if flash:
             widgets.show_status(*flash)
-        cols = st.columns(len(follow)) if len(follow) > 1 else [st.container()]
+        cols = st.columns(len(follow), gap="large") if len(follow) > 1 else [st.container()]
         still = []
         for col, name in zip(cols, follow):
             with col, st.container(key=f"run_{name}"):  # the key names the panel in the page (browser tests)
-                still.append(bool(widgets.ui_safe(run_panel, root, name, method, class_by, len(follow) > 1)))
+                shown = widgets.ui_safe(run_panel, root, name, method, colour_by, len(follow) > 1)
+                still.append(shown is None or shown)  # a panel that failed to draw keeps the refresh going
         if busy and not any(still):
             st.rerun()  # everything followed has ended: a full rerun stops the refresh timer
         if busy:

@@ -1,0 +1,70 @@
+"""Start here: what DANN shows, and one click to see it."""
+import os
+import time
+
+import streamlit as st
+
+from dashboard import paths, widgets
+from dashboard.runs import launcher, reading
+
+TRY = ("moons", ["source_only", "dann"])    # the one-click demo: both side by side, the pair's defaults
+STEER = ("moons", ["dann"])                 # a run λ is steered in by hand
+
+
+def start(pair, modes, **opts):
+    """Start runs, follow them on Train & watch. A refusal (say, too many runs) is one line here."""
+    root = paths.runs_dir()
+    try:
+        names = launcher.start_runs(pair, modes, root, **opts)
+    except launcher.LaunchError as e:
+        st.session_state["home_error"] = str(e)
+        return
+    st.session_state["follow_sel"] = names
+    st.session_state["pending"] = {**st.session_state.get("pending", {}), **{n: time.time() for n in names}}
+    st.session_state["go_watch"] = True
+
+
+def try_it():
+    if widgets.clicked("home_try"):
+        start(*TRY)
+
+
+def steer():
+    if widgets.clicked("home_steer"):
+        start(*STEER, control={"lambda": launcher.LIVE_START_LAMBDA}, **launcher.LIVE)
+
+
+def main():
+    st.title("DANN Explorer")
+    st.markdown(
+        "A network trained on labelled **source** data (say, MNIST digits) meets **target** data that looks "
+        "different (the same digits blended with photos), and its accuracy drops.  \n"
+        "DANN adds a **domain classifier** that tries to tell source features from target features, and a "
+        "*gradient reversal* layer that trains the features to fool it, with strength **λ**.  \n"
+        "Here you watch the two feature clouds merge while a network trains, and move λ yourself.")
+    err = st.session_state.pop("home_error", None)
+    if err:
+        st.error(err)
+    c = st.columns([1.35, 1.1, 0.9], vertical_alignment="center")
+    c[0].button("Try it: two moons, DANN vs source-only", type="primary", icon=":material/play_arrow:",
+                key="home_try", width="stretch", on_click=try_it,
+                help="starts two short runs side by side (a few seconds of training each) and follows them")
+    c[1].button("Steer λ yourself (two moons)", icon=":material/tune:", key="home_steer", width="stretch",
+                on_click=steer,
+                help="a DANN run that goes on until you stop it, with λ under your hand: drag it 0 → 6 → 0")
+    c[2].page_link("views/lecture.py", label="Lecture mode", icon=":material/co_present:")
+    if st.session_state.pop("go_watch", False):
+        st.switch_page("views/train.py")
+    root = paths.runs_dir()
+    runs = reading.runs(root)[:5]
+    if runs:
+        st.subheader("Recent runs")
+        for n in runs:
+            _, status, _, _, _ = reading.snapshot(os.path.join(root, n))
+            st.page_link("views/train.py", label=f"{widgets.run_label(root, n)} · {status.state}",
+                         query_params={"run": n}, icon=":material/monitoring:")
+    st.caption("More on every page: Train & watch starts any pair and follows runs live; Embeddings steps "
+               "through a run's checkpoints; Compare puts two runs side by side; Results has the paper's Table 2.")
+
+
+widgets.guard(main)
