@@ -34,14 +34,22 @@ def _final_panel(run_dir, method, label, size):
 def before_after_png(source_only_run, dann_run, method="tsne", size=760):
     """Source-only | DANN, side by side: the same probe images, each network's features at the
     end of training, source and target in their colours. PNG bytes (the README's figure)."""
-    from PIL import Image
-    panels = [Image.open(io.BytesIO(_final_panel(d, method, f"{name} · {projections.LABELS[method]}", size)))
+    panels = [_final_panel(d, method, f"{name} · {projections.LABELS[method]}", size)
               for d, name in ((source_only_run, label("source_only")), (dann_run, label("dann")))]
-    out = Image.new("RGB", (sum(p.width for p in panels), max(p.height for p in panels)), "white")
-    x = 0
-    for p in panels:
-        out.paste(p.convert("RGB"), (x, 0))
-        x += p.width
+    return grid_png(panels, cols=2, size=size)
+
+
+def grid_png(pngs, cols, size):
+    """PNG panels in a grid of equal cells, each at least size x size px (a panel drawn "tight"
+    is a few pixels smaller or larger: it is centred in its cell, never stretched)."""
+    from PIL import Image
+    ims = [Image.open(io.BytesIO(p)).convert("RGB") for p in pngs]
+    cw, ch = max([size] + [im.width for im in ims]), max([size] + [im.height for im in ims])
+    rows = -(-len(ims) // cols)
+    out = Image.new("RGB", (cw * cols, ch * rows), "white")
+    for k, im in enumerate(ims):
+        r, c = divmod(k, cols)
+        out.paste(im, (c * cw + (cw - im.width) // 2, r * ch + (ch - im.height) // 2))
     buf = io.BytesIO()
     out.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
