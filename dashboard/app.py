@@ -7,7 +7,11 @@ import os
 
 import streamlit as st
 
+from dashboard.plots import background
+
 st.set_page_config(page_title="DANN Explorer", page_icon=":material/call_split:", layout="wide")
+if os.environ.get("DANN_WARM_UMAP", "1") != "0":
+    background.warm_umap()  # once per server: the first UMAP a person asks for starts at once
 
 VIEWS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "views")
 pages = [

@@ -17,7 +17,7 @@ from dann_core.modes import label
 from .export import ExportError, safe_filename
 from .export.html import figure_html
 from .export.png import figure_png
-from .plots import hover, projections
+from .plots import background, hover, projections
 from .plots.embedding import COLOUR_BY
 from .runs import reading
 
@@ -68,9 +68,15 @@ def show_warnings(warnings):
 # ----------------------------------------------------------------------------- pickers
 
 def method_picker(key, default="pca", options=None):
-    m = st.segmented_control("Projection", options or list(projections.METHODS), default=default,
-                             format_func=projections.LABELS.get, key=key, required=True,
-                             help="UMAP's first use takes ~15 s (import and compile)")
+    options = options or list(projections.METHODS)
+    umap = background.umap_state()
+    note = {"ready": "UMAP is ready.", "warming": "UMAP is warming up in the background (its first import "
+            "compiles it: ~25 s after the app starts)."}.get(umap, "UMAP's first use imports and compiles it (~25 s).")
+    m = st.segmented_control("Projection", options, default=default, format_func=projections.LABELS.get, key=key,
+                             required=True, help="PCA: instant. t-SNE: a second or two per checkpoint, computed "
+                                                 "once and kept. " + (note if "umap" in options else ""))
+    if m == "umap" and umap == "warming":
+        st.caption("UMAP is still warming up (importing umap-learn, compiling it): the first layout waits for it.")
     return m or default
 
 

@@ -3,6 +3,10 @@ import time
 
 import pytest
 
+# UMAP's warm-up at app start (dashboard/plots/background.py) would compile numba code in every
+# test's server; the test of the warm-up turns it back on
+os.environ.setdefault("DANN_WARM_UMAP", "0")
+
 from dann_core.control import write_control
 from dann_core.reader import RunReader
 from dashboard import server

@@ -162,3 +162,45 @@ def test_umap_is_imported_only_when_asked_for():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert out.stdout.split() == ["False", "False"], out.stderr[-500:]
+
+
+def test_background_layouts_answer_at_once_and_drop_stale_requests(tmp_path, monkeypatch):
+    """A page asking for a slow layout gets None at once (it draws PCA meanwhile); the worker
+    computes only the newest request per (run, method): a slider dragged over three checkpoints
+    while the worker is busy costs one more layout, not three."""
+    import threading
+
+    from dashboard.plots import background
+    from dashboard.runs import reading
+    run = fixtures.make_run(str(tmp_path / "r"), steps=(0, 100, 200, 300))
+    gate, computed, real = threading.Event(), [], projections.layout
+
+    def slow(run_dir, step, method, features, **kw):
+        computed.append(step)
+        gate.wait(10)
+        return real(run_dir, step, method, features, **kw)
+    monkeypatch.setattr(projections, "layout", slow)
+    load = lambda s: reading.features(run, s)
+
+    def wait_for(cond, timeout=10):
+        t0 = time.time()
+        while not cond() and time.time() - t0 < timeout:
+            time.sleep(0.05)
+        return cond()
+    assert background.layout(run, 0, "tsne", load) is None        # not on disk: None, at once
+    assert wait_for(lambda: computed == [0])                       # the worker took it
+    for s in (100, 200, 300):                                      # three asks while it is busy
+        assert background.layout(run, s, "tsne", load) is None
+    gate.set()
+    assert wait_for(lambda: projections.load_cached(run, "tsne", 300) is not None)
+    assert computed == [0, 300]                                    # 100 and 200 were never computed
+    assert background.layout(run, 300, "tsne", load) is not None   # on disk now: returned
+
+
+def test_umap_warm_up_gets_ready():
+    from dashboard.plots import background
+    background.warm_umap()
+    t0 = time.time()
+    while background.umap_state() == "warming" and time.time() - t0 < 300:
+        time.sleep(0.5)
+    assert background.umap_state() == "ready"

@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 
 from ..runs import reading
-from . import projections
+from . import background, projections
 from .curves import curves_figure, split_metrics, update_curves
 from .embedding import embedding_figure
 
@@ -19,9 +19,13 @@ _lock = threading.Lock()
 
 
 def embedding(run_dir, step, method, colour_by, ck=None, title=None, height=600, with_thumbs=True, revision=None,
-              animate=True):
+              animate=True, wait=True):
     """Compute (or load) the layout of one checkpoint and draw it. Returns (figure, info) or
-    (None, message) when there is nothing to draw; never raises for bad data."""
+    (None, message) when there is nothing to draw; never raises for bad data.
+
+    wait=False: a t-SNE or UMAP layout that is not on disk yet is computed in the background
+    (background.py) and the figure shows the PCA layout meanwhile, with info["pending"] set: the
+    page draws again a moment later. The page then answers at once, whatever the projection."""
     settings = (run_dir, step, method, colour_by, title, height, with_thumbs, revision, animate)
     with _lock:
         hit = _figs.get(settings + (projections.cache_stamp(run_dir, method, step),))
@@ -30,16 +34,30 @@ def embedding(run_dir, step, method, colour_by, ck=None, title=None, height=600,
     ck = ck if ck is not None else reading.checkpoint(run_dir, step)
     if ck is None or ck.get("features") is None:
         return None, f"checkpoint {step} is missing or unreadable"
+    title = title or f"{projections.LABELS[method]} of the probe features · step {step}"
+    shown, pending = method, None
     try:
-        y, info = projections.layout(run_dir, step, method, ck["features"])
+        if not wait and method != "pca":
+            y = background.layout(run_dir, step, method, lambda s: reading.features(run_dir, s))
+            why = background.failure(run_dir, method, step)
+            if why:
+                return None, why
+            if y is None:  # on its way: PCA (milliseconds) in the meantime
+                shown, pending = "pca", method
+                y, info = projections.layout(run_dir, step, "pca", ck["features"])
+                title += f" · PCA until the {projections.LABELS[method]} is ready"
+            else:
+                info = {"cached": True, "seconds": 0.0, "init_step": None, "saved": True}
+        else:
+            y, info = projections.layout(run_dir, step, method, ck["features"])
     except projections.ProjectionError as e:
         return None, str(e)
     pts = reading.points_frame(reading.probe_table(run_dir, thumbs=with_thumbs), ck, y)
-    fig = embedding_figure(pts, title=title or f"{projections.LABELS[method]} of the probe features · step {step}",
-                           colour_by=colour_by, height=height, revision=revision or f"{run_dir}:{method}",
-                           animate=animate)
-    stamp = projections.cache_stamp(run_dir, method, step)
-    if stamp is not None:  # only layouts kept on disk: the stamp tells a recomputed one
+    fig = embedding_figure(pts, title=title, colour_by=colour_by, height=height,
+                           revision=revision or f"{run_dir}:{method}", animate=animate)
+    info = {**info, "pending": pending}
+    stamp = projections.cache_stamp(run_dir, shown, step)
+    if stamp is not None and pending is None:  # only layouts kept on disk: the stamp tells a recomputed one
         with _lock:
             _figs[settings + (stamp,)] = (fig, {**info, "cached": True, "seconds": 0.0})
             while len(_figs) > 32:

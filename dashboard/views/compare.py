@@ -39,15 +39,17 @@ def column(root, name, p, method, colour_by):
     m.metric("Proxy A-distance", "—" if eps is None else f"{proxy_a_distance(eps):.2f}", width="content",
              help="2(1−2ε), ε: a linear classifier's held-out error on the probe features "
                   "(0: domains alike, 2: separable)" + ("" if eps is None else f"; ε = {eps:.3f}"))
-    with st.spinner(f"{projections.LABELS[method]} of step {step}…"):
-        fig, info = panels.embedding(run_dir, step, method, colour_by, ck=ck, height=560,
-                                       title=f"step {step} ({100 * step / total:.0f}% of training)",
-                                       revision=f"cmp:{name}:{method}:{colour_by}")
+    # never waits for a slow layout: PCA meanwhile, the page looks again a second later
+    fig, info = panels.embedding(run_dir, step, method, colour_by, ck=ck, height=560, wait=False,
+                                 title=f"step {step} ({100 * step / total:.0f}% of training)",
+                                 revision=f"cmp:{name}:{method}:{colour_by}")
     if fig is None:
         st.warning(f"{name}: cannot show step {step}: {info}")
-    else:
-        st.plotly_chart(fig, key=f"cmp_{name}", width="stretch")
-    return split_metrics(records)[1].assign(progress=lambda d: d["step"] / total)
+        return split_metrics(records)[1].assign(progress=lambda d: d["step"] / total), False
+    st.plotly_chart(fig, key=f"cmp_{name}", width="stretch")
+    if info.get("pending"):
+        st.caption(f"{projections.LABELS[method]} of step {step}: computing (it replaces the PCA when ready)")
+    return split_metrics(records)[1].assign(progress=lambda d: d["step"] / total), bool(info.get("pending"))
 
 
 def main():
@@ -66,16 +68,25 @@ def main():
         colour_by = widgets.colour_by_picker("cmp_colour_by")
         p = st.slider("Training progress (%)", 0, 100, 100, 1, key="cmp_progress", width="stretch",
                       help="each run shows its checkpoint closest to this point of its own training") / 100
-    cols = st.columns(2, gap="large")
-    evals = {}
-    for col, name in zip(cols, (a, b)):
-        with col:
-            ev = widgets.ui_safe(column, root, name, p, method, colour_by)
-            if ev is not None:
-                mode = reading.reader(os.path.join(root, name)).reader.manifest().get("mode", "")
-                evals[f"{label(mode)} ({name})" if a != b else name] = ev
-    if evals:
-        st.plotly_chart(compare_curves_figure(evals, progress_mark=p), key="cmp_curves", width="stretch")
+    waiting = bool(st.session_state.get("cmp_waiting"))
+
+    @st.fragment(run_every=1.0 if waiting else None)  # while a layout is computed: look again each second
+    def body():
+        cols = st.columns(2, gap="large")
+        evals, pending = {}, []
+        for col, name in zip(cols, (a, b)):
+            with col:
+                out = widgets.ui_safe(column, root, name, p, method, colour_by)
+                if out is not None:
+                    mode = reading.reader(os.path.join(root, name)).reader.manifest().get("mode", "")
+                    evals[f"{label(mode)} ({name})" if a != b else name] = out[0]
+                    pending.append(out[1])
+        if evals:
+            st.plotly_chart(compare_curves_figure(evals, progress_mark=p), key="cmp_curves", width="stretch")
+        if any(pending) != waiting:
+            st.session_state["cmp_waiting"] = any(pending)
+            st.rerun()  # a full rerun starts or stops the fragment's timer
+    body()
     widgets.hover_thumbnails()
 
 

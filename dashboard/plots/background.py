@@ -1,0 +1,101 @@
+"""Slow layouts, computed off the page's thread: one worker per server.
+
+A t-SNE or UMAP layout of a checkpoint nobody looked at yet takes seconds. A page that waited
+for it stayed greyed out (Compare: 32-38 s after moving its progress slider on 2 loaded cores,
+each further move queued behind the last). Here a page asks for the layout it shows and gets
+the answer at once: the layout if it is on disk, else None while one worker thread computes
+it. The newest request per (run, method) replaces an older one not yet started, so a slider
+dragged across ten checkpoints computes the one it stopped at, not ten. The page draws a PCA
+layout meanwhile and looks again a second later.
+
+UMAP's first use imports umap-learn and compiles its numba code (26 s measured on this
+machine): `warm_umap` does that in the background when the app starts, and `umap_state`
+tells the pages how far it got.
+"""
+import threading
+import time
+from collections import OrderedDict
+
+from . import projections
+
+_lock = threading.Condition()
+_wanted = OrderedDict()     # (run_dir, method) -> (step, load_features)
+_running = {}               # (run_dir, method) -> step being computed
+_failed = {}                # (run_dir, method, step) -> one-line reason
+_worker = None
+
+
+def layout(run_dir, step, method, load_features):
+    """The layout of checkpoint `step` if it is on disk (an N x 2 array), else None: then it is
+    being computed (or has failed: `failure`), and asking again later gives it."""
+    f = load_features(step)
+    y = None if f is None else projections.load_cached(run_dir, method, step, len(f))
+    if y is not None or f is None:
+        return y
+    with _lock:
+        if (run_dir, method, step) not in _failed and _running.get((run_dir, method)) != step:
+            _wanted[(run_dir, method)] = (step, load_features)
+            _wanted.move_to_end((run_dir, method))
+            _lock.notify()
+        _start()
+    return None
+
+
+def failure(run_dir, method, step):
+    with _lock:
+        return _failed.get((run_dir, method, step))
+
+
+def _start():
+    global _worker
+    if _worker is None or not _worker.is_alive():
+        _worker = threading.Thread(target=_work, name="dann-layouts", daemon=True)
+        _worker.start()
+
+
+def _work():
+    while True:
+        with _lock:
+            while not _wanted:
+                _lock.wait()
+            key, (step, load) = _wanted.popitem(last=True)  # the newest first
+            _running[key] = step
+        try:
+            f = load(step)
+            if f is not None:
+                projections.layout(key[0], step, key[1], f)
+        except Exception as e:  # a bad checkpoint: said once, not retried forever
+            with _lock:
+                _failed[key + (step,)] = f"{type(e).__name__}: {e}"[:200]
+        finally:
+            with _lock:
+                _running.pop(key, None)
+
+
+# ----------------------------------------------------------------------------- UMAP warm-up
+
+_umap = {"state": "cold", "since": 0.0}
+
+
+def warm_umap():
+    """Import umap-learn and run it once on a few points, in a background thread (once per
+    server): the first UMAP a person asks for then starts at once."""
+    with _lock:
+        if _umap["state"] != "cold":
+            return
+        _umap.update(state="warming", since=time.time())
+    threading.Thread(target=_warm, name="dann-umap-warmup", daemon=True).start()
+
+
+def _warm():
+    try:
+        import numpy as np
+        projections.compute(np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32), "umap")
+        _umap.update(state="ready", since=time.time())
+    except Exception as e:  # umap-learn missing or broken: the pages say so when it is chosen
+        _umap.update(state=f"failed: {type(e).__name__}: {e}"[:200], since=time.time())
+
+
+def umap_state():
+    """"cold", "warming", "ready" or "failed: ..."."""
+    return _umap["state"]
