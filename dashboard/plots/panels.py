@@ -65,6 +65,23 @@ def embedding(run_dir, step, method, colour_by, ck=None, title=None, height=600,
     return fig, info
 
 
+def latest_embedding(run_dir, steps, method, colour_by, **kw):
+    """The live view's embedding: the newest checkpoint, or, for t-SNE / UMAP while its layout is
+    being computed in the background, the newest one whose layout is ready (a live view that
+    waited would fall behind; one that drew PCA meanwhile would flicker). Returns (figure, info)."""
+    newest = steps[-1]
+    if method == "pca":
+        return embedding(run_dir, newest, method, colour_by, title=f"PCA · step {newest}", **kw)
+    background.layout(run_dir, newest, method, lambda s: reading.features(run_dir, s))  # ask for the newest
+    ready = [s for s in projections.cached_steps(run_dir, method) if s in steps]
+    if not ready:
+        return embedding(run_dir, newest, method, colour_by, wait=False,
+                         title=f"{projections.LABELS[method]} · step {newest}", **kw)
+    step = ready[-1]
+    note = "" if step == newest else f" (step {newest} is being computed)"
+    return embedding(run_dir, step, method, colour_by, title=f"{projections.LABELS[method]} · step {step}{note}", **kw)
+
+
 def curves(run_dir, records, compact=True, height=600, title="Training curves", adversarial=True):
     """The training-curves figure of a run, its data replaced in place when new records came.
     `adversarial=False` (no G_d trained): no λ panel."""

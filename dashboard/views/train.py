@@ -6,7 +6,7 @@ import streamlit as st
 
 from dann_core.modes import ADVERSARIAL, label
 from dashboard import paths, widgets
-from dashboard.plots import panels, projections
+from dashboard.plots import panels
 from dashboard.runs import launcher, reading, steering
 
 SCHEDULES = {"paper": "paper ramp to λ_max", "constant": "constant λ_max"}
@@ -177,8 +177,8 @@ def run_panel(root, name, method, colour_by, compact):
     left, right = st.columns([1.1, 1], gap="medium") if not compact else (st.container(), st.container())
     with left:
         if steps:
-            fig, info = panels.embedding(run_dir, steps[-1], method, colour_by, with_thumbs=False, height=560,
-                                         animate=False, title=f"{projections.LABELS[method]} · step {steps[-1]}")
+            fig, info = panels.latest_embedding(run_dir, steps, method, colour_by, with_thumbs=False, height=560,
+                                                animate=False)
             if fig is None:
                 st.warning(f"{name}: no embedding to show ({info})")
             else:
