@@ -41,8 +41,8 @@ def test_lecture_mode_in_a_browser(lecture_server):
             t0 = time.time()
             page.goto(url + "/lecture", wait_until="domcontentloaded")
             page.get_by_text("Lecture mode", exact=True).first.wait_for(timeout=60_000)
-            before = page.locator(".js-plotly-plot", has_text="Source-only · t-SNE")
-            after = page.locator(".js-plotly-plot", has_text="DANN · t-SNE")
+            before = page.locator(".js-plotly-plot", has_text="Source-only · step")
+            after = page.locator(".js-plotly-plot", has_text="DANN · step")
             before.wait_for(timeout=60_000)
             after.wait_for(timeout=60_000)
             opened = time.time() - t0

@@ -72,17 +72,23 @@ def test_lecture_steps_through_checkpoints(lecture_env):
     at.run()
     assert int(at.select_slider(key=key).value) == steps[2]
     assert all(f"step {steps[2]}" in s["layout"]["title"]["text"] for s in embedding_specs(at))
-    # the projection choice draws the demo's PCA layout of that step instead of its t-SNE one
+    # the projection choice draws the demo's PCA layout of the step shown instead of its t-SNE one
+    # (paused first: on a slow machine another play tick could land between the two runs)
     from dashboard.lecture import demo
     d = demo.load(SHIPPED, "moons")
+    at.button(key="lec::moons_pause").click().run()
+    assert at.session_state["lec::moons_playing"] is False
     at.segmented_control(key="lec_method").set_value("pca").run()
     assert not at.exception
+    shown = int(at.select_slider(key=key).value)
+    assert shown in steps[2:4]
+    assert all(f"step {shown}" in s["layout"]["title"]["text"] for s in embedding_specs(at))
     for spec, mode in zip(embedding_specs(at), demo.MODES):
         xs = sorted(float(v) for t in spec["data"] if (t.get("meta") or {}).get("domain") for v in _array(t["x"]))
         run = d.runs[mode]
-        want = run.layouts["pca"][run.index(steps[2])][:, 0]
+        want = run.layouts["pca"][run.index(shown)][:, 0]
         assert np.allclose(xs, sorted(want), atol=1e-4)
-        assert not np.allclose(xs, sorted(run.layouts["tsne"][run.index(steps[2])][:, 0]), atol=1e-2)
+        assert not np.allclose(xs, sorted(run.layouts["tsne"][run.index(shown)][:, 0]), atol=1e-2)
 
 
 def test_lecture_moons_figure_and_sweep_views(lecture_env):

@@ -117,7 +117,7 @@ def sweep_view(d):
         return
     pick = picked_row(d.sweep)
     st.plotly_chart(sweep_figure(d.sweep, height=640, big=True,
-                                        title=f"{d.title}: accuracy and domain-classifier error vs λ_max"),
+                                        title="Accuracy and G_d error against λ_max"),
                     key="lec_sweep", width="stretch")
     if pick:
         st.markdown(f"**Label-free pick: λ_max = {pick['lambda_max']:g}** (target accuracy "

@@ -104,13 +104,12 @@ def lambda_slider(run_dir, name, manifest, ctl, records):
     key = f"lam_{name}"
     st.session_state[key] = drawn = steering.drawn_lambda(now, step, hi)  # before the widget: moves it
     st.slider("Set λ (applies at once)", 0.0, hi, drawn, step, key=key, on_change=_on_lambda, args=(run_dir, key, step),
-              help="shows the λ the trainer uses now; moving it writes the run's control.json, which the trainer "
-                   "reads between steps")
+              width="stretch", help="shows the λ the trainer uses now; moving it writes the run's control.json, "
+                                    "which the trainer reads between steps")
 
 
-def buttons(run_dir, name, ctl, adversarial):
-    """Back to schedule, Pause or Resume, Stop."""
-    row = st.container(horizontal=True)  # buttons as wide as their text, wrapping: never cut off
+def buttons(row, run_dir, name, ctl, adversarial):
+    """Back to schedule, Pause or Resume, Stop, into `row`."""
     if adversarial:
         row.button("Back to schedule", icon=":material/restart_alt:", key=f"sched_{name}",
                    disabled=ctl.get("lambda") is None, help="drop the hand-set λ: the schedule's again",
@@ -166,9 +165,12 @@ def run_panel(root, name, method, colour_by, compact):
     status_line(run_dir, name, manifest, status, records)
     if status.active:
         ctl = reading.reader(run_dir).reader.control()  # {} when corrupt (and a warning is shown)
+        # the slider and the buttons on one row, wrapping where the panel is narrow: never cut off
+        row = st.container(horizontal=True, vertical_alignment="bottom")
         if adversarial:
-            lambda_slider(run_dir, name, manifest, ctl, records)
-        buttons(run_dir, name, ctl, adversarial)
+            with row:
+                lambda_slider(run_dir, name, manifest, ctl, records)
+        buttons(row, run_dir, name, ctl, adversarial)
     widgets.show_warnings(warnings)
     if status.state == "failed" and launcher.is_ours(name):
         for line in launcher.log_tail(run_dir, 1):
@@ -224,7 +226,7 @@ def follow_section(root):
     with widgets.controls_row():
         shown = lambda n: widgets.run_label(root, n) if n in all_runs else f"{n} (starting)"
         follow = st.multiselect("Follow (up to two, side by side)", options, key="follow_sel", max_selections=2,
-                                format_func=shown, width=420)
+                                format_func=shown, width=330)
         q = st.query_params.get("method")
         method = widgets.method_picker("live_method", options=["pca", "tsne"],
                                        default=q if q in ("pca", "tsne") else "pca")

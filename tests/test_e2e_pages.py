@@ -1,0 +1,104 @@
+"""Every page in a real headless Chromium, at a laptop's 1280x720 and at 1440x900, sidebar open:
+no button, label, metric or chart text may be cut off (tests/browser.py `clipped`), the first
+page's main button shows without scrolling, and Train & watch follows a live run and a finished
+one side by side. Screenshots go to test-output/ (look at them: they are what people see).
+"""
+import os
+import subprocess
+import sys
+import time
+
+from browser import ARGS, CHROMIUM, OUT, browser_or_fail, clipped
+
+from dann_core.reader import RunReader
+from dashboard.runs import fixtures
+
+SIZES = ((1280, 720), (1440, 900))
+CHARTS = ".js-plotly-plot"
+
+
+def _open(page, url, wait_for=None):
+    page.goto(url, wait_until="domcontentloaded")
+    page.get_by_test_id("stSidebar").wait_for(timeout=60_000)
+    if wait_for:
+        page.locator(wait_for).first.wait_for(timeout=90_000)
+    time.sleep(2.0)  # the rest of the page, and plotly's drawing
+
+
+def test_no_page_cuts_off_its_text(dashboard):
+    sync_playwright = browser_or_fail()
+    url, runs = dashboard
+    os.makedirs(OUT, exist_ok=True)
+    # two finished image runs (ten classes) for Embeddings, Compare and Export; a live DANN run
+    fixtures.make_run(os.path.join(runs, "digits-sourceonly"), kind="image", mode="source_only", n_per_domain=60,
+                      n_classes=10, steps=(0, 100, 200))
+    fixtures.make_run(os.path.join(runs, "digits-dann"), kind="image", mode="dann", n_per_domain=60, n_classes=10,
+                      steps=(0, 100, 200))
+    live = subprocess.Popen([sys.executable, "-m", "dann_core", "train", "--pair", "moons", "--until-stopped",
+                             "--pace", "100", "--runs-dir", runs, "--run-name", "live-dann", "--threads", "1",
+                             "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    problems = {}
+    try:
+        t0 = time.time()
+        while RunReader(os.path.join(runs, "live-dann")).status().state != "running" and time.time() - t0 < 90:
+            time.sleep(0.3)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            try:
+                for w, h in SIZES:
+                    page.set_viewport_size({"width": w, "height": h})
+                    # Start here: three lines, the main button without scrolling, a way to Lecture mode
+                    _open(page, url)
+                    box = page.get_by_role("button", name="Try it: two moons, DANN vs source-only").bounding_box()
+                    assert box and box["y"] + box["height"] <= h, f"the first page's button is below the fold at {h}"
+                    assert page.get_by_role("link", name="Lecture mode").count() >= 1
+                    problems[f"start here {w}"] = clipped(page)
+                    # Train & watch: the live run and a finished one side by side (slider and buttons)
+                    _open(page, f"{url}/train?run=live-dann", wait_for=CHARTS)
+                    panel = page.locator('[class*="st-key-run_live-dann"]')
+                    panel.get_by_role("slider").last.wait_for(timeout=60_000)
+                    problems[f"train, one run {w}"] = clipped(page)
+                    page.screenshot(path=os.path.join(OUT, f"e2e_train_one_{w}.png"))
+                    follow = page.get_by_test_id("stMultiSelect").locator("input")
+                    follow.click()
+                    follow.fill("digits-dann")
+                    follow.press("Enter")
+                    page.keyboard.press("Escape")
+                    page.locator('[class*="st-key-run_digits-dann"]').wait_for(timeout=60_000)
+                    time.sleep(3)
+                    problems[f"train, two runs {w}"] = clipped(page)
+                    page.screenshot(path=os.path.join(OUT, f"e2e_train_two_{w}.png"))
+                    for name, path in (("embeddings", "embeddings?run=digits-dann"), ("compare", "compare"),
+                                       ("export", "export"), ("results", "results")):
+                        _open(page, f"{url}/{path}", wait_for=CHARTS)
+                        problems[f"{name} {w}"] = clipped(page)
+                    _open(page, f"{url}/sweep")
+                    problems[f"sweep {w}"] = clipped(page)
+                    # Lecture mode: each view of the moons demo, then the MNIST demo
+                    _open(page, f"{url}/lecture", wait_for=CHARTS)
+                    problems[f"lecture {w}"] = clipped(page)
+                    page.screenshot(path=os.path.join(OUT, f"e2e_lecture_{w}.png"))
+                    for view in ("Two moons · JMLR Fig. 2", "Choosing λ"):
+                        page.get_by_text(view, exact=True).click()
+                        page.locator(CHARTS).first.wait_for(timeout=60_000)
+                        time.sleep(2.5)
+                        problems[f"lecture, {view} {w}"] = clipped(page)
+                    page.get_by_test_id("stSelectbox").first.click()
+                    page.get_by_role("option").filter(has_text="MNIST").first.click()
+                    time.sleep(4)
+                    problems[f"lecture, MNIST demo {w}"] = clipped(page)
+                    page.screenshot(path=os.path.join(OUT, f"e2e_lecture_mnist_{w}.png"))
+                # an unknown run in the address says so
+                _open(page, f"{url}/train?run=no-such-run")
+                assert page.get_by_text("There is no run named 'no-such-run'").count() == 1
+            except BaseException:
+                page.screenshot(path=os.path.join(OUT, "e2e_pages_failure.png"))
+                raise
+            finally:
+                browser.close()
+    finally:
+        live.kill()
+        live.wait(10)
+    cut = {k: v for k, v in problems.items() if v}
+    assert not cut, f"text cut off: {cut}"
