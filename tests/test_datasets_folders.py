@@ -85,6 +85,7 @@ def test_folders_cache_follows_the_files(tmp_path):
     root = office(tmp_path)
     spec = get_spec("folders")
     k = spec.cache_key(root)
+    assert k == spec.cache_key(root, 32) and spec.cache_key(root, 28) != k     # the size is part of the key
     Image.new("RGB", (40, 40)).save(os.path.join(root, "target", "mug", "new.jpg"))
     assert spec.cache_key(root) != k
     sizes = load_pair("folders", data_root=root).sizes()

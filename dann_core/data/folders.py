@@ -166,8 +166,9 @@ def offline(data_root):
     return True, f"{len(found['source'])} classes, {n['source']} source and {n['target']} target images in {root}"
 
 
-def cache_key(data_root, size):
+def cache_key(data_root, size=None):
     root, found = scan(data_root)
+    size = size or fit(data_root)[0]
     h = hashlib.sha1(f"{size};{root}".encode())
     for name in sorted(k for k in found if found[k] is not None):
         for c in sorted(found[name]):
@@ -213,8 +214,9 @@ def _split(by_class, classes, frac, rng):
     return train, test
 
 
-def build(seed, data_root=None, size=LARGE_SIZE):
+def build(seed, data_root=None, size=None):
     root, found = scan(data_root)
+    size = size or fit(data_root)[0]
     classes = sorted(found["source"])
     rng = np.random.default_rng(seed + 3000)
     arrays = {}
