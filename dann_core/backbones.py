@@ -25,7 +25,7 @@ import sys
 import torch
 from torch import nn
 
-from .models import DANN
+from .network import DANN, conditioning
 
 BACKBONE_LR_MULT = 0.1
 BOTTLENECK = 256
@@ -107,7 +107,7 @@ class ResNetFeatures(nn.Module):
         return self.bottleneck(self.trunk(self.norm(x)).flatten(1))
 
 
-def resnet50_dann(in_shape=(3, 224, 224), n_classes=31, pretrained=True):
+def resnet50_dann(in_shape=(3, 224, 224), n_classes=31, pretrained=True, mode="dann"):
     from torchvision.models import resnet50 as tv_resnet50
     if len(in_shape) != 3 or in_shape[0] != 3:
         raise ValueError(f"resnet50 needs 3-channel images, got input shape {tuple(in_shape)}")
@@ -124,16 +124,17 @@ def resnet50_dann(in_shape=(3, 224, 224), n_classes=31, pretrained=True):
     classifier = nn.Linear(BOTTLENECK, n_classes)
     classifier.weight.data.normal_(0, 0.01)
     classifier.bias.data.zero_()
+    cond, d_in = conditioning(mode, BOTTLENECK, n_classes)
     discriminator = nn.Sequential(
-        nn.Linear(BOTTLENECK, 1024), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(d_in, 1024), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(1024, 1024), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(1024, 1))
-    return DANN(features, classifier, discriminator)
+    return DANN(features, classifier, discriminator, cond)
 
 
-def resnet50(in_shape=(3, 224, 224), n_classes=31):
-    return resnet50_dann(in_shape, n_classes, pretrained=True)
+def resnet50(in_shape=(3, 224, 224), n_classes=31, mode="dann"):
+    return resnet50_dann(in_shape, n_classes, pretrained=True, mode=mode)
 
 
-def resnet50_scratch(in_shape=(3, 224, 224), n_classes=31):
-    return resnet50_dann(in_shape, n_classes, pretrained=False)
+def resnet50_scratch(in_shape=(3, 224, 224), n_classes=31, mode="dann"):
+    return resnet50_dann(in_shape, n_classes, pretrained=False, mode=mode)

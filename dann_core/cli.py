@@ -22,7 +22,8 @@ def _fail(msg, code=2):
 def _parser():
     from .augment import KINDS as AUGMENTS
     from .models import MODELS
-    from .modes import MODES
+    from .modes import ADVERSARIAL, MODES
+    from .reproduce import OPTIONAL
     p = _Parser(prog="dann", description="Domain-adversarial training that streams to a run directory.")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
@@ -45,6 +46,12 @@ def _parser():
     t.add_argument("--ema", type=float,
                    help="decay of a moving average of the weights that the checkpoints evaluate "
                         "(0: the raw weights; default: the pair's)")
+    t.add_argument("--adabn", action="store_true",
+                   help="evaluate the target with BatchNorm statistics re-estimated on the unlabelled target "
+                        "(AdaBN); training is unchanged")
+    t.add_argument("--image-size", type=int,
+                   help="pair folders: the size images are resized to (default: $DANN_IMAGE_SIZE, else their own "
+                        "size up to 64 px with the digits net, else 224 with ResNet-50)")
     t.add_argument("--semi-k", type=int, default=100, help="labelled target samples for --mode semi")
     t.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (quick runs)")
     t.add_argument("--pace", type=float, default=0.0,
@@ -84,11 +91,15 @@ def _parser():
     r.add_argument("--ablation", action="store_true",
                    help="also DANN with lambda = 0: is the gain the gradient reversal's? "
                         "(one more run per pair and seed)")
+    r.add_argument("--methods", nargs="+", default=[], choices=OPTIONAL, metavar="METHOD",
+                   help=f"optional columns: {', '.join(OPTIONAL)} (cdan, cdan_e: one more training each; "
+                        "*_adabn: the same run's network evaluated with AdaBN, no training)")
 
     w = sub.add_parser("sweep", help="train one pair at several lambda_max values in parallel",
-                       description="DANN at several lambda_max; marks the value a label-free rule picks "
+                       description="DANN (or --mode) at several lambda_max; marks the value a label-free rule picks "
                                    "(most confused domain classifier among runs that keep their source accuracy).")
     w.add_argument("--pair", default="moons")
+    w.add_argument("--mode", default="dann", choices=ADVERSARIAL, help="the adversarial mode to sweep")
     w.add_argument("--lambdas", type=float, nargs="+", default=[0, 0.1, 0.3, 1, 3])
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--epochs", type=float)
@@ -163,7 +174,8 @@ def cmd_reproduce(a):
     except (PairError, OSError) as e:
         return _fail(str(e))
     try:
-        reproduce(pairs, a.seeds, a.out, jobs=a.jobs, epochs=a.epochs, data_root=a.data_root, ablation=a.ablation)
+        reproduce(pairs, a.seeds, a.out, jobs=a.jobs, epochs=a.epochs, data_root=a.data_root, ablation=a.ablation,
+                  methods=list(dict.fromkeys(a.methods)))
     except (ValueError, PairError) as e:
         return _fail(str(e))
     return 0
@@ -179,7 +191,7 @@ def cmd_sweep(a):
         _check_runs_dir(a.runs_dir)
     except (PairError, OSError) as e:
         return _fail(str(e))
-    sweep(a.pair, a.lambdas, a.seed, a.runs_dir, a.jobs, a.epochs, a.schedule)
+    sweep(a.pair, a.lambdas, a.seed, a.runs_dir, a.jobs, a.epochs, a.schedule, mode=a.mode)
     return 0
 
 

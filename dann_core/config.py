@@ -29,6 +29,10 @@ class Config:
     augment: str = None             # source images: "none", "affine" or "elastic" (augment.py)
     ema: float = None               # >0: checkpoints evaluate a moving average of the weights with
                                     # this decay per step (averaging.py); 0: the raw weights
+    adabn: bool = False             # evaluate the target with BatchNorm statistics re-estimated on
+                                    # the unlabelled target train split (adabn.py); training unchanged
+    image_size: int = None          # pairs of your own images (folders): the size they are
+                                    # resized to; None: $DANN_IMAGE_SIZE, else one that fits them
     max_steps: int = 0              # >0: stop early (quick runs); progress still counts to the end
     pace: float = 0.0               # >0: at most this many steps a second (a run a person can watch
                                     # and steer; it leaves the CPU to the dashboard); 0: full speed
@@ -57,7 +61,17 @@ BASE = dict(model=None, epochs=20, batch_size=128, optimizer="sgd", lr=0.01, lr_
 
 def resolve(cfg):
     """Fill the None fields from the pair's defaults and check every value (ValueError, one line)."""
-    defaults = {**BASE, "keep_checkpoints": 200 if cfg.until_stopped else 0, **get_spec(cfg.pair).defaults}
+    spec = get_spec(cfg.pair)
+    if cfg.image_size is not None and not 8 <= cfg.image_size <= 1024:
+        raise ValueError("image_size must be a whole number of pixels from 8 to 1024")
+    pair_defaults = spec.defaults
+    if spec.fit is not None:  # your own images: the size (and the net that fits it) chosen here
+        size, pair_defaults = spec.fit(cfg.data_root, cfg.image_size)
+        cfg = dataclasses.replace(cfg, image_size=size)
+    elif cfg.image_size is not None:
+        raise ValueError(f"pair {cfg.pair!r} has a fixed image size; --image-size is for pairs of your own images "
+                         "(folders)")
+    defaults = {**BASE, "keep_checkpoints": 200 if cfg.until_stopped else 0, **pair_defaults}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in defaults.items()
                                       if k in Config.__dataclass_fields__ and getattr(cfg, k) is None})
     checks = [

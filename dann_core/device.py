@@ -78,4 +78,17 @@ def place(device="auto", threads=0):
     if dev.type == "cpu":
         # deliberate: the trainer owns the cores it is given; oversubscription ran 20x slower here
         torch.set_num_threads(threads or os.cpu_count() or 1)
+    if threads:
+        limit_blas_threads(threads)
     return Placement(dev, rank, world)
+
+
+def limit_blas_threads(threads):
+    """numpy's BLAS (the evaluation's linear algebra) on `threads` threads too: with its default
+    of one per core, next to other trainings, the class-conditional diagnostics of one checkpoint
+    took 0.74 s instead of 0.08 s here."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # scikit-learn brings it; without it numpy keeps its default
+        return
+    threadpool_limits(threads, user_api="blas")

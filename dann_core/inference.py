@@ -30,19 +30,29 @@ def use_channels_last(net, device, kind):
 
 
 @torch.no_grad()
-def forward_all(net, x, kind, chunk=128):
-    """(features, class probabilities, sigmoid(G_d)) for every row of `x`, in eval mode.
+def forward_layers(net, x, kind, chunk=128):
+    """{"features", "hidden" (G_y's last hidden layer; the features themselves where G_y is one
+    Linear), "class_prob", "domain_prob" (sigmoid of G_d)} for every row of `x`, in eval mode.
     Chunks of 128: 1,000 test digits took 0.24 s on 2 CPU threads, 0.29 s in chunks of 1,000."""
     was = net.training
     net.eval()
-    f, p, d = [], [], []
+    f, h, p, d = [], [], [], []
     for i in range(0, len(x), chunk):
-        fi, li, di = net(to_input(x[i:i + chunk], kind, getattr(net, "channels_last", False)))[0]
+        fi, hi, li, di = net.layers(to_input(x[i:i + chunk], kind, getattr(net, "channels_last", False)))
         f.append(fi)
+        h.append(hi)
         p.append(li.softmax(1))
         d.append(torch.sigmoid(di))
     net.train(was)
-    return torch.cat(f), torch.cat(p), torch.cat(d)
+    f = torch.cat(f)
+    return {"features": f, "hidden": f if net.hidden_is_features else torch.cat(h), "class_prob": torch.cat(p),
+            "domain_prob": torch.cat(d)}
+
+
+def forward_all(net, x, kind, chunk=128):
+    """(features, class probabilities, sigmoid(G_d)) for every row of `x`, in eval mode."""
+    out = forward_layers(net, x, kind, chunk)
+    return out["features"], out["class_prob"], out["domain_prob"]
 
 
 def load_run_model(run_dir, step=None, device="cpu"):
@@ -55,6 +65,6 @@ def load_run_model(run_dir, step=None, device="cpu"):
         if not steps:
             raise FileNotFoundError(f"{run_dir} has no weights checkpoint")
         step = steps[-1]
-    net = build_model(man["model"], man["input_shape"], man["n_classes"])
+    net = build_model(man["model"], man["input_shape"], man["n_classes"], man.get("mode", "dann"))
     net.load_state_dict(torch.load(os.path.join(ck, f"ckpt_{step:08d}.pt"), map_location=device))
     return net.to(device).eval(), man

@@ -22,7 +22,11 @@ def linear_domain_error(fs, ft, seed=0, ridge=1.0):
     z = (x - mu) / sd
     a = np.c_[z, np.ones(len(z))]
     tr = ~test
-    w = np.linalg.solve(a[tr].T @ a[tr] + ridge * np.eye(a.shape[1]), a[tr].T @ y[tr])
+    at = a[tr]
+    if len(at) < at.shape[1]:  # fewer points than features: the same ridge solution, in the points' space
+        w = at.T @ np.linalg.solve(at @ at.T + ridge * np.eye(len(at)), y[tr])
+    else:
+        w = np.linalg.solve(at.T @ at + ridge * np.eye(at.shape[1]), at.T @ y[tr])
     return float(np.mean(np.sign(a[test] @ w) != y[test]))
 
 

@@ -1,17 +1,22 @@
 """The training modes, and the one label map for modes and methods shown anywhere."""
 
-MODES = ("dann", "source_only", "target_only", "semi")
+MODES = ("dann", "source_only", "target_only", "semi", "cdan", "cdan_e")
 # modes that train the domain classifier G_d through the gradient reversal layer (λ acts)
-ADVERSARIAL = ("dann", "semi")
+ADVERSARIAL = ("dann", "semi", "cdan", "cdan_e")
 
 LABELS = {
     "dann": "DANN",
     "source_only": "Source-only",
     "target_only": "Train on target",
     "semi": "Semi-supervised DANN",
+    "cdan": "CDAN",        # G_d on f ⊗ softmax(G_y(f)) (Long et al., NeurIPS 2018; network.py)
+    "cdan_e": "CDAN+E",    # ... with G_d's loss weighted by the certainty of the predictions
     # methods of the reproduce table that are not training modes
     "subspace_alignment": "SA",
     "dann_lambda0": "DANN, λ = 0",
+    # the same run evaluated with BatchNorm statistics re-estimated on the target (adabn.py)
+    "dann_adabn": "DANN + AdaBN",
+    "source_only_adabn": "Source-only + AdaBN",
 }
 
 

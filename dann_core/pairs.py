@@ -62,6 +62,10 @@ class PairSpec:
     # cache_key(data_root) -> str, part of the cache file name, for pairs whose data depend on
     # more than name/seed/version (a user's folders, the fonts installed); None: not needed
     cache_key: Callable = None
+    # pairs whose image size is a choice (your own images): fit(data_root, image_size) -> (the
+    # size to build at, the training defaults at that size); build and cache_key then take the
+    # size as a third / second argument. None: the pair's size is fixed.
+    fit: Callable = None
 
 
 PAIRS = {}
@@ -89,10 +93,23 @@ def cache_dir():
     return os.environ.get("DANN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dann_explorer")
 
 
-def load_pair(name, seed=0, data_root=None):
+def sized_args(spec, data_root, image_size):
+    """The extra arguments of a sized pair's build and cache_key: (image size,) or ()."""
+    if spec.fit is None:
+        if image_size is not None:
+            raise PairError(f"pair {spec.name!r} has a fixed image size; --image-size is for pairs of your own "
+                            "images (folders)")
+        return ()
+    return (spec.fit(data_root, image_size)[0],)
+
+
+def load_pair(name, seed=0, data_root=None, image_size=None):
+    """Pair `name` built for `seed` (from the cache when there). `image_size`: for pairs of your
+    own images only (PairSpec.fit); None lets the pair choose."""
     spec = get_spec(name)
     t0 = time.perf_counter()
-    key = spec.cache_key(data_root) if spec.cache and spec.cache_key else ""
+    sized = sized_args(spec, data_root, image_size)
+    key = spec.cache_key(data_root, *sized) if spec.cache and spec.cache_key else ""
     path = os.path.join(cache_dir(), "pairs", f"{name}-seed{seed}-v{spec.version}{'-' + key if key else ''}.npz")
     if spec.cache and os.path.exists(path):
         try:
@@ -106,7 +123,7 @@ def load_pair(name, seed=0, data_root=None):
     ok, why = spec.offline(data_root)
     if not ok and not spec.downloads:
         raise PairError(f"pair {name!r} is not available: {why}")
-    arrays, n_classes, kind = spec.build(seed, data_root)
+    arrays, n_classes, kind = spec.build(seed, data_root, *sized)
     for s in SPLITS:
         x = arrays[f"{s}_x"]
         # contiguity matters: a permuted (non-contiguous) image tensor trained 11x slower here

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .control import ControlError, read_control
+from .layers import LAYERS
 from .stream import CKPT_RE, RUN_NAME_RE, STATES
 
 
@@ -162,13 +163,28 @@ class RunReader:
             try:
                 with np.load(path) as z:
                     out = {k: z[k] for k in z.files}
-                if "features" in out:
-                    out["features"] = out["features"].astype(np.float32)
+                for k in LAYERS:
+                    if k in out:
+                        out[k] = out[k].astype(np.float32)
                 out["step"] = int(s)
                 return out
             except Exception as e:  # any corruption: report, try the previous one
                 self.warn(f"checkpoint {s} is unreadable ({type(e).__name__}); skipped")
         return None
+
+    def layer(self, ck, name):
+        """The N x dim float32 probe features of layer `name` (layers.LAYERS) of a checkpoint
+        `load_checkpoint` returned: "features" always; "hidden" from the checkpoint, or the
+        features where the manifest says the hidden layer is them, or None (runs written before
+        the hidden layer was stored)."""
+        if name not in LAYERS:
+            raise ValueError(f"unknown layer {name!r} (known: {', '.join(LAYERS)})")
+        if ck is None:
+            return None
+        if name in ck:
+            return ck[name]
+        same = self.manifest().get("layers", {}).get(name, {}).get("same_as")
+        return ck.get(same) if same else None
 
     def weights_path(self, step):
         return os.path.join(self.dir, "checkpoints", f"ckpt_{step:08d}.pt")

@@ -5,8 +5,16 @@ defaults (no target labels are used by DANN, for training or for choosing the de
 see docs/fidelity.md), and runs Subspace Alignment on the source-only network's features.
 It writes `reproduce.md` and `reproduce.csv` (per-pair mean ± std and the share of the
 source→target gap that DANN closes) plus `runs.csv` (every run, with its seconds).
-With `ablation`, it also trains DANN with λ = 0 (target batches still pass through the net and
-its BatchNorm, nothing is reversed): whether DANN's gain is the gradient reversal's.
+
+Optional columns (`methods`), each only in tables that have it:
+    dann_lambda0        DANN with λ = 0 (`ablation`): target batches still pass through the net
+                        and its BatchNorm, nothing is reversed: is DANN's gain the reversal's?
+    cdan, cdan_e        the conditional adversarial modes (network.py, objectives.py)
+    dann_adabn,         the DANN / source-only network of the same seed, its target evaluated with
+    source_only_adabn   BatchNorm statistics re-estimated on the unlabelled target (adabn.py): no
+                        new training, like SA
+Besides accuracy, the tables give each trained method's linear domain error and 10-NN class
+agreement at G_f's output and at G_y's hidden layer (LAYER_KEYS; evaluation.py).
 """
 import csv
 import os
@@ -15,18 +23,33 @@ import time
 import numpy as np
 
 from .jobs import run_many
-from .modes import label
+from .modes import adversarial, label
 
 # the issue's / the paper's Table 2 analogues that run offline; others with --pairs
 DEFAULT_PAIRS = ("moons", "mnist-mnistm", "syndigits-mnist")
 METHODS = ("source_only", "subspace_alignment", "dann", "target_only")
 TRAINED = ("source_only", "dann", "target_only")
 ABLATION = "dann_lambda0"   # optional: a column only in tables that have it
+ADABN = {"dann_adabn": "dann", "source_only_adabn": "source_only"}   # column: the run it re-evaluates
+OPTIONAL = (ABLATION, "cdan", "cdan_e", *ADABN)
+ORDER = ("source_only", "source_only_adabn", "subspace_alignment", "dann", ABLATION, "dann_adabn", "cdan", "cdan_e",
+         "target_only")
+# the last evaluation's layer figures reported per trained method (the train summary's keys)
+LAYER_KEYS = ("linear_domain_err", "linear_domain_err_hidden", "knn_agreement", "knn_agreement_hidden")
+RUN_FIELDS = ["pair", "seed", "method", "target_acc", "source_acc", *LAYER_KEYS, "centroid_agreement_mean",
+              "target_entropy", "class_prop_tv", "cond_domain_err_mean", "seconds", "run"]
 
 
-def columns(has_ablation):
-    """The methods of a table, in the order shown: the ablation sits next to DANN."""
-    return METHODS[:3] + (ABLATION,) + METHODS[3:] if has_ablation else METHODS
+def columns(optional=()):
+    """The methods of a table, in the order shown: METHODS and the optional ones named in
+    `optional` (a bool: whether the λ = 0 ablation is there, as older callers ask)."""
+    optional = (ABLATION,) if optional is True else () if optional is False else tuple(optional)
+    return tuple(m for m in ORDER if m in METHODS or m in optional)
+
+
+def optional_in(summary_row):
+    """The optional methods a summary row (or reproduce.csv row) has columns for."""
+    return tuple(m for m in OPTIONAL if f"{m}_mean" in summary_row)
 
 # Ganin & Lempitsky 2015, Table 2: source only, SA, DANN, train on target (the real datasets)
 PAPER = {
@@ -45,19 +68,32 @@ def gap_closed(so, dann, tot):
     return (dann - so) / (tot - so)
 
 
+def _stats(values):
+    v = [x for x in values if x is not None and not (isinstance(x, float) and np.isnan(x))]
+    return (float(np.mean(v)), float(np.std(v))) if v else (float("nan"), float("nan"))
+
+
 def summarize(rows):
-    """rows: dicts with pair, seed, method, target_acc -> one dict per pair with mean/std per method."""
+    """rows: dicts with pair, seed, method, target_acc (and the LAYER_KEYS of trained runs) ->
+    one dict per pair: mean/std per method, the gap each adaptation closes, the layer figures."""
     out = []
-    methods = columns(any(r["method"] == ABLATION for r in rows))
+    methods = columns({r["method"] for r in rows})
     for pair in dict.fromkeys(r["pair"] for r in rows):
         s = {"pair": pair, "seeds": len({r["seed"] for r in rows if r["pair"] == pair})}
+        of = {m: [r for r in rows if r["pair"] == pair and r["method"] == m] for m in methods}
         for m in methods:
-            v = [r["target_acc"] for r in rows if r["pair"] == pair and r["method"] == m]
-            s[f"{m}_mean"] = float(np.mean(v)) if v else float("nan")
-            s[f"{m}_std"] = float(np.std(v)) if v else float("nan")
+            s[f"{m}_mean"], s[f"{m}_std"] = _stats([r["target_acc"] for r in of[m]])
         s["gap_closed"] = gap_closed(s["source_only_mean"], s["dann_mean"], s["target_only_mean"])
         s["dann_beats_so"] = bool(s["dann_mean"] - s["source_only_mean"]
                                   > max(s["dann_std"], s["source_only_std"]))
+        for m in methods:
+            if m in OPTIONAL:
+                s[f"{m}_gap_closed"] = gap_closed(s["source_only_mean"], s[f"{m}_mean"], s["target_only_mean"])
+        for m in methods:
+            for k in LAYER_KEYS:
+                vals = [r.get(k) for r in of[m]]
+                if any(v is not None for v in vals):
+                    s[f"{m}_{k}"] = _stats(vals)[0]
         out.append(s)
     return out
 
@@ -66,8 +102,16 @@ def _pm(mean, std):
     return "–" if np.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
 
 
+def _pct(v):
+    return "–" if v is None or np.isnan(v) else f"{v:.1%}"
+
+
+def _num(v):
+    return "–" if v is None or np.isnan(v) else f"{v:.3f}"
+
+
 def to_markdown(summary, note=""):
-    methods = columns(f"{ABLATION}_mean" in summary[0])
+    methods = columns(optional_in(summary[0]))
     head = ("| pair | " + " | ".join(label(m) for m in methods)
             + " | gap closed | DANN > SO by more than std | paper (SO / SA / DANN / TOT, gap) |")
     lines = [head, "|" + " --- |" * (len(methods) + 4)]
@@ -75,11 +119,40 @@ def to_markdown(summary, note=""):
         ref = PAPER.get(s["pair"])
         paper = (f"{ref[0]}: {ref[1]:.3f} / {ref[2]:.3f} / {ref[3]:.3f} / {ref[4]:.3f}, "
                  f"{gap_closed(ref[1], ref[3], ref[4]):.1%}" if ref else "–")
-        gap = "–" if np.isnan(s["gap_closed"]) else f"{s['gap_closed']:.1%}"
         lines.append(f"| {s['pair']} ({s['seeds']} seeds) | "
                      + " | ".join(_pm(s[f"{m}_mean"], s[f"{m}_std"]) for m in methods)
-                     + f" | {gap} | {'yes' if s['dann_beats_so'] else 'no'} | {paper} |")
-    return "\n".join(lines) + ("\n\n" + note if note else "") + "\n"
+                     + f" | {_pct(s['gap_closed'])} | {'yes' if s['dann_beats_so'] else 'no'} | {paper} |")
+    return "\n".join(lines + _gap_table(summary, methods) + _layer_table(summary, methods)) + (
+        "\n\n" + note if note else "") + "\n"
+
+
+def _gap_table(summary, methods):
+    """The share of the gap each adaptation closes, where optional methods were run."""
+    adapt = ["dann"] + [m for m in methods if m in OPTIONAL]
+    if len(adapt) == 1:
+        return []
+    lines = ["", "Gap closed, (method − SO) / (TOT − SO):", "",
+             "| pair | " + " | ".join(label(m) for m in adapt) + " |", "|" + " --- |" * (len(adapt) + 1)]
+    for s in summary:
+        gaps = [s["gap_closed"]] + [s.get(f"{m}_gap_closed") for m in adapt[1:]]
+        lines.append(f"| {s['pair']} | " + " | ".join(_pct(g) for g in gaps) + " |")
+    return lines
+
+
+def _layer_table(summary, methods):
+    """Linear domain error and 10-NN class agreement at both layers, per trained method."""
+    have = [(s, m) for s in summary for m in methods if f"{m}_{LAYER_KEYS[0]}" in s]
+    if not have:
+        return []
+    lines = ["", "Layers at the end of training (means over seeds): the linear domain error (0.5: the domains "
+             "cannot be told apart) and the share of target probe points whose 10 nearest source points vote "
+             "their class, at G_f's output (what G_d sees) and at G_y's last hidden layer:", "",
+             "| pair | method | domain error, features | domain error, hidden | 10-NN agreement, features "
+             "| 10-NN agreement, hidden |", "|" + " --- |" * 6]
+    for s, m in have:
+        lines.append(f"| {s['pair']} | {label(m)} | " + " | ".join(_num(s.get(f"{m}_{k}", float("nan")))
+                                                                   for k in LAYER_KEYS) + " |")
+    return lines
 
 
 def write_tables(summary, rows, out_dir, note=""):
@@ -87,11 +160,12 @@ def write_tables(summary, rows, out_dir, note=""):
     with open(os.path.join(out_dir, "reproduce.md"), "w") as f:
         f.write(to_markdown(summary, note))
     with open(os.path.join(out_dir, "reproduce.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(summary[0]))
+        fields = list(dict.fromkeys(k for s in summary for k in s))  # layer columns only where measured
+        w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(summary)
     with open(os.path.join(out_dir, "runs.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["pair", "seed", "method", "target_acc", "source_acc", "seconds", "run"])
+        w = csv.DictWriter(f, fieldnames=RUN_FIELDS)
         w.writeheader()
         w.writerows({k: r.get(k) for k in w.fieldnames} for r in rows)
 
@@ -115,19 +189,29 @@ def _subspace_alignment(so_run_dir, pair_name, seed, data_root=None, d=30):
             "seconds": time.perf_counter() - t, "run": so_run_dir}
 
 
-def reproduce(pairs=DEFAULT_PAIRS, seeds=3, out_dir="results", runs_dir=None, jobs=None, epochs=None, log=print,
-              data_root=None, evals=5, ablation=False):
-    """Every pair x seed x trained method in one pool of `jobs` processes (default: one per
-    core, one thread each), DANN runs first so that the pool's tail is short; then SA.
-    `evals`: evaluations + checkpoints per run (the dashboard can step through them).
-    `ablation`: DANN with λ = 0 too."""
-    from .jobs import default_jobs
+def _adabn(run_dir, method, pair_name, seed, data_root=None):
+    """The trained run's last weights, its target test split evaluated after AdaBN on the
+    unlabelled target train split (what `train --adabn` reports, here without training again)."""
+    import torch
+
+    from .adabn import adapt_bn
+    from .inference import forward_all, load_run_model
+    from .pairs import load_pair
+    t = time.perf_counter()
+    net, _ = load_run_model(run_dir)
+    pair = load_pair(pair_name, seed, data_root)
+    net = adapt_bn(net, torch.from_numpy(pair.x("target_train")), pair.kind)
+    prob = forward_all(net, torch.from_numpy(pair.x("target_test")), pair.kind)[1].numpy()
+    return {"pair": pair_name, "seed": seed, "method": method,
+            "target_acc": float(np.mean(prob.argmax(1) == pair.y("target_test"))), "source_acc": None,
+            "seconds": time.perf_counter() - t, "run": run_dir}
+
+
+def _jobs(pairs, seeds, trained, runs_dir, epochs, evals, data_root):
+    """(method, Config kwargs) of every training, the adversarial ones (two domains a step) first
+    so that the pool's tail is short."""
     from .pairs import get_spec, load_pair
-    runs_dir = runs_dir or os.path.join(out_dir, "runs")
-    jobs = jobs or default_jobs()
-    t0 = time.perf_counter()
-    trained = TRAINED + ((ABLATION,) if ablation else ())
-    jobs_list = []  # (method, Config kwargs)
+    out = []
     for pair in pairs:
         get_spec(pair)
         for seed in range(seeds):
@@ -137,22 +221,45 @@ def reproduce(pairs=DEFAULT_PAIRS, seeds=3, out_dir="results", runs_dir=None, jo
                           keep_weights="last", run_name=f"{pair}-{m}-s{seed}", data_root=data_root)
                 if m == ABLATION:
                     kw.update(mode="dann", lambda_max=0.0)
-                jobs_list.append((m, kw))
-    jobs_list.sort(key=lambda t: t[1]["mode"] != "dann")  # stable: DANN (two domains a step) first
-    methods, kws = [m for m, _ in jobs_list], [kw for _, kw in jobs_list]
+                out.append((m, kw))
+    return sorted(out, key=lambda t: not adversarial(t[1]["mode"]))  # stable
+
+
+def reproduce(pairs=DEFAULT_PAIRS, seeds=3, out_dir="results", runs_dir=None, jobs=None, epochs=None, log=print,
+              data_root=None, evals=5, ablation=False, methods=()):
+    """Every pair x seed x trained method in one pool of `jobs` processes (default: one per
+    core, one thread each); then SA (and AdaBN) on the trained networks.
+    `evals`: evaluations + checkpoints per run (the dashboard can step through them).
+    `methods`: optional columns (OPTIONAL); `ablation`: DANN with λ = 0 too (= methods ["dann_lambda0"])."""
+    from .jobs import default_jobs
+    unknown = [m for m in methods if m not in OPTIONAL]
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r} (optional columns: {', '.join(OPTIONAL)})")
+    optional = set(methods) | ({ABLATION} if ablation else set())
+    order = columns(optional)
+    runs_dir = runs_dir or os.path.join(out_dir, "runs")
+    jobs = jobs or default_jobs()
+    t0 = time.perf_counter()
+    trained = [m for m in order if m in TRAINED or (m in optional and m not in ADABN)]
+    jobs_list = _jobs(pairs, seeds, trained, runs_dir, epochs, evals, data_root)
+    names, kws = [m for m, _ in jobs_list], [kw for _, kw in jobs_list]
 
     def line(pair, seed, method, r):
         log(f"{pair:<16} seed {seed}  {method:<18} target_acc={r['target_acc']:.4f}  {r['seconds']:6.1f} s")
-    summaries = run_many(kws, jobs, on_done=lambda i, s: line(kws[i]["pair"], kws[i]["seed"], methods[i], s))
+    summaries = run_many(kws, jobs, on_done=lambda i, s: line(kws[i]["pair"], kws[i]["seed"], names[i], s))
     rows = []
-    order = columns(ablation)
-    for m, kw, s in sorted(zip(methods, kws, summaries),
+    for m, kw, s in sorted(zip(names, kws, summaries),
                            key=lambda t: (pairs.index(t[1]["pair"]), t[1]["seed"], order.index(t[0]))):
         rows.append({"pair": kw["pair"], "seed": kw["seed"], "method": m, "target_acc": s["target_acc"],
-                     "source_acc": s["source_acc"], "seconds": s["seconds"], "run": s["run_dir"]})
+                     "source_acc": s["source_acc"], **{k: s.get(k) for k in RUN_FIELDS if k in s},
+                     "seconds": s["seconds"], "run": s["run_dir"]})
+        # the methods that re-use this run's network: SA, AdaBN
         if m == "source_only":
             rows.append(_subspace_alignment(s["run_dir"], kw["pair"], kw["seed"], data_root))
             line(kw["pair"], kw["seed"], "subspace_alignment", rows[-1])
+        for a in (a for a, base in ADABN.items() if base == m and a in optional):
+            rows.append(_adabn(s["run_dir"], a, kw["pair"], kw["seed"], data_root))
+            line(kw["pair"], kw["seed"], a, rows[-1])
     summary = summarize(rows)
     note = (f"{seeds} seed(s) per pair, pair defaults{'' if epochs is None else f', {epochs} epochs'}; "
             f"{len(rows)} results in {time.perf_counter() - t0:.0f} s on {os.cpu_count()} cores "

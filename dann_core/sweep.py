@@ -11,6 +11,7 @@ import os
 import time
 
 from .jobs import default_jobs, run_many
+from .modes import ADVERSARIAL, adversarial
 
 FIELDS = ["lambda_max", "target_acc", "source_acc", "domain_err", "linear_domain_err", "seconds", "run"]
 
@@ -26,10 +27,14 @@ def label_free_pick(rows, tol=0.02):
 
 
 def sweep(pair, lambdas, seed=0, runs_dir="runs", jobs=None, epochs=None, schedule="paper", tol=0.02,
-          name=None, log=print):
+          name=None, log=print, mode="dann"):
+    """`mode`'s runs (an adversarial mode: dann, cdan, cdan_e, semi) at each λ_max of `lambdas`."""
+    if not adversarial(mode):
+        raise ValueError(f"mode {mode!r} trains no domain classifier: nothing to sweep (use one of "
+                         f"{', '.join(ADVERSARIAL)})")
     lambdas = sorted(set(float(v) for v in lambdas))
-    name = name or f"sweep-{pair}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    kws = [dict(pair=pair, mode="dann", seed=seed, runs_dir=runs_dir, epochs=epochs, lambda_max=lam,
+    name = name or f"sweep-{pair}{'' if mode == 'dann' else '-' + mode}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    kws = [dict(pair=pair, mode=mode, seed=seed, runs_dir=runs_dir, epochs=epochs, lambda_max=lam,
                 lambda_schedule=schedule, run_name=f"{name}-lam{lam:g}") for lam in lambdas]
     t0 = time.perf_counter()
     summaries = run_many(kws, jobs or default_jobs())
@@ -43,7 +48,8 @@ def sweep(pair, lambdas, seed=0, runs_dir="runs", jobs=None, epochs=None, schedu
         w.writeheader()
         w.writerows({**{k: r.get(k) for k in FIELDS}, "picked": r is pick} for r in rows)
     with open(os.path.join(out, "sweep.json"), "w") as f:
-        json.dump({"pair": pair, "seed": seed, "schedule": schedule, "epochs": epochs, "tol": tol, "rows": rows,
+        json.dump({"pair": pair, "mode": mode, "seed": seed, "schedule": schedule, "epochs": epochs, "tol": tol,
+                   "rows": rows,
                    "picked": pick["lambda_max"] if pick else None,
                    "rule": "max domain confusion among runs within tol of the best source accuracy"}, f, indent=1)
     for r in rows:

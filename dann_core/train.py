@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .adabn import adapt_bn
 from .averaging import WeightAverage
 from .batches import Batches
 from .config import resolve
@@ -51,7 +52,7 @@ def train(cfg, progress=False, log=print):
     np.random.seed(cfg.seed)
 
     # ---- data (on the device), model, optimiser, objective
-    pair = load_pair(cfg.pair, cfg.seed, cfg.data_root)
+    pair = load_pair(cfg.pair, cfg.seed, cfg.data_root, cfg.image_size)
     if cfg.augment != "none" and pair.kind != "image":
         raise ValueError(f"augment {cfg.augment!r} deforms images; pair {cfg.pair!r} holds points (use --augment none)")
     n_probe = min(cfg.n_probe, len(pair.y("source_test")), len(pair.y("target_test")))
@@ -59,7 +60,7 @@ def train(cfg, progress=False, log=print):
             for v in "xy"]
     half = cfg.batch_size // 2
     gen = torch.Generator().manual_seed(cfg.seed * 7919 + at.rank)
-    net = build_model(cfg.model, pair.input_shape, pair.n_classes).to(at.device)
+    net = build_model(cfg.model, pair.input_shape, pair.n_classes, cfg.mode).to(at.device)
     batches = Batches(pair, at.device, half, gen, cfg.semi_k, use_channels_last(net, at.device, pair.kind),
                       cfg.augment)
     steps_per_epoch = max(1, len(batches.yt if cfg.mode == "target_only" else batches.ys) // (half * at.world))
@@ -85,7 +86,8 @@ def train(cfg, progress=False, log=print):
     control = ControlPoll(run_dir, start_control)
 
     def checkpoint(step, extra):
-        m, probe = evaluate(eval_net, *test, pair.kind, n_probe)
+        target_net = adapt_bn(eval_net, batches.xt, pair.kind) if cfg.adabn else None  # a copy: training goes on
+        m, probe = evaluate(eval_net, *test, pair.kind, n_probe, target_net)
         writer.log({"step": step, "epoch": step / steps_per_epoch, "progress": step / total_steps, **extra, **m,
                     "time": time.time() - t_start, "eval": True})
         writer.write_checkpoint(step, eval_net.state_dict(), y=np.concatenate(
@@ -190,9 +192,13 @@ def train(cfg, progress=False, log=print):
         at.close()
 
     return {"run": name, "run_dir": run_dir, "state": state, "steps": step, "rank": at.rank,
-            "source_acc": last_eval.get("source_acc"), "target_acc": last_eval.get("target_acc"),
-            "domain_err": last_eval.get("domain_err"), "linear_domain_err": last_eval.get("linear_domain_err"),
-            "seconds": time.time() - t_start}
+            **{k: last_eval.get(k) for k in SUMMARY_KEYS}, "seconds": time.time() - t_start}
+
+
+# the last evaluation's figures in train()'s summary
+SUMMARY_KEYS = ("source_acc", "target_acc", "domain_err", "linear_domain_err", "linear_domain_err_hidden",
+                "knn_agreement", "knn_agreement_hidden", "centroid_agreement_mean", "target_entropy", "class_prop_tv",
+                "cond_domain_err_mean")
 
 
 def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, total_steps, last_step, ckpt_every,
@@ -212,7 +218,7 @@ def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, to
         "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "last_step": last_step,
         "until_stopped": cfg.until_stopped,
         "ckpt_every": ckpt_every, "device": str(at.device), "world_size": at.world,
-        "n_params": sum(p.numel() for p in net.parameters()),
+        "n_params": sum(p.numel() for p in net.parameters()), "layers": net.layer_manifest(),
         "versions": {"dann_core": __version__, "python": platform.python_version(),
                      "torch": torch.__version__, "numpy": np.__version__},
         "argv": sys.argv, "started": time.time(), "started_iso": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -1,5 +1,5 @@
 """The downloadable datasets and their pairs, on tiny files fabricated in each real on-disk
-format (MNIST's IDX, SVHN's .mat, USPS's bz2 libsvm text, GTSRB's .ppm tree + csv).
+format (MNIST's IDX, SVHN's .mat, USPS's bz2 libsvm text).
 Nothing here touches the network: the downloader is swapped for one that fails the test."""
 import bz2
 import gzip
@@ -69,26 +69,6 @@ def fab_usps(root, n_train=30, n_test=20):
                 f.write(f"{lab + 1} " + " ".join(f"{j}:{v:.6f}" for j in range(1, 257)) + "\n")
 
 
-def fab_gtsrb(root, n_classes=3, per_class=2):
-    from PIL import Image
-    base = os.path.join(root, "gtsrb")
-    for c in range(n_classes):
-        d = os.path.join(base, "GTSRB", "Training", f"{c:05d}")
-        os.makedirs(d)
-        for i in range(per_class):
-            Image.new("RGB", (30 + i, 33), (VALUE * (c + 1), 0, 0)).save(os.path.join(d, f"{i:05d}_00000.ppm"))
-        with open(os.path.join(d, f"GT-{c:05d}.csv"), "w") as f:
-            f.write("Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId\n")
-    d = os.path.join(base, "GTSRB", "Final_Test", "Images")
-    os.makedirs(d)
-    rows = []
-    for i, c in enumerate([2, 0, 1, 1]):
-        Image.new("RGB", (40, 41), (VALUE * (c + 1), 0, 0)).save(os.path.join(d, f"{i:05d}.ppm"))
-        rows.append(f"{i:05d}.ppm;40;41;5;5;35;36;{c}")
-    with open(os.path.join(base, "GT-final_test.csv"), "w") as f:
-        f.write("Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId\n" + "\n".join(rows) + "\n")
-
-
 # ------------------------------------------------------------------ readers, checked against torchvision
 
 
@@ -121,17 +101,6 @@ def test_svhn_mat_reader(tmp_path):
     assert set(y) == set(range(10))                    # 10 -> 0
     assert np.array_equal(x[:, 0, 5, 5], VALUE * (y + 1)) and (x[:, 1] == 7).all()
     assert (x[:, 2, :16] == 200).all() and (x[:, 2, 16:] == 0).all()   # rows stay rows
-
-
-def test_gtsrb_reader_matches_torchvision(tmp_path):
-    import torchvision
-    fab_gtsrb(str(tmp_path))
-    for split, n in (("train", 6), ("test", 4)):
-        x, y = tvs.load_gtsrb(str(tmp_path), split, size=40)
-        ref = torchvision.datasets.GTSRB(str(tmp_path), split=split, download=False)
-        assert x.shape == (n, 3, 40, 40) and [t for _, t in ref._samples] == y.tolist()
-        assert np.array_equal(x[:, 0, 20, 20], VALUE * (y + 1))
-    assert tvs.GTSRB.missing(str(tmp_path)) == []
 
 
 # ------------------------------------------------------------------ pairs built on fabricated files

@@ -85,6 +85,7 @@ def test_folders_cache_follows_the_files(tmp_path):
     root = office(tmp_path)
     spec = get_spec("folders")
     k = spec.cache_key(root)
+    assert k == spec.cache_key(root, 32) and spec.cache_key(root, 28) != k     # the size is part of the key
     Image.new("RGB", (40, 40)).save(os.path.join(root, "target", "mug", "new.jpg"))
     assert spec.cache_key(root) != k
     sizes = load_pair("folders", data_root=root).sizes()
@@ -219,3 +220,63 @@ def test_train_a_few_steps_on_folders(tmp_path):
     s = train(Config(pair="folders", data_root=root, model="resnet50_scratch", max_steps=2, batch_size=8,
                      runs_dir=str(tmp_path / "runs"), threads=1, n_probe=4, device="cpu"), log=lambda m: None)
     assert s["state"] == "finished" and s["steps"] == 2 and 0 <= s["target_acc"] <= 1
+
+
+# ------------------------------------------------------------------ the net that fits the images
+
+
+def test_folders_fits_the_net_to_the_image_size(tmp_path, monkeypatch):
+    from dann_core.config import Config, resolve
+    from dann_core.data.folders import DEFAULTS, SMALL_DEFAULTS
+    monkeypatch.delenv("DANN_IMAGE_SIZE")
+    small = office(tmp_path)                  # 48-80 x 40 px images: shorter side 40
+    fit = get_spec("folders").fit
+    assert fit(small) == (40, SMALL_DEFAULTS) and SMALL_DEFAULTS["model"] == "mnist_bn"
+    cfg = resolve(Config(pair="folders", data_root=small))
+    assert (cfg.image_size, cfg.model, cfg.optimizer, cfg.lr, cfg.lr_schedule) == (40, "mnist_bn", "adam", 1e-3,
+                                                                                      "constant")
+    digits = str(tmp_path / "digits")         # 20 px: raised to the digits net's 28
+    for dom in ("source", "target"):
+        for c in ("a", "b"):
+            os.makedirs(os.path.join(digits, dom, c))
+            for i in range(6):
+                Image.new("RGB", (20, 20), (40 * i, 0, 0)).save(os.path.join(digits, dom, c, f"{i}.png"))
+    assert fit(digits)[0] == 28
+    large = str(tmp_path / "large")
+    for dom in ("source", "target"):
+        for c in ("a", "b"):
+            os.makedirs(os.path.join(large, dom, c))
+            for i in range(5):
+                Image.new("RGB", (300, 260)).save(os.path.join(large, dom, c, f"{i}.jpg"))
+    assert fit(large) == (224, DEFAULTS) and resolve(Config(pair="folders", data_root=large)).model == "resnet50"
+    # chosen sizes: the flag first, then $DANN_IMAGE_SIZE
+    assert resolve(Config(pair="folders", data_root=large, image_size=28)).model == "mnist_bn"
+    assert resolve(Config(pair="folders", data_root=small, image_size=224)).model == "resnet50"
+    assert resolve(Config(pair="folders", data_root=small, image_size=64)).model == "mnist_bn"
+    monkeypatch.setenv("DANN_IMAGE_SIZE", "96")
+    assert fit(small) == (96, DEFAULTS) and fit(small, 32)[0] == 32
+    assert load_pair("folders", data_root=small, image_size=28).input_shape == (3, 28, 28)
+    assert load_pair("folders", data_root=small, image_size=36).input_shape == (3, 36, 36)
+    with pytest.raises(ValueError, match="from 8 to 1024"):
+        resolve(Config(pair="folders", data_root=small, image_size=4))
+    with pytest.raises(ValueError, match="fixed image size"):
+        resolve(Config(pair="moons", image_size=28))
+    with pytest.raises(PairError, match="fixed image size"):
+        load_pair("moons", image_size=28)
+
+
+def test_cli_trains_a_small_folder_pair_with_the_digits_net(tmp_path, monkeypatch, capsys):
+    from dann_core.cli import main
+    from dann_core.reader import RunReader
+    monkeypatch.delenv("DANN_IMAGE_SIZE")
+    root = office(tmp_path)
+    runs = str(tmp_path / "runs")
+    rc = main(["train", "--pair", "folders", "--data-root", root, "--image-size", "28", "--max-steps", "3",
+               "--runs-dir", runs, "--run-name", "f", "--threads", "1", "--no-progress", "--device", "cpu"])
+    assert rc == 0, capsys.readouterr().err
+    man = RunReader(os.path.join(runs, "f")).manifest()
+    assert man["model"] == "mnist_bn" and man["input_shape"] == [3, 28, 28] and man["config"]["image_size"] == 28
+    assert man["layers"]["hidden"]["dim"] == 100
+    rc = main(["train", "--pair", "moons", "--image-size", "28", "--runs-dir", runs])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "fixed image size" in err[0]

@@ -88,3 +88,60 @@ def test_reproduce_smoke_on_moons(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "dann_core", "reproduce", "--pairs", "nope"], cwd=root,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown pair 'nope'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _with_optional():
+    rows = _rows()
+    for seed in (0, 1):
+        for m, v in (("cdan", 0.84 + 0.02 * seed), ("cdan_e", 0.86), ("dann_adabn", 0.83)):
+            rows.append({"pair": "mnist-mnistm", "seed": seed, "method": m, "target_acc": v, "seconds": 1.0})
+    for r in rows:
+        if r["method"] in ("source_only", "dann"):
+            r.update(linear_domain_err=0.1, linear_domain_err_hidden=0.2, knn_agreement=0.5, knn_agreement_hidden=0.7)
+    return rows
+
+
+def test_optional_columns_gaps_and_layers(tmp_path):
+    from dann_core.reproduce import columns, optional_in
+    (s,) = summarize(_with_optional())
+    assert optional_in(s) == ("cdan", "cdan_e", "dann_adabn")
+    assert columns(optional_in(s)) == ("source_only", "subspace_alignment", "dann", "dann_adabn", "cdan", "cdan_e",
+                                       "target_only")
+    assert columns(True) == ("source_only", "subspace_alignment", "dann", "dann_lambda0", "target_only")
+    assert s["cdan_mean"] == pytest.approx(0.85) and s["cdan_e_gap_closed"] == pytest.approx((0.86 - 0.52) / 0.40)
+    assert s["gap_closed"] == pytest.approx(0.75)   # DANN's, as before
+    assert s["dann_knn_agreement_hidden"] == pytest.approx(0.7) and "target_only_knn_agreement" not in s
+    md = to_markdown([s], "a note")
+    assert md.splitlines()[0].startswith("| pair | Source-only | SA | DANN | DANN + AdaBN | CDAN | CDAN+E | "
+                                         "Train on target | gap closed")
+    assert "| mnist-mnistm | 75.0% | 77.5% | 82.5% | 85.0% |" in md                  # DANN, AdaBN, CDAN, CDAN+E
+    assert "| mnist-mnistm | DANN | 0.100 | 0.200 | 0.500 | 0.700 |" in md
+    assert md.rstrip().endswith("a note")
+    write_tables([s], _with_optional(), str(tmp_path))
+    (got,) = list(csv.DictReader(open(tmp_path / "reproduce.csv")))
+    assert float(got["cdan_e_mean"]) == pytest.approx(0.86) and float(got["source_only_linear_domain_err"]) == 0.1
+    runs = list(csv.DictReader(open(tmp_path / "runs.csv")))
+    assert {r["method"] for r in runs} >= {"cdan", "dann_adabn"} and "knn_agreement_hidden" in runs[0]
+    # the dashboard's reader takes the wider table
+    from dashboard.runs.tables import read
+    summary, runs, _ = read(str(tmp_path))
+    assert summary[0]["cdan_mean"] == pytest.approx(0.85)
+
+
+def test_reproduce_optional_methods_on_a_tiny_run(tmp_path):
+    from dann_core.reproduce import reproduce
+    out = []
+    summary, rows = reproduce(["moons"], seeds=1, out_dir=str(tmp_path), jobs=1, epochs=3, evals=1,
+                              methods=["cdan", "cdan_e", "dann_adabn", "source_only_adabn"], log=out.append)
+    methods = [r["method"] for r in rows]
+    assert sorted(methods) == sorted(["source_only", "source_only_adabn", "subspace_alignment", "dann", "dann_adabn",
+                                      "cdan", "cdan_e", "target_only"])
+    by = {r["method"]: r for r in rows}
+    # moons_mlp has no BatchNorm: AdaBN leaves the network as it is
+    assert by["dann_adabn"]["target_acc"] == pytest.approx(by["dann"]["target_acc"], abs=1e-6)
+    assert 0 <= by["cdan_e"]["knn_agreement_hidden"] <= 1 and by["cdan"]["linear_domain_err"] is not None
+    assert sorted(os.listdir(tmp_path / "runs")) == ["moons-cdan-s0", "moons-cdan_e-s0", "moons-dann-s0",
+                                                     "moons-source_only-s0", "moons-target_only-s0"]
+    assert "CDAN+E" in (tmp_path / "reproduce.md").read_text()
+    with pytest.raises(ValueError, match="unknown method 'cdann'"):
+        reproduce(["moons"], seeds=1, out_dir=str(tmp_path), methods=["cdann"])

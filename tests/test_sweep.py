@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from dann_core.sweep import label_free_pick
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,3 +43,18 @@ def test_sweep_cli_on_moons(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "dann_core", "sweep", "--lambdas", "-1"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_sweep_of_a_conditional_mode(tmp_path):
+    from dann_core.reader import RunReader
+    from dann_core.sweep import sweep
+    rows, pick, out = sweep("moons", [0.5, 2], runs_dir=str(tmp_path), jobs=1, epochs=3, mode="cdan_e",
+                            log=lambda m: None)
+    assert [r["lambda_max"] for r in rows] == [0.5, 2.0] and pick in rows and "cdan_e" in os.path.basename(out)
+    assert json.load(open(os.path.join(out, "sweep.json")))["mode"] == "cdan_e"
+    assert all(RunReader(os.path.join(str(tmp_path), r["run"])).manifest()["mode"] == "cdan_e" for r in rows)
+    with pytest.raises(ValueError, match="trains no domain classifier"):
+        sweep("moons", [1], runs_dir=str(tmp_path), mode="source_only")
+    bad = subprocess.run([sys.executable, "-m", "dann_core", "sweep", "--mode", "source_only"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

@@ -183,13 +183,17 @@ def test_probe_features_stay_finite_when_large(runs_dir):
     from dann_core.evaluation import evaluate
     big = torch.full((8, 3), 1e6)
 
-    class Huge(torch.nn.Module):  # features beyond float16's range (65504)
-        def forward(self, x):
-            return [(big[:len(x)] * (1 + x[:, :1]), torch.zeros(len(x), 2), torch.zeros(len(x)))]
+    class Huge(torch.nn.Module):  # features and hidden layer beyond float16's range (65504)
+        hidden_is_features = False
+
+        def layers(self, x):  # (features, hidden layer, class logits, G_d logits): what evaluate reads
+            f = big[:len(x)] * (1 + x[:, :1])
+            return f, -2 * f, torch.zeros(len(x), 2), torch.zeros(len(x))
 
     x, y = torch.zeros(8, 2), torch.zeros(8, dtype=torch.long)
     _, probe = evaluate(Huge(), x, y, x, y, "points", 4)
     assert np.isfinite(probe["features"]).all() and probe["features"].max() == np.float16(65504)
+    assert np.isfinite(probe["hidden"]).all() and probe["hidden"].min() == np.float16(-65504)
 
 
 def test_evals_spreads_checkpoints_over_the_run(runs_dir):

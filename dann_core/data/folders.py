@@ -11,8 +11,14 @@ Symlinks work (`ln -s .../office31/amazon/images DIR/source`); a domain folder w
 entry is `images/` (Office-31's archive layout) is read through it. Images are any of
 .jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp, found recursively inside each class folder
 (as torchvision's ImageFolder does); class indices follow the sorted folder names. Each image
-is resized (shorter side) and centre-cropped to IMAGE_SIZE (224, for the ResNet-50 backbone;
-$DANN_IMAGE_SIZE overrides it) and stored as uint8, like every image pair.
+is resized (shorter side) and centre-cropped to one size and stored as uint8, like every image
+pair. The size, and the network with it (`fit`):
+
+    --image-size N, else $DANN_IMAGE_SIZE, else the images' own: the median shorter side of a
+    sample of them when that is at most SMALL (64) px, raised to at least 28; 224 otherwise.
+    N <= SMALL: the digits net (mnist_bn) and its recipe (Adam 1e-3, 15 epochs), which took a
+                28-px pair of digits on textures from 0.47 (source only) to 0.85 (DANN);
+    N >  SMALL: ResNet-50 (ImageNet weights) + 256-d bottleneck, the paper's Office recipe.
 
 The target labels are read for the held-out evaluation (and the oracle/semi modes); `dann`
 never trains on them. The pair is cached like the others, under a key made of the image
@@ -34,8 +40,17 @@ MIN_TEST = 4
 LAYOUT = "DIR/source/<class>/<image> and DIR/target/<class>/<image> (ImageFolder layout)"
 
 
-def image_size():
-    v = os.environ.get("DANN_IMAGE_SIZE", "224")
+SMALL = 64          # images up to this size get the digits net at their own size; larger, ResNet-50
+LARGE_SIZE = 224    # ResNet-50's
+MIN_SMALL = 28      # the digits net's design size: smaller images are upsampled to it
+SAMPLE = 200        # images whose size is read to find the native size
+
+
+def env_image_size():
+    """$DANN_IMAGE_SIZE as a number of pixels, or None when unset."""
+    v = os.environ.get("DANN_IMAGE_SIZE")
+    if v is None or not v.strip():
+        return None
     try:
         s = int(v)
     except ValueError:
@@ -43,6 +58,29 @@ def image_size():
     if not 8 <= s <= 1024:
         raise PairError(f"DANN_IMAGE_SIZE={v!r} is not a size in pixels; use a whole number from 8 to 1024")
     return s
+
+
+def native_size(found):
+    """The median shorter side of up to SAMPLE images spread over every domain and class (headers only)."""
+    paths = [p for d in found.values() if d is not None for c in sorted(d) for p in d[c]]
+    sides = []
+    for p in paths[::max(1, len(paths) // SAMPLE)]:
+        try:
+            with Image.open(p) as im:
+                sides.append(min(im.size))
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            msg = " ".join(str(e).split()) or type(e).__name__
+            raise PairError(f"cannot read image {p}: {msg}; remove or replace the file") from None
+    return int(np.median(sides))
+
+
+def fit(data_root, image_size=None):
+    """(the size the images are built at, the training defaults for it): see the module doc."""
+    size = image_size or env_image_size()
+    if size is None:
+        native = native_size(scan(data_root)[1])
+        size = max(native, MIN_SMALL) if native <= SMALL else LARGE_SIZE
+    return size, (SMALL_DEFAULTS if size <= SMALL else DEFAULTS)
 
 
 def _is_image(name):
@@ -128,9 +166,10 @@ def offline(data_root):
     return True, f"{len(found['source'])} classes, {n['source']} source and {n['target']} target images in {root}"
 
 
-def cache_key(data_root):
+def cache_key(data_root, size=None):
     root, found = scan(data_root)
-    h = hashlib.sha1(f"{image_size()};{root}".encode())
+    size = size or fit(data_root)[0]
+    h = hashlib.sha1(f"{size};{root}".encode())
     for name in sorted(k for k in found if found[k] is not None):
         for c in sorted(found[name]):
             for p in found[name][c]:
@@ -175,9 +214,9 @@ def _split(by_class, classes, frac, rng):
     return train, test
 
 
-def build(seed, data_root=None):
+def build(seed, data_root=None, size=None):
     root, found = scan(data_root)
-    size = image_size()
+    size = size or fit(data_root)[0]
     classes = sorted(found["source"])
     rng = np.random.default_rng(seed + 3000)
     arrays = {}
@@ -197,17 +236,23 @@ def build(seed, data_root=None):
     return arrays, len(classes), "image"
 
 
+# large images: the paper's Office recipe: SGD momentum 0.9, lr 0.01 annealed (pre-trained layers
+# learn 10x slower, see backbones.py), lambda ramped to 1
+DEFAULTS = dict(model="resnet50", epochs=20, batch_size=64, optimizer="sgd", lr=0.01, lr_schedule="anneal",
+                lambda_schedule="paper", lambda_max=1.0, n_probe=300)
+# small images: the embedded digit pairs' recipe (mnist-mnistm)
+SMALL_DEFAULTS = dict(model="mnist_bn", epochs=15, batch_size=128, optimizer="adam", lr=1e-3,
+                      lr_schedule="constant", lambda_schedule="paper", lambda_max=1.0, n_probe=500)
+
 register(PairSpec(
     name="folders",
     description="your own images: --data-root DIR with DIR/source/<class>/* and DIR/target/<class>/* "
-                "(Office-31 style); ResNet-50 + 256-d bottleneck",
+                "(Office-31 style); the digits net for images up to 64 px, else ResNet-50 + 256-d bottleneck",
     build=build,
     offline=offline,
     cache_key=cache_key,
-    # the paper's Office recipe: SGD momentum 0.9, lr 0.01 annealed (pre-trained layers learn
-    # 10x slower, see backbones.py), lambda ramped to 1
-    defaults=dict(model="resnet50", epochs=20, batch_size=64, optimizer="sgd", lr=0.01, lr_schedule="anneal",
-                  lambda_schedule="paper", lambda_max=1.0, n_probe=300),
+    fit=fit,
+    defaults=DEFAULTS,   # those of large images; `fit` gives those of the size chosen
     sizes="from --data-root",
     tags=("folders",),
 ))

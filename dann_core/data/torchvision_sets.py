@@ -6,8 +6,6 @@ sits where torchvision's own class would put it, so a folder torchvision filled 
     DIR/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]     MNIST (IDX)
     DIR/svhn/{train,test}_32x32.mat                                    SVHN (MATLAB)
     DIR/usps/usps.bz2, DIR/usps/usps.t.bz2                             USPS (bzip2 libsvm text)
-    DIR/gtsrb/GTSRB/Training/000NN/*.ppm, .../Final_Test/Images,
-        DIR/gtsrb/GT-final_test.csv                                     GTSRB
     DIR/bsds500/*.jpg or DIR/BSR/BSDS500/data/images/train/*.jpg        optional photos for MNIST-M
 
 Files are read by the small readers below (the formats, not torchvision's classes, which
@@ -80,9 +78,6 @@ def _torchvision_download(key, root):
             url, filename, md5 = cls.split_list[split]
             if not os.path.exists(os.path.join(root, sub, filename)):
                 download_url(url, os.path.join(root, sub), filename, md5)
-    elif key == "gtsrb":
-        for split in ("train", "test"):
-            tvd.GTSRB(root, split=split, download=True)
     else:
         raise ValueError(f"no downloader for {key!r}")
 
@@ -128,8 +123,6 @@ MNIST = Dataset("mnist", "MNIST", [f"MNIST/raw/{s}-{k}" for s in ("train", "t10k
                                     for k in ("images-idx3-ubyte", "labels-idx1-ubyte")], "~12 MB")
 SVHN = Dataset("svhn", "SVHN", ["svhn/train_32x32.mat", "svhn/test_32x32.mat"], "~245 MB")
 USPS = Dataset("usps", "USPS", ["usps/usps.bz2", "usps/usps.t.bz2"], "~8 MB")
-GTSRB = Dataset("gtsrb", "GTSRB", ["gtsrb/GT-final_test.csv"], "~280 MB",
-                dirs=["gtsrb/GTSRB/Training", "gtsrb/GTSRB/Final_Test/Images"])
 
 
 def _corrupt(path, why):
@@ -206,33 +199,6 @@ def load_usps(root, train):
     if len(y) == 0 or y.min() < 0 or y.max() > 9:
         raise _corrupt(p, "labels are not 1-10")
     return np.clip((x + 1) * 127.5, 0, 255).round().astype(np.uint8).reshape(-1, 16, 16), y
-
-
-def load_gtsrb(root, split, size=40):
-    """GTSRB (torchvision layout) -> (N, 3, size, size) uint8 and int64 labels (43 classes)."""
-    import csv
-    base = os.path.join(root, "gtsrb")
-    samples = []
-    if split == "train":
-        d = os.path.join(base, "GTSRB", "Training")
-        for c in sorted(os.listdir(d)):
-            if os.path.isdir(os.path.join(d, c)) and c.isdigit():
-                samples += [(os.path.join(d, c, n), int(c)) for n in sorted(os.listdir(os.path.join(d, c)))
-                            if n.lower().endswith(".ppm")]
-    else:
-        with open(os.path.join(base, "GT-final_test.csv")) as f:
-            samples = [(os.path.join(base, "GTSRB", "Final_Test", "Images", r["Filename"]), int(r["ClassId"]))
-                       for r in csv.DictReader(f, delimiter=";", skipinitialspace=True)]
-    if not samples:
-        raise PairError(f"GTSRB {split} split under {base} holds no .ppm images; delete {base} to download again")
-    x = np.empty((len(samples), 3, size, size), dtype=np.uint8)
-    for i, (p, _) in enumerate(samples):
-        try:
-            with Image.open(p) as im:
-                x[i] = np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)).transpose(2, 0, 1)
-        except OSError as e:
-            raise _corrupt(p, _one_line(e)) from None
-    return x, np.array([c for _, c in samples], dtype=np.int64)
 
 
 # ---------------------------------------------------------------- helpers for the pairs
