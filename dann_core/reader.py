@@ -136,8 +136,7 @@ class RunReader:
             raw = _read_json(path)
         except FileNotFoundError:
             return RunStatus("missing", "no status.json yet")
-        except (OSError, ValueError) as e:
-            self.warn(f"status.json is unreadable: {e}")
+        except (OSError, ValueError) as e:  # said by the status itself (state "corrupt"), not twice
             return RunStatus("corrupt", f"status.json is unreadable: {e}")
         if not isinstance(raw, dict) or raw.get("state") not in STATES:
             return RunStatus("corrupt", f"status.json has no valid state: {raw!r}"[:200])
