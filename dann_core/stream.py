@@ -73,7 +73,8 @@ def _failed(path, e):
     """WriteFailed with one line: which file, and why (a full disk said plainly)."""
     if isinstance(e, WriteFailed):
         return e
-    rel = os.path.join(*path.split(os.sep)[-2:]) if os.sep in path else path
+    parent, base = os.path.split(path)
+    rel = os.path.join("checkpoints", base) if os.path.basename(parent) == "checkpoints" else base  # in the run
     full = e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
     why = "the disk is full (no space left on device)" if full else (e.strerror or str(e))
     out = WriteFailed(e.errno, f"cannot write {rel}: {why}")
