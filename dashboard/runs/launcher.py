@@ -290,13 +290,13 @@ def stop_pid(pid, timeout=5.0):
     try:
         group = os.getpgid(pid) == pid
         kill = os.killpg if group else os.kill
-        kill(pid, signal.SIGINT)
-        t0 = time.time()
-        while time.time() - t0 < timeout:
-            if not pid_alive(pid):
-                return True
-            time.sleep(0.05)
-        kill(pid, signal.SIGKILL)
+        for sig in (signal.SIGINT, signal.SIGKILL):
+            kill(pid, sig)
+            t0 = time.time()
+            while time.time() - t0 < timeout:
+                if not pid_alive(pid):
+                    return True
+                time.sleep(0.05)
     except ProcessLookupError:
         pass
     return True
