@@ -148,12 +148,12 @@ def test_a_hundred_writes_from_the_cli_and_the_page_while_the_trainer_reads(tmp_
         assert {k: final.get(k) for k in state} == state  # the last write wins, key by key
 
         # the trainer ends up in the final state: resume if paused, then check λ, then stop
-        if final.get("paused"):
+        if final.get("paused"):  # λ written during the pause takes effect now: at this seq
             _wait(lambda: RunReader(run_dir).status().state == "paused", 10, "the run to pause")
-            launcher.pause(run_dir, False)
+            states[launcher.pause(run_dir, False)["seq"]] = {**state, "paused": False}
         _wait(lambda: RunReader(run_dir).status().state == "running", 10, "the run to run")
         time.sleep(0.5)
-        launcher.stop(run_dir)
+        states[launcher.stop(run_dir)["seq"]] = {**state, "paused": False, "stop": True}
         assert trainer.wait(30) == 0, trainer.stderr.read()[-2000:]
         assert RunReader(run_dir).status().state == "stopped"
 

@@ -147,6 +147,8 @@ def test_ten_live_runs_lose_no_line_and_an_eleventh_is_refused(runs, tmp_path):
             assert seen == in_file == RunReader(os.path.join(runs, n)).metrics(), n
             assert [m["step"] for m in seen if "label_loss" in m] == train_steps, n
             assert [m["step"] for m in seen if m.get("eval")] == eval_steps, n
+        print(f"{len(readers)} runs, {sum(len(r.metrics()) for r in readers.values())} metrics lines, each read "
+              "once while written")
         for n in (page_names[1], "cli-dann"):  # what the page's shared readers returned, too
             assert reading.reader(os.path.join(runs, n)).reader.metrics() == readers[n].metrics()
         assert {RunReader(os.path.join(runs, n)).manifest()["mode"] for n in names} == set(CLI_MODES)
