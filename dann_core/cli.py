@@ -210,6 +210,7 @@ def cmd_train(a):
     from .config import Config, resolve
     from .control import ControlError, parse_control
     from .pairs import PairError
+    from .stream import WriteFailed
     from .train import TrainingFailed, train
     fields = {f.name for f in dataclasses.fields(Config)}
     cfg = Config(**{k: v for k, v in vars(a).items() if k in fields})
@@ -229,7 +230,7 @@ def cmd_train(a):
         s = train(cfg, progress=not a.no_progress, log=lambda m: print(m, file=sys.stderr))
     except (ValueError, ControlError) as e:  # e.g. an unusable --device, a corrupt control.json in the run dir
         return _fail(str(e))
-    except TrainingFailed as e:
+    except (TrainingFailed, WriteFailed) as e:  # WriteFailed: a full disk, say (the run is marked failed)
         return _fail(f"run failed: {e}", 1)
     except KeyboardInterrupt:
         return _fail("interrupted; the run is marked stopped", 130)

@@ -2,15 +2,26 @@
 
 RUN/control.json holds {"lambda": number or null, "paused": bool, "stop": bool} (plus "seq"
 and "updated", set by the writer). It is written atomically (a writer merges its change into
-what is there), and read by the trainer between steps.
+what is there, holding an flock on RUN/control.lock, so that two writers, the CLI and the
+page, cannot undo each other's change: the last write wins), and read by the trainer between
+steps: it never sees half a file.
 """
+import contextlib
 import json
 import os
 import time
 
 import numpy as np
 
+from .safe_read import read_capped
 from .stream import atomic_write_json
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: one writer at a time is then up to the user
+    fcntl = None
+
+MAX_CONTROL = 64 << 10  # a real control file is ~100 bytes
 
 CONTROL_KEYS = {"lambda": (int, float, type(None)), "paused": (bool,), "stop": (bool,)}
 
@@ -43,11 +54,27 @@ def read_control(run_dir):
     """The run's control dict ({} when there is none). Raises ControlError if corrupt."""
     path = os.path.join(run_dir, "control.json")
     try:
-        with open(path) as f:
-            text = f.read()
+        data = read_capped(path, MAX_CONTROL)
     except FileNotFoundError:
         return {}
-    return parse_control(text)
+    try:
+        return parse_control(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ControlError("control file is not UTF-8 text") from None
+
+
+@contextlib.contextmanager
+def _locked(run_dir):
+    """An exclusive flock on RUN/control.lock for one read-modify-write of control.json."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(os.path.join(run_dir, "control.lock"), os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def write_control(run_dir, **changes):
@@ -57,40 +84,55 @@ def write_control(run_dir, **changes):
     """
     if "lambda_" in changes:
         changes["lambda"] = changes.pop("lambda_")
-    try:
-        ctl = read_control(run_dir)
-    except ControlError:
-        ctl = {}
-    ctl.update(changes)
-    ctl["seq"] = int(ctl.get("seq", 0)) + 1
-    ctl["updated"] = time.time()
-    parse_control(json.dumps(ctl))  # validate before it can reach a trainer
-    atomic_write_json(os.path.join(run_dir, "control.json"), ctl)
+    parse_control(json.dumps(changes))  # validate before it can reach a trainer
+    with _locked(run_dir):
+        try:
+            ctl = read_control(run_dir)
+        except (ControlError, OSError):
+            ctl = {}
+        ctl.update(changes)
+        seq = ctl.get("seq", 0)
+        ctl["seq"] = (seq if isinstance(seq, int) and not isinstance(seq, bool) else 0) + 1
+        ctl["updated"] = time.time()
+        atomic_write_json(os.path.join(run_dir, "control.json"), ctl)
     return ctl
 
 
 class ControlPoll:
     """The trainer's view of its control file, re-read only when the file changed (one stat()
     a call). A corrupt file mid-run is reported once and ignored: stopping a long run because
-    of a bad write would lose work."""
+    of a bad write would lose work.
+
+    "Changed" is (inode, size, mtime) differing, or an mtime younger than FRESH_S: file times
+    tick coarsely (a few ms on Linux), so two writes within one tick can leave the same stamp,
+    and a newer inode can reuse a freed number; a file that young is simply read again."""
+
+    FRESH_S = 0.1
 
     def __init__(self, run_dir, start=None):
         self.path = os.path.join(run_dir, "control.json")
         self.dir = run_dir
         self.control = dict(start or {})
-        self._mtime = None
+        self._stamp = None
 
     def poll(self):
         """(control dict, error or None)."""
         try:
-            mtime = os.stat(self.path).st_mtime_ns
+            st = os.stat(self.path)
         except FileNotFoundError:
             return self.control, None
-        if mtime == self._mtime:
-            return self.control, None
-        self._mtime = mtime
-        try:
-            self.control = read_control(self.dir)
-            return self.control, None
-        except (ControlError, OSError) as e:
+        except OSError as e:
             return self.control, str(e)
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if stamp == self._stamp and time.time() - st.st_mtime > self.FRESH_S:
+            return self.control, None
+        try:
+            ctl = read_control(self.dir)
+        except (ControlError, OSError) as e:
+            if stamp == self._stamp:
+                return self.control, None  # reported when it first appeared
+            self._stamp = stamp
+            return self.control, str(e)
+        self._stamp = stamp
+        self.control = ctl
+        return self.control, None

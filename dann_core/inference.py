@@ -66,5 +66,6 @@ def load_run_model(run_dir, step=None, device="cpu"):
             raise FileNotFoundError(f"{run_dir} has no weights checkpoint")
         step = steps[-1]
     net = build_model(man["model"], man["input_shape"], man["n_classes"], man.get("mode", "dann"))
-    net.load_state_dict(torch.load(os.path.join(ck, f"ckpt_{step:08d}.pt"), map_location=device))
+    # weights_only: a .pt copied in from elsewhere could hold a pickle that runs code when loaded
+    net.load_state_dict(torch.load(os.path.join(ck, f"ckpt_{step:08d}.pt"), map_location=device, weights_only=True))
     return net.to(device).eval(), man

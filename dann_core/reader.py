@@ -3,21 +3,48 @@
 It never raises on partial, missing or corrupt files: it returns what it can and records a
 one-line warning in `RunReader.warnings`. Cheap to call repeatedly: metrics are read
 incrementally, and the manifest once it exists.
+
+A run directory may have been copied in by someone else (docs/reliability.md): the reader never
+unpickles (np.load without pickles; it never opens a .pt), follows no symlinked run directory,
+checkpoints directory or file (safe_read.py), reads no file whole that could be huge (a metrics
+line over MAX_LINE is skipped, a JSON file over MAX_JSON refused), and a future timestamp
+sorts a run as when it arrived.
 """
 import json
 import os
 import socket
+import stat
+import time
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .control import ControlError, read_control
 from .layers import LAYERS
+from .liveness import pid_alive
+from .safe_read import open_regular, read_capped, real_dir
 from .stream import CKPT_RE, RUN_NAME_RE, STATES
+
+MAX_JSON = 1 << 20        # manifest.json / status.json: ~2 kB when a trainer wrote them
+MAX_LINE = 4 << 20        # a metrics record is ~300 bytes: a longer line is skipped, not parsed
+READ_BUDGET = 64 << 20    # bytes one metrics() call reads at most: a huge file is caught up over calls
+MAX_NPZ = 512 << 20       # uncompressed bytes of a probe or checkpoint .npz (real ones: a few MB)
+FUTURE_S = 300            # a time this far ahead of the clock is not the run's
+
+
+def _span(seconds):
+    """A time span in a unit a person reads at a glance (and that does not tick while tests run)."""
+    for unit, size in (("days", 86400), ("h", 3600)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds / 60:.0f} min"
 
 
 def list_runs(runs_dir):
-    """Run directories (those with a manifest), newest first. Never raises."""
+    """Run directories (those with a manifest), newest first. Never raises. A symlinked entry
+    is not followed (see `refused_entries`); a manifest dated in the future counts as dated
+    when it arrived (its ctime), so a copied-in run cannot pin itself to the top."""
     try:
         names = os.listdir(runs_dir)
     except OSError:
@@ -25,13 +52,26 @@ def list_runs(runs_dir):
     runs = []
     for n in names:
         p = os.path.join(runs_dir, n)
-        m = os.path.join(p, "manifest.json")
-        if RUN_NAME_RE.fullmatch(n) and os.path.isfile(m):
-            try:
-                runs.append((os.path.getmtime(m), n))
-            except OSError:
-                pass
+        if not RUN_NAME_RE.fullmatch(n) or not real_dir(p):
+            continue
+        try:
+            st = os.lstat(os.path.join(p, "manifest.json"))
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            runs.append((min(st.st_mtime, st.st_ctime), n))
     return [n for _, n in sorted(runs, reverse=True)]
+
+
+def refused_entries(runs_dir):
+    """One line for each entry of `runs_dir` that looks like a run but is not read: a symlink
+    (it would lead out of the runs directory). Never raises."""
+    try:
+        names = sorted(os.listdir(runs_dir))
+    except OSError:
+        return []
+    return [f"{n}: a symlink, not followed" for n in names
+            if RUN_NAME_RE.fullmatch(n) and os.path.islink(os.path.join(runs_dir, n))]
 
 
 @dataclass
@@ -49,21 +89,8 @@ class RunStatus:
         return self.state in ("starting", "running", "paused")
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except (OSError, TypeError, ValueError):
-        return False
-    return True
-
-
-def _read_json(path):
-    with open(path) as f:
-        return json.load(f)
+def _read_json(path, cap=MAX_JSON):
+    return json.loads(read_capped(path, cap))
 
 
 class RunReader:
@@ -75,7 +102,12 @@ class RunReader:
         self._warnings = {}  # what it is about -> the one-line warning
         self._metrics = []
         self._offset = 0
+        self._skipping = False  # inside a line longer than MAX_LINE: skip to its end
         self._manifest = None
+        # a symlinked run directory is not followed (it could lead anywhere): nothing is read
+        self.refused = os.path.islink(os.path.normpath(run_dir))
+        if self.refused:
+            self.warn(f"{self.name}: the run directory is a symlink (not followed)", "dir")
 
     @property
     def warnings(self):
@@ -87,10 +119,18 @@ class RunReader:
 
     def manifest(self):
         """The manifest, read once it exists; {} until then (the trainer writes it first thing)."""
-        if self._manifest is None:
+        if self._manifest is None and not self.refused:
             try:
-                self._manifest = _read_json(os.path.join(self.dir, "manifest.json"))
+                path = os.path.join(self.dir, "manifest.json")
+                man = _read_json(path)
+                if not isinstance(man, dict):
+                    raise ValueError("it does not hold a JSON object")
+                self._manifest = man
                 self._warnings.pop("manifest", None)
+                ahead = os.lstat(path).st_mtime - time.time()
+                if ahead > FUTURE_S:
+                    self.warn(f"manifest.json is dated {_span(ahead)} in the future (copied in?): "
+                              "listed as of when it arrived", "future manifest")
             except FileNotFoundError:
                 self.warn("run has no manifest.json (not started, or not a run)", "manifest")
             except (OSError, ValueError) as e:
@@ -100,41 +140,79 @@ class RunReader:
     def status(self):
         path = os.path.join(self.dir, "status.json")
         try:
+            if self.refused:
+                raise FileNotFoundError(path)
             raw = _read_json(path)
         except FileNotFoundError:
             return RunStatus("missing", "no status.json yet")
-        except (OSError, ValueError) as e:
-            self.warn(f"status.json is unreadable: {e}")
+        except (OSError, ValueError) as e:  # said by the status itself (state "corrupt"), not twice
             return RunStatus("corrupt", f"status.json is unreadable: {e}")
         if not isinstance(raw, dict) or raw.get("state") not in STATES:
             return RunStatus("corrupt", f"status.json has no valid state: {raw!r}"[:200])
-        st = RunStatus(raw["state"], str(raw.get("error", "")), int(raw.get("step", 0) or 0),
-                       float(raw.get("progress", 0.0) or 0.0), float(raw.get("updated", 0.0) or 0.0),
-                       int(raw.get("pid", 0) or 0), raw)
+        try:
+            st = RunStatus(raw["state"], str(raw.get("error", ""))[:500], int(raw.get("step", 0) or 0),
+                           float(raw.get("progress", 0.0) or 0.0), float(raw.get("updated", 0.0) or 0.0),
+                           int(raw.get("pid", 0) or 0), raw)
+        except (TypeError, ValueError, OverflowError):
+            return RunStatus("corrupt", "status.json has a field of the wrong type")
+        if st.updated > time.time() + FUTURE_S:
+            self.warn(f"status.json is dated {_span(st.updated - time.time())} in the future "
+                      "(another machine's clock, or copied in)", "future")
         # a process that died without saying so (SIGKILL, power loss) leaves "running" behind
-        if st.active and raw.get("host") == socket.gethostname() and not _pid_alive(st.pid):
+        if st.active and raw.get("host") == socket.gethostname() and not pid_alive(st.pid, raw.get("pid_start")):
             st.state, st.error = "dead", "the trainer process is gone without finishing"
         return st
 
     def metrics(self):
-        """All complete metric records so far (new lines are read incrementally). A file shorter
-        than what was read (the run deleted and started again under its name) is read afresh."""
+        """All complete metric records so far (new lines are read incrementally, at most
+        READ_BUDGET bytes a call). A file shorter than what was read (the run deleted and
+        started again under its name) is read afresh. A line longer than MAX_LINE is skipped."""
         path = os.path.join(self.dir, "metrics.jsonl")
         try:
-            with open(path, "rb") as f:
+            if self.refused:
+                raise FileNotFoundError(path)
+            with open_regular(path) as f:
                 if os.fstat(f.fileno()).st_size < self._offset:
                     self._metrics, self._offset, self._manifest, self._warnings = [], 0, None, {}
+                    self._skipping = False
                 f.seek(self._offset)
-                chunk = f.read()
+                self._read_lines(f)
         except FileNotFoundError:
             return self._metrics
         except OSError as e:
-            self.warn(f"metrics.jsonl is unreadable: {e}")
-            return self._metrics
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            return self._metrics  # only a partial line so far
-        for line in chunk[:end].split(b"\n"):
+            self.warn(f"metrics.jsonl is unreadable: {e}", "metrics")
+        return self._metrics
+
+    def _read_lines(self, f):
+        budget, pending = READ_BUDGET, b""  # pending: the start of a line not complete yet
+        while budget > 0:
+            chunk = f.read(min(1 << 20, budget))
+            if not chunk:
+                return
+            budget -= len(chunk)
+            if self._skipping:
+                i = chunk.find(b"\n")
+                self._offset += len(chunk) if i < 0 else i + 1
+                if i < 0:
+                    continue
+                self._skipping, chunk = False, chunk[i + 1:]
+            buf = pending + chunk
+            end = buf.rfind(b"\n")
+            if end >= 0:
+                self._parse(buf[:end])
+                self._offset += end + 1
+                buf = buf[end + 1:]
+            pending = buf
+            if len(pending) > MAX_LINE:
+                self.warn(f"metrics.jsonl has a line over {MAX_LINE >> 20} MB (skipped)", "long line")
+                self._offset += len(pending)
+                self._skipping, pending = True, b""
+
+    def _parse(self, lines):
+        for line in lines.split(b"\n"):
+            if len(line) > MAX_LINE:
+                self.warn(f"metrics.jsonl has a line over {MAX_LINE >> 20} MB (skipped)", "long line")
+                continue
             if not line.strip():
                 continue
             try:
@@ -144,12 +222,15 @@ class RunReader:
                 continue
             if isinstance(rec, dict):
                 self._metrics.append(rec)
-        self._offset += end + 1
-        return self._metrics
 
     def checkpoint_steps(self):
+        ck = os.path.join(self.dir, "checkpoints")
+        if self.refused or not real_dir(ck):
+            if os.path.islink(ck):
+                self.warn("checkpoints/ is a symlink (not followed)", "ckdir")
+            return []
         try:
-            names = os.listdir(os.path.join(self.dir, "checkpoints"))
+            names = os.listdir(ck)
         except OSError:
             return []
         return sorted(int(m.group(1)) for m in map(CKPT_RE.match, names) if m)
@@ -159,17 +240,17 @@ class RunReader:
         steps = self.checkpoint_steps()
         candidates = [step] if step is not None else list(reversed(steps))
         for s in candidates:
-            path = os.path.join(self.dir, "checkpoints", f"ckpt_{s:08d}.npz")
+            if self.refused or not real_dir(os.path.join(self.dir, "checkpoints")):
+                return None
             try:
-                with np.load(path) as z:
-                    out = {k: z[k] for k in z.files}
+                out = load_npz(os.path.join(self.dir, "checkpoints", f"ckpt_{s:08d}.npz"))
                 for k in LAYERS:
                     if k in out:
                         out[k] = out[k].astype(np.float32)
                 out["step"] = int(s)
                 return out
             except Exception as e:  # any corruption: report, try the previous one
-                self.warn(f"checkpoint {s} is unreadable ({type(e).__name__}); skipped")
+                self.warn(f"checkpoint {s} is unreadable ({_why(e)}); skipped", f"ckpt {s}")
         return None
 
     def layer(self, ck, name):
@@ -191,17 +272,38 @@ class RunReader:
 
     def probe(self):
         try:
-            with np.load(os.path.join(self.dir, "probe.npz")) as z:
-                return {k: z[k] for k in z.files}
+            if self.refused:
+                return None
+            return load_npz(os.path.join(self.dir, "probe.npz"))
         except FileNotFoundError:
             return None
         except Exception as e:
-            self.warn(f"probe.npz is unreadable ({type(e).__name__})")
+            self.warn(f"probe.npz is unreadable ({_why(e)})", "probe")
             return None
 
     def control(self):
+        if self.refused:
+            return {}
         try:
             return read_control(self.dir)
         except (ControlError, OSError) as e:
             self.warn(str(e))
             return {}
+
+
+def load_npz(path):
+    """{name: array} of an .npz written by the trainer: a regular file, no pickled objects (an
+    object array raises), at most MAX_NPZ bytes unpacked (a small zip can unpack to gigabytes)."""
+    with open_regular(path) as f, np.load(f, allow_pickle=False) as z:
+        if sum(i.file_size for i in z.zip.infolist()) > MAX_NPZ:
+            raise ValueError(f"it unpacks to more than {MAX_NPZ >> 20} MB")
+        return {k: z[k] for k in z.files}
+
+
+def _why(e):
+    """A short reason for an unreadable file: the refusal itself, else the error's type."""
+    if isinstance(e, (OSError, ValueError)) and not isinstance(e, (zipfile.BadZipFile, UnicodeError)):
+        text = str(e).split("\n")[0]
+        return text if len(text) < 120 else type(e).__name__
+    return type(e).__name__
+

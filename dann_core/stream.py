@@ -14,14 +14,23 @@ Every file except metrics.jsonl is written to a temporary name and renamed into 
 so a reader never sees half a file. The .npz is renamed last: a checkpoint exists for
 readers once its .npz exists, and then its .pt is complete too. A torn last line of
 metrics.jsonl (the trainer killed mid-write) is skipped by the reader (reader.py).
+
+A write that fails (a full disk, a quota, a directory made read-only) raises WriteFailed
+with one line saying which file; its temporary file is removed first (a full disk gets back
+what the failed write took), and every earlier file stays as it was. The trainer then marks
+the run failed: docs/reliability.md says why it does not retry.
 """
+import errno
 import json
 import os
 import re
 import socket
+import threading
 import time
 
 import numpy as np
+
+from .liveness import process_start
 
 STATES = ("starting", "running", "paused", "finished", "failed", "stopped")
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -44,17 +53,63 @@ def safe_run_dir(runs_dir, name):
 
 # ----------------------------------------------------------------------------- atomic writes
 
-def _atomic_write_bytes(path, data):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+class WriteFailed(OSError):
+    """A file of the run could not be written (disk full, quota, read-only): one line."""
+
+    def __str__(self):
+        return str(self.strerror)
+
+
+def _open_new(path):
+    """Every file the stream writes is opened here (tests put a full disk behind it)."""
+    return open(path, "wb")
+
+
+def _open_append(path):
+    return open(path, "ab", buffering=0)
+
+
+def _failed(path, e):
+    """WriteFailed with one line: which file, and why (a full disk said plainly)."""
+    if isinstance(e, WriteFailed):
+        return e
+    parent, base = os.path.split(path)
+    rel = os.path.join("checkpoints", base) if os.path.basename(parent) == "checkpoints" else base  # in the run
+    full = e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+    why = "the disk is full (no space left on device)" if full else (e.strerror or str(e))
+    out = WriteFailed(e.errno, f"cannot write {rel}: {why}")
+    out.filename = path
+    return out
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def atomic_write(path, fill):
+    """Write `path` atomically: `fill(f)` writes into a temporary file (binary), which is
+    synced and renamed into place. WriteFailed if it cannot; nothing is left behind then."""
+    tmp = f"{path}.tmp{os.getpid()}-{threading.get_ident() % 100000}"
+    try:
+        with _open_new(tmp) as f:
+            fill(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        _remove(tmp)
+        raise _failed(path, e) from None
+    except BaseException:
+        _remove(tmp)
+        raise
 
 
 def atomic_write_json(path, obj):
-    _atomic_write_bytes(path, (json.dumps(obj, indent=1, default=_json_default) + "\n").encode())
+    data = (json.dumps(obj, indent=1, default=_json_default) + "\n").encode()
+    atomic_write(path, lambda f: f.write(data))
 
 
 def _json_default(o):
@@ -68,11 +123,7 @@ def _json_default(o):
 
 
 def atomic_save_npz(path, **arrays):
-    tmp = f"{path}.tmp{os.getpid()}.npz"
-    np.savez(tmp, **arrays)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 # ----------------------------------------------------------------------------- writer
@@ -91,21 +142,32 @@ class RunWriter:
         self.keep_weights = keep_weights
         self.keep_checkpoints = keep_checkpoints
         self.steps = []  # checkpoints written, in order
+        self._pid_start = process_start()  # with the pid, tells this process from a later one reusing the pid
         os.makedirs(self.ckpt_dir, exist_ok=True)
-        self._metrics = open(os.path.join(run_dir, "metrics.jsonl"), "a", buffering=1)
+        path = os.path.join(run_dir, "metrics.jsonl")
+        try:
+            self._metrics = _open_append(path)
+        except OSError as e:
+            raise _failed(path, e) from None
 
     def write_manifest(self, manifest):
         atomic_write_json(os.path.join(self.dir, "manifest.json"), manifest)
 
     def set_status(self, state, **extra):
         assert state in STATES, state
-        st = {"state": state, "pid": os.getpid(), "host": socket.gethostname(),
+        st = {"state": state, "pid": os.getpid(), "pid_start": self._pid_start, "host": socket.gethostname(),
               "updated": time.time(), **extra}
         atomic_write_json(os.path.join(self.dir, "status.json"), st)
 
     def log(self, record):
         # one write() per line: a kill leaves at most one torn last line, which readers skip
-        self._metrics.write(json.dumps(record, default=_json_default) + "\n")
+        data = (json.dumps(record, default=_json_default) + "\n").encode()
+        try:
+            n = self._metrics.write(data)
+            while n < len(data):  # a short write (the disk filling up): the rest, or the error
+                n += self._metrics.write(data[n:])
+        except OSError as e:
+            raise _failed(self._metrics.name, e) from None
 
     def write_probe(self, **arrays):
         atomic_save_npz(os.path.join(self.dir, "probe.npz"), **arrays)
@@ -113,10 +175,12 @@ class RunWriter:
     def write_checkpoint(self, step, state_dict, **arrays):
         import torch  # the reader side must not need torch
         base = os.path.join(self.ckpt_dir, f"ckpt_{step:08d}")
-        tmp = f"{base}.pt.tmp{os.getpid()}"
-        torch.save(state_dict, tmp)
-        os.replace(tmp, base + ".pt")
-        atomic_save_npz(base + ".npz", step=np.int64(step), **arrays)  # last: marks it complete
+        atomic_write(base + ".pt", lambda f: torch.save(state_dict, f))
+        try:
+            atomic_save_npz(base + ".npz", step=np.int64(step), **arrays)  # last: marks it complete
+        except BaseException:
+            _remove(base + ".pt")  # weights without their .npz are no checkpoint: give the space back
+            raise
         prev = self.steps[-1] if self.steps else None
         self.steps.append(step)
         if self.keep_weights == "last" and prev is not None and prev != step:

@@ -38,7 +38,7 @@ from .modes import adversarial
 from .objectives import OBJECTIVES
 from .pairs import load_pair
 from .schedules import annealed_lr, lambda_at
-from .stream import RunWriter, atomic_write_json, safe_run_dir
+from .stream import RunWriter, WriteFailed, atomic_write_json, safe_run_dir
 
 
 class TrainingFailed(RuntimeError):
@@ -98,7 +98,7 @@ def train(cfg, progress=False, log=print):
     # ---- the loop
     t_start = t_step = time.time()
     step, state, last_eval = 0, "running", {}
-    lam, lam_source, lr = 0.0, "schedule", cfg.lr
+    lam, lam_source, lam_hand, lr = 0.0, "schedule", None, cfg.lr
     sums = torch.zeros(4, device=at.device)  # label loss, domain loss, domain correct, count: summed on the device
     imgs, t_log = 0, time.perf_counter()
     bar = progress_bar(last_step, name) if at.main and progress else None
@@ -128,6 +128,13 @@ def train(cfg, progress=False, log=print):
             lam, lam_source = ((float(ctl["lambda"]), "control") if ctl.get("lambda") is not None else
                                (lambda_at(p, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma), "schedule"))
             lam = lam if trains_gd else 0.0
+            # a λ from the control file is logged the step it takes effect (and when the schedule
+            # takes over again): a change undone within log_every steps is on record too
+            hand = ctl.get("lambda") if trains_gd else None
+            if at.main and hand != lam_hand:
+                writer.log({"step": step, "event": "lambda", "lambda": lam, "lambda_source": lam_source,
+                            "control_seq": ctl.get("seq"), "time": time.time() - t_start})
+            lam_hand = hand
             lr = annealed_lr(p, cfg.lr) if cfg.lr_schedule == "anneal" else cfg.lr
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -180,9 +187,13 @@ def train(cfg, progress=False, log=print):
     except (KeyboardInterrupt, Exception) as e:
         if at.main:
             why = "interrupted" if isinstance(e, KeyboardInterrupt) else \
-                str(e) if isinstance(e, TrainingFailed) else f"{type(e).__name__}: {e}"
-            writer.set_status("stopped" if isinstance(e, KeyboardInterrupt) else "failed", step=step,
-                              progress=step / total_steps, error=why)
+                str(e) if isinstance(e, (TrainingFailed, WriteFailed)) else f"{type(e).__name__}: {e}"
+            try:  # a full disk can refuse this too: readers then see the run as dead
+                writer.set_status("stopped" if isinstance(e, KeyboardInterrupt) else "failed", step=step,
+                                  progress=step / total_steps, error=why)
+            except OSError as e2:
+                log(f"warning: could not mark the run {'stopped' if isinstance(e, KeyboardInterrupt) else 'failed'}"
+                    f" in status.json ({e2})")
         raise
     finally:
         if bar is not None:

@@ -54,6 +54,9 @@ def clicked(key):
 
 def runs_caption(root):
     st.caption(f"Runs directory: `{root}` (set DANN_RUNS_DIR to change it)")
+    refused = reading.refused_entries(root)
+    if refused:  # one line, however many
+        st.caption(f"Not read: {'; '.join(refused[:3])}" + (f" (+{len(refused) - 3} more)" if len(refused) > 3 else ""))
 
 
 def show_status(level, text):

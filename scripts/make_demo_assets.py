@@ -131,7 +131,8 @@ def export_run(run_dir, kind, out_npz, log):
     if kind == "points":
         arrays["features"] = np.stack([feats(s) for s in steps]).astype(np.float16)
         arrays["feature_steps"] = np.array(steps, np.int64)
-        ws = [weights_from_state_dict(torch.load(r.weights_path(s), map_location="cpu")) for s in steps]
+        ws = [weights_from_state_dict(torch.load(r.weights_path(s), map_location="cpu", weights_only=True))
+              for s in steps]
         for k in ws[0]:
             arrays[f"w_{k}"] = np.stack([w[k] for w in ws]).astype(np.float32)
     else:

@@ -122,11 +122,13 @@ def _series(train, evals):
 def _all_series(train, evals):
     out = []
     if len(train):
-        out.append(("label loss", train["step"], train["label_loss"]))
-        if train["domain_loss"].notna().any():
-            out.append(("domain loss", train["step"], train["domain_loss"]))
-        if train["domain_acc_batch"].notna().any():
-            out.append(("G_d error (train batches)", train["step"], 1 - train["domain_acc_batch"]))
+        # the trainer's λ-change records carry λ only: they shape the λ curve, not the losses
+        tr = train[train["label_loss"].notna()]
+        out.append(("label loss", tr["step"], tr["label_loss"]))
+        if tr["domain_loss"].notna().any():
+            out.append(("domain loss", tr["step"], tr["domain_loss"]))
+        if tr["domain_acc_batch"].notna().any():
+            out.append(("G_d error (train batches)", tr["step"], 1 - tr["domain_acc_batch"]))
         out.append(("λ", train["step"], train["lambda"]))
         ctl = train[train["lambda_source"] == "control"]
         if len(ctl):

@@ -33,7 +33,7 @@ def embedding(run_dir, step, method, colour_by, ck=None, title=None, height=600,
         return hit
     ck = ck if ck is not None else reading.checkpoint(run_dir, step)
     if ck is None or ck.get("features") is None:
-        return None, f"checkpoint {step} is missing or unreadable"
+        return None, reading.checkpoint_problem(run_dir, step) or f"checkpoint {step} is missing or unreadable"
     title = title or f"{projections.LABELS[method]} of the probe features · step {step}"
     shown, pending = method, None
     try:

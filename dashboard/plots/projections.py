@@ -17,6 +17,8 @@ import zipfile
 
 import numpy as np
 
+from dann_core.reader import load_npz
+from dann_core.safe_read import real_dir
 from dann_core.stream import atomic_save_npz
 
 METHODS = ("pca", "tsne", "umap")
@@ -146,6 +148,14 @@ def cache_path(run_dir, method, step):
     return os.path.join(run_dir, "projections", f"{method}_{int(step):08d}.npz")
 
 
+def _cache_usable(run_dir):
+    """False when RUN/projections (or the run directory) is a symlink: a run copied in must not
+    make the dashboard read or write outside the runs directory. The layout is then computed
+    every time, not kept."""
+    d = os.path.join(run_dir, "projections")
+    return not os.path.islink(os.path.normpath(run_dir)) and (real_dir(d) or not os.path.lexists(d))
+
+
 def cache_stamp(run_dir, method, step):
     """(mtime, size) of a cached layout, or None: changes when the layout is recomputed."""
     try:
@@ -157,12 +167,14 @@ def cache_stamp(run_dir, method, step):
 
 def load_cached(run_dir, method, step, n=None):
     """The cached layout (N x 2 float32), or None when absent, stale or unreadable."""
+    if not _cache_usable(run_dir):
+        return None
     try:
-        with np.load(cache_path(run_dir, method, step)) as z:
-            y = z["y"]
-            if int(z["version"]) != VERSION:
-                return None
-    except (FileNotFoundError, OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError):
+        z = load_npz(cache_path(run_dir, method, step))
+        y = z["y"]
+        if int(z["version"]) != VERSION:
+            return None
+    except (FileNotFoundError, OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, EOFError):
         return None
     if y.ndim != 2 or y.shape[1] != 2 or (n is not None and len(y) != n) or not np.all(np.isfinite(y)):
         return None
@@ -170,6 +182,8 @@ def load_cached(run_dir, method, step, n=None):
 
 
 def cached_steps(run_dir, method):
+    if not _cache_usable(run_dir):
+        return []
     try:
         names = os.listdir(os.path.join(run_dir, "projections"))
     except OSError:
@@ -186,6 +200,8 @@ def cached_steps(run_dir, method):
 
 def _save(run_dir, method, step, y, init_step, seconds):
     path = cache_path(run_dir, method, step)
+    if not _cache_usable(run_dir):
+        return False
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         atomic_save_npz(path, y=y.astype(np.float32), version=np.int64(VERSION), step=np.int64(step),

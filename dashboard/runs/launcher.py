@@ -1,21 +1,28 @@
 """Start, steer and stop trainer processes for the dashboard.
 
 The dashboard never trains in its own process: it starts `dann train ...` with
-an argument list (no shell), in its own session so that it survives Streamlit reruns and a
-closed browser tab, and steers it only through the run's control file.
+an argument list (no shell), in its own session so that it survives Streamlit reruns, a
+closed browser tab and a restart of the server itself, and steers it only through the run's
+control file. A restarted server adopts the trainers an earlier one started in the same runs
+directory (`is_ours`): it can force-stop them too. At most `max_trainers()` live trainers a
+machine: a start beyond that is refused (docs/reliability.md).
 """
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
 from dann_core.control import write_control
+from dann_core.liveness import pid_alive, trainer_alive
 from dann_core.modes import MODES
+from dann_core.reader import RunReader, list_runs
+from dann_core.safe_read import open_regular
 from dann_core.stream import RUN_NAME_RE, safe_run_dir
 
-from ..paths import REPO_ROOT
+from ..paths import REPO_ROOT, runs_dir
 
 LOG_NAME = "trainer.log"  # the trainer's stdout/stderr, next to the stream it writes
 
@@ -43,6 +50,7 @@ class Children(dict):
 
 
 _PROCS = Children()  # the trainers this server started, by run name
+_START_LOCK = threading.Lock()  # sessions are threads of one server: count and start one at a time
 
 
 class LaunchError(ValueError):
@@ -65,6 +73,47 @@ def trainer_threads():
         return max(0, int(os.environ.get("DANN_TRAINER_THREADS", "1")))
     except ValueError:
         return 1
+
+
+def max_trainers():
+    """Live trainers allowed on this machine (env DANN_MAX_TRAINERS; default two per core, at
+    least 2). Each trainer started here uses one thread: at twice the cores each still gets half
+    a core, and the server its share; beyond that every run, and the page, only gets slower."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    default = max(2, 2 * cores)
+    try:
+        n = int(os.environ.get("DANN_MAX_TRAINERS", default))
+    except ValueError:
+        return default
+    return n if n >= 1 else default
+
+
+def live_trainers(root):
+    """Names of the runs in `root` whose trainer is a live process of this machine (started
+    here, by an earlier server or from a terminal), and this server's trainers that have not
+    written their status yet (still importing torch)."""
+    live = set()
+    for name in list_runs(root):
+        st = RunReader(os.path.join(root, name)).status()
+        if st.active and trainer_alive(st.raw):
+            live.add(name)
+    here = os.path.realpath(root)
+    for name, p in list(_PROCS.items()):
+        d = getattr(p, "run_dir", None)
+        if d and p.poll() is None and os.path.realpath(os.path.dirname(d)) == here:
+            live.add(name)
+    return sorted(live)
+
+
+def check_capacity(root, wanted=1):
+    """LaunchError (one line) when starting `wanted` more trainers would pass max_trainers()."""
+    limit, live = max_trainers(), live_trainers(root)
+    if len(live) + wanted > limit:
+        raise LaunchError(f"{len(live)} trainers are running on this machine and the limit is {limit} "
+                          "(DANN_MAX_TRAINERS): stop one, or wait for one to finish")
 
 
 # what a page may set on a trainer's command line: Config fields, as `--flag value` (True: `--flag`)
@@ -125,12 +174,19 @@ def check_name(runs_dir, name):
 
 
 def start(pair, mode, runs_dir, run_name, control=None, **opts):
-    """Start one trainer process. Returns a Launched; raises LaunchError with a one-line reason.
+    """Start one trainer process. Returns a Launched; raises LaunchError with a one-line reason
+    (a bad or taken name, max_trainers() reached, an unwritable runs directory).
     `control`: the run's control file to start from (say {"lambda": 0.0}: λ under the hand)."""
     try:
         os.makedirs(runs_dir, exist_ok=True)
     except OSError as e:
         raise LaunchError(f"cannot create the runs directory {runs_dir!r}: {e.strerror or e}") from None
+    with _START_LOCK:
+        check_capacity(runs_dir)
+        return _start(pair, mode, runs_dir, run_name, control, **opts)
+
+
+def _start(pair, mode, runs_dir, run_name, control, **opts):
     run_dir = check_name(runs_dir, run_name)
     argv = trainer_argv(pair, mode, runs_dir, run_name, **opts)
     env = dict(os.environ)
@@ -151,6 +207,7 @@ def start(pair, mode, runs_dir, run_name, control=None, **opts):
         raise LaunchError(f"cannot start the trainer: {e.strerror or e}") from None
     finally:
         log.close()
+    proc.run_dir = run_dir
     _PROCS[run_name] = proc
     return Launched(run_name, run_dir, proc.pid, argv, log_path)
 
@@ -164,6 +221,7 @@ def start_runs(pair, modes, runs_dir, name="", seed=0, **opts):
              else default_name(pair, m, seed, runs_dir) for m in modes]
     for n in names:
         check_name(runs_dir, n)
+    check_capacity(runs_dir, len(names))  # all of them or none
     for m, n in zip(modes, names):
         start(pair, m, runs_dir, n, seed=seed, **opts)
     return names
@@ -179,13 +237,42 @@ def spawn(argv, log, env=None):
 
 reap = _PROCS.reap
 exit_code = _PROCS.exit_code  # of a trainer this server started (None: still running, or not ours)
-is_ours = _PROCS.is_ours
+
+
+def is_ours(name, root=None):
+    """True for a trainer this server started, or one a dashboard started in this runs
+    directory before this server did (it survived a restart: `adopted`)."""
+    return _PROCS.is_ours(name) or adopted(os.path.join(root or runs_dir(), name)) is not None
+
+
+def adopted(run_dir):
+    """The pid of the live trainer of `run_dir` if a dashboard started it (its trainer.log is
+    there) and this process is the very one that writes the run: it is alive with the pid and
+    start time its status.json names, and holds the run's metrics.jsonl open. A status.json
+    copied in cannot name another process into being stopped. None otherwise (Linux only)."""
+    if not os.path.isfile(os.path.join(run_dir, LOG_NAME)) or os.path.islink(run_dir):
+        return None
+    st = RunReader(run_dir).status()
+    if not (st.active and trainer_alive(st.raw) and st.raw.get("pid_start") is not None):
+        return None
+    want = os.path.realpath(os.path.join(run_dir, "metrics.jsonl"))
+    try:
+        fds = os.listdir(f"/proc/{st.pid}/fd")
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{st.pid}/fd/{fd}") == want:
+                return st.pid
+        except OSError:
+            pass
+    return None
 
 
 def tail_lines(path, n=1):
     """The last `n` non-empty lines of a log file (from its last 4 kB); [] if it cannot be read."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # not a FIFO or a symlink someone put there
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - 4096))
             lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
@@ -216,10 +303,31 @@ def stop(run_dir):
     return write_control(run_dir, stop=True)
 
 
-def terminate(name, timeout=5.0):
-    """Last resort for a trainer of ours that ignores its control file: SIGINT (the trainer
-    then marks the run stopped), then SIGKILL."""
-    return _PROCS.stop(name, timeout)
+def terminate(name, timeout=5.0, root=None):
+    """Last resort for a trainer of ours (is_ours) that ignores its control file: SIGINT (the
+    trainer then marks the run stopped), then SIGKILL. False when there is no such trainer."""
+    if _PROCS.is_ours(name):
+        return _PROCS.stop(name, timeout)
+    pid = adopted(os.path.join(root or runs_dir(), name))
+    return False if pid is None else stop_pid(pid, timeout)
+
+
+def stop_pid(pid, timeout=5.0):
+    """SIGINT, then SIGKILL, to a process that is not our child (an adopted trainer): to its
+    process group when it leads one (the launcher starts each in its own session)."""
+    try:
+        group = os.getpgid(pid) == pid
+        kill = os.killpg if group else os.kill
+        for sig in (signal.SIGINT, signal.SIGKILL):
+            kill(pid, sig)
+            t0 = time.time()
+            while time.time() - t0 < timeout:
+                if not pid_alive(pid):
+                    return True
+                time.sleep(0.05)
+    except ProcessLookupError:
+        pass
+    return True
 
 
 def stop_group(p, timeout=5.0, sig=signal.SIGINT):

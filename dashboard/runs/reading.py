@@ -45,7 +45,11 @@ def reader(run_dir):
 
 
 def snapshot(run_dir):
-    """(manifest, status, metric records, checkpoint steps, warnings) of a run, read now."""
+    """(manifest, status, metric records, checkpoint steps, warnings) of a run, read now.
+
+    A trainer that died without a word in status.json (killed, or a full disk refused even
+    that) leaves its last line in trainer.log when a dashboard started it: it is one of the
+    warnings then (`dann: error: run failed: cannot write ...: the disk is full`)."""
     r = reader(run_dir)
     with r.lock:
         rd = r.reader
@@ -55,7 +59,18 @@ def snapshot(run_dir):
         steps = rd.checkpoint_steps()
         rd.control()  # a corrupt control file becomes a warning
         warnings = rd.warnings
+    if not rd.refused:
+        warnings += [w for w in [probe_problem(run_dir)] if w]
+    if status.state == "dead" and not rd.refused:
+        from .launcher import log_tail
+        warnings += [f"trainer log: {line[:300]}" for line in log_tail(run_dir, 1)]
     return manifest, status, records, steps, warnings
+
+
+def refused_entries(root=None):
+    """One line per entry of the runs directory that is not read (a symlinked run)."""
+    from dann_core.reader import refused_entries as refused
+    return refused(root or runs_dir())
 
 
 # ----------------------------------------------------------------------------- probe and checkpoints
@@ -101,12 +116,28 @@ def probe_table(run_dir, thumbs=True):
     key = (run_dir, _mtime(os.path.join(run_dir, "probe.npz")), bool(thumbs))
     if key[1] is None:
         return None
-    return _probe_cache.get_or(key, lambda: _build_probe_table(run_dir, thumbs))
+    return _probe_cache.get_or(key, lambda: _build_probe_table(run_dir, thumbs, key[1]))
 
 
-def _build_probe_table(run_dir, thumbs=True):
+_probe_problems = {}  # (run_dir, probe.npz stamp) -> why it did not load
+
+
+def probe_problem(run_dir):
+    """Why the run's probe.npz does not load ('' when it does, or there is none): read once
+    per version of the file (the table without thumbnails is built then, and kept)."""
+    stamp = _mtime(os.path.join(run_dir, "probe.npz"))
+    if stamp is None:
+        return ""
+    probe_table(run_dir, thumbs=False)
+    return _probe_problems.get((run_dir, stamp), "")
+
+
+def _build_probe_table(run_dir, thumbs=True, stamp=None):
     from dann_core.thumbnails import data_uri
-    p = RunReader(run_dir).probe()
+    rd = RunReader(run_dir)
+    p = rd.probe()
+    if rd.warnings:
+        _probe_problems[(run_dir, stamp)] = rd.warnings[-1]
     if p is None or not {"x", "y", "domain"} <= set(p):
         return None
     x, y, dom = p["x"], np.asarray(p["y"]).astype(int), np.asarray(p["domain"]).astype(int)
@@ -131,13 +162,21 @@ def checkpoint(run_dir, step):
         return None
 
     def load():
-        r = reader(run_dir)
-        ck = RunReader(run_dir).load_checkpoint(int(step))
-        if ck is None:
-            with r.lock:
-                r.reader.warn(f"checkpoint {step} is unreadable; skipped")
+        rd = RunReader(run_dir)
+        ck = rd.load_checkpoint(int(step))
+        if ck is None:  # the page says it where the embedding would be: one line, with the reason
+            _ckpt_problems[key] = rd.warnings[-1] if rd.warnings else f"checkpoint {step} is unreadable"
         return ck
     return _ckpt_cache.get_or(key, load)
+
+
+_ckpt_problems = {}  # (run_dir, step, stamp) -> why that checkpoint did not load
+
+
+def checkpoint_problem(run_dir, step):
+    """Why checkpoint `step` of the run did not load ('' when it did, or was never tried)."""
+    path = os.path.join(run_dir, "checkpoints", f"ckpt_{int(step):08d}.npz")
+    return _ckpt_problems.get((run_dir, int(step), _mtime(path)), "")
 
 
 def features(run_dir, step):

@@ -56,7 +56,12 @@ def start_section(root):
                                    help="a slower run is easier to watch and steer, and leaves the CPU to the page")
         clicked = st.button("Start", type="primary", key="start", width="stretch", disabled=not ok)
     if not clicked:
+        # a refused start stays said until the next Start: the page's next refresh (a run list
+        # that changed) would otherwise wipe the line before anyone read it
+        if st.session_state.get("start_error"):
+            st.error(st.session_state["start_error"])
         return
+    st.session_state.pop("start_error", None)
     opts = dict(epochs=epochs, lambda_schedule=sched, lambda_max=lam_max, max_steps=max_steps or None)
     if live:
         opts.update(launcher.LIVE, control={"lambda": launcher.LIVE_START_LAMBDA})
@@ -64,6 +69,7 @@ def start_section(root):
     try:
         run_names = launcher.start_runs(pair, MODE_CHOICES[mode], root, name, seed=seed, threads=threads, **opts)
     except launcher.LaunchError as e:
+        st.session_state["start_error"] = str(e)
         st.error(str(e))
         return
     st.session_state["pending"] = {**st.session_state.get("pending", {}), **{n: time.time() for n in run_names}}
