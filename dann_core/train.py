@@ -12,6 +12,10 @@ an evaluation plus a checkpoint with the probe features every `ckpt_every` steps
 control.json between steps (control.py: set λ, pause, stop). `ema` > 0 makes the checkpoints
 evaluate a moving average of the weights (averaging.py). Under torchrun every rank trains and
 rank 0 alone evaluates and writes (device.py).
+
+On a GPU: `amp` "bf16" runs the forward passes under bfloat16 autocast, `compile` the step's
+model through torch.compile (its compile time is logged apart, as compile_s). The step never
+waits for the device: losses are summed there and read back every `log_every` steps.
 """
 import dataclasses
 import math
@@ -29,7 +33,7 @@ from .averaging import WeightAverage
 from .batches import Batches
 from .config import resolve
 from .control import ControlPoll, parse_control, read_control
-from .device import place
+from .device import autocast, place, sync
 from .evaluation import evaluate
 from .inference import use_channels_last
 from .models import build_model
@@ -38,6 +42,8 @@ from .objectives import OBJECTIVES
 from .pairs import load_pair
 from .schedules import annealed_lr, lambda_at
 from .stream import RunWriter, atomic_write_json, safe_run_dir
+
+STATUS_EVERY_S = 0.5  # status.json is rewritten at a log step at most this often (and at every change of state)
 
 
 class TrainingFailed(RuntimeError):
@@ -52,8 +58,6 @@ def train(cfg, progress=False, log=print):
 
     # ---- data (on the device), model, optimiser, objective
     pair = load_pair(cfg.pair, cfg.seed, cfg.data_root)
-    if cfg.augment != "none" and pair.kind != "image":
-        raise ValueError(f"augment {cfg.augment!r} deforms images; pair {cfg.pair!r} holds points (use --augment none)")
     n_probe = min(cfg.n_probe, len(pair.y("source_test")), len(pair.y("target_test")))
     test = [torch.from_numpy(pair.arrays[f"{s}_{v}"]).to(at.device) for s in ("source_test", "target_test")
             for v in "xy"]
@@ -67,7 +71,9 @@ def train(cfg, progress=False, log=print):
     last_step = min(total_steps, cfg.max_steps) if cfg.max_steps else total_steps
     ckpt_every = -(-last_step // cfg.evals) if cfg.evals else cfg.ckpt_every or steps_per_epoch
     trains_gd = adversarial(cfg.mode)
-    model = at.wrap(net, all_parameters_used=trains_gd)
+    model = at.wrap(net, all_parameters_used=trains_gd)  # what the step calls; `net` is what is saved
+    if cfg.compile:
+        model = torch.compile(model)
     opt = (torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
            if cfg.optimizer == "sgd" else torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay))
     objective = OBJECTIVES[cfg.mode]
@@ -84,7 +90,7 @@ def train(cfg, progress=False, log=print):
     control = ControlPoll(run_dir, start_control)
 
     def checkpoint(step, extra):
-        m, probe = evaluate(eval_net, *test, pair.kind, n_probe)
+        m, probe = evaluate(eval_net, *test, pair.kind, n_probe, cfg.amp)
         writer.log({"step": step, "epoch": step / steps_per_epoch, "progress": step / total_steps, **extra, **m,
                     "time": time.time() - t_start, "eval": True})
         writer.write_checkpoint(step, eval_net.state_dict(), y=np.concatenate(
@@ -94,23 +100,19 @@ def train(cfg, progress=False, log=print):
 
     # ---- the loop
     t_start = t_step = time.time()
-    step, state, last_eval = 0, "running", {}
+    step, state, last_eval, ctl = 0, "running", {}, {}
     lam, lam_source, lr = 0.0, "schedule", cfg.lr
-    sums = torch.zeros(4, device=at.device)  # label loss, domain loss, domain correct, count: summed on the device
-    imgs, t_log = 0, time.perf_counter()
-    bar = progress_bar(last_step, name) if at.main and progress else None
+    steplog = StepLog(writer, at.device, trains_gd, steps_per_epoch, total_steps, t_start)
+    bar = progress_bar(last_step, name, enabled=at.main and progress)
     try:
         if at.main:
             last_eval = checkpoint(0, {"lambda": lambda_at(0.0, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma),
                                        "lr": cfg.lr})
             writer.set_status("running", step=0, progress=0.0)
+            steplog.restart()  # evaluation time is not training throughput
         while step < last_step:
             # -- control: rank 0 reads the file, every rank follows
-            ctl, err = control.poll() if at.main else (control.control, None)
-            if err:
-                writer.log({"step": step, "warning": f"{err}; ignored, keeping the last valid control"})
-                log(f"warning: {err}; ignored")
-            ctl = at.broadcast(ctl)
+            ctl = follow_control(control, at, step, cfg.log_every, ctl, writer, log)
             if ctl.get("stop"):
                 state = "stopped"
                 break
@@ -121,58 +123,32 @@ def train(cfg, progress=False, log=print):
                 continue
 
             # -- schedules (p = progress), or a live λ from the control file
-            p = step / total_steps
-            lam, lam_source = ((float(ctl["lambda"]), "control") if ctl.get("lambda") is not None else
-                               (lambda_at(p, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma), "schedule"))
-            lam = lam if trains_gd else 0.0
-            lr = annealed_lr(p, cfg.lr) if cfg.lr_schedule == "anneal" else cfg.lr
-            for g in opt.param_groups:
-                g["lr"] = lr
+            lam, lam_source, lr = step_settings(cfg, ctl, step / total_steps, trains_gd)
+            set_lr(opt, lr)
             net.grl.lambd = lam  # λ only scales the gradient reaching G_f; G_d learns at full rate
 
             # -- one step
             b = batches.next(semi=cfg.mode == "semi")
-            label_loss, domain_loss, dom_correct = objective(model, b)
-            opt.zero_grad(set_to_none=True)
-            (label_loss + domain_loss).backward()
-            opt.step()
+            losses = train_step(model, objective, opt, b, at.device, cfg.amp)
             if avg is not None:
                 avg.update()
             step += 1
-            imgs += len(b.xs) + len(b.xt) if trains_gd else half
-            with torch.no_grad():  # no host sync here: read back every log_every steps
-                sums += torch.stack([label_loss.detach(), domain_loss.detach(), dom_correct.detach(),
-                                     torch.ones((), device=at.device)])
-            if bar is not None:
-                bar.update(1)
-            if cfg.pace:  # sleep off what is left of this step's share of a second
-                t_step = max(t_step + 1.0 / cfg.pace, time.time() - 1.0)
-                time.sleep(max(0.0, t_step - time.time()))
+            steplog.add(losses, len(b.xs) + len(b.xt) if trains_gd else half, compiled=cfg.compile and step == 1)
+            bar.update(1)
+            t_step = keep_pace(t_step, cfg.pace)
 
             # -- stream: metrics, evaluation + checkpoint
             if at.main and (step % cfg.log_every == 0 or step == last_step):
-                s = (sums / sums[3]).tolist()
-                sums.zero_()
-                if not all(math.isfinite(v) for v in s[:2]):
-                    raise TrainingFailed(f"loss became NaN/inf by step {step} (label {s[0]}, domain {s[1]}); "
-                                         "try a lower --lr or --lambda-max")
-                now = time.perf_counter()
-                writer.log({"step": step, "epoch": step / steps_per_epoch, "progress": step / total_steps,
-                            "lambda": lam, "lambda_source": lam_source, "lr": lr, "label_loss": s[0],
-                            "domain_loss": s[1] if trains_gd else None, "domain_acc_batch": s[2] if trains_gd else None,
-                            "img_per_s": imgs / max(now - t_log, 1e-9), "time": time.time() - t_start})
-                imgs, t_log = 0, now
-                writer.set_status("running", step=step, progress=step / total_steps)
-                if bar is not None and last_eval:
-                    bar.set_postfix(tgt=f"{last_eval['target_acc']:.3f}", lam=f"{lam:.2f}")
+                steplog.write(step, {"lambda": lam, "lambda_source": lam_source, "lr": lr})
+                bar.set_postfix(tgt=f"{last_eval['target_acc']:.3f}", lam=f"{lam:.2f}")
             if at.main and (step % ckpt_every == 0 or step == last_step):
                 last_eval = checkpoint(step, {"lambda": lam, "lambda_source": lam_source, "lr": lr})
-                imgs, t_log = 0, time.perf_counter()  # evaluation time is not training throughput
+                steplog.restart()  # evaluation time is not training throughput
 
         state = "stopped" if state == "stopped" else "finished"
-        if at.main:
-            if writer.steps[-1] != step:
-                last_eval = checkpoint(step, {"lambda": lam, "lambda_source": lam_source, "lr": lr})
+        if at.main:  # the last step has its checkpoint
+            last_eval = (checkpoint(step, {"lambda": lam, "lambda_source": lam_source, "lr": lr})
+                         if writer.steps[-1] != step else last_eval)
             writer.set_status(state, step=step, progress=step / total_steps, **last_eval)
     except (KeyboardInterrupt, Exception) as e:
         if at.main:
@@ -182,8 +158,7 @@ def train(cfg, progress=False, log=print):
                               progress=step / total_steps, error=why)
         raise
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         if writer is not None:
             writer.close()
         at.close()
@@ -191,7 +166,98 @@ def train(cfg, progress=False, log=print):
     return {"run": name, "run_dir": run_dir, "state": state, "steps": step, "rank": at.rank,
             "source_acc": last_eval.get("source_acc"), "target_acc": last_eval.get("target_acc"),
             "domain_err": last_eval.get("domain_err"), "linear_domain_err": last_eval.get("linear_domain_err"),
-            "seconds": time.time() - t_start}
+            "seconds": time.time() - t_start, "compile_s": steplog.compile_s}
+
+
+def follow_control(control, at, step, every, ctl, writer, log):
+    """The control every rank follows from this step: rank 0 reads the file (a corrupt one is
+    reported and ignored); under torchrun the other ranks hear of it every `every` steps, since
+    telling them waits for the device. `ctl`: what they follow now."""
+    polled, err = control.poll() if at.main else (control.control, None)
+    if err:
+        writer.log({"step": step, "warning": f"{err}; ignored, keeping the last valid control"})
+        log(f"warning: {err}; ignored")
+    return at.broadcast(polled) if not at.distributed or step % every == 0 else ctl
+
+
+def step_settings(cfg, ctl, p, trains_gd):
+    """(λ, where it comes from, lr) at progress p: a λ set live in the control file wins over the
+    schedule; modes without G_d train with λ = 0."""
+    lam, source = ((float(ctl["lambda"]), "control") if ctl.get("lambda") is not None else
+                   (lambda_at(p, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma), "schedule"))
+    return (lam if trains_gd else 0.0), source, annealed_lr(p, cfg.lr) if cfg.lr_schedule == "anneal" else cfg.lr
+
+
+class StepLog:
+    """The stream's training records: the step's losses are summed on the device (the step never
+    waits for it) and read back every `log_every` steps into one metrics record, with the img/s
+    since the last one; status.json is rewritten at most every STATUS_EVERY_S."""
+
+    def __init__(self, writer, device, trains_gd, steps_per_epoch, total_steps, t_start):
+        self.writer, self.trains_gd, self.t_start = writer, trains_gd, t_start
+        self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
+        self.sums = torch.zeros(4, device=device)  # label loss, domain loss, domain correct, count
+        self.t_status, self.extra = 0.0, {}        # extra: fields for the next record only
+        self.compile_s = None
+        self.restart()
+
+    def restart(self):
+        """Count img/s from now on (after an evaluation, or a compiling first step)."""
+        self.imgs, self.t = 0, time.perf_counter()
+
+    @torch.no_grad()
+    def add(self, losses, imgs, compiled=False):
+        """A step's losses and images. `compiled`: that step compiled the model (torch.compile):
+        its time is the compile time, logged apart (compile_s), not training throughput."""
+        self.sums += torch.stack([*(v.detach() for v in losses), torch.ones((), device=self.sums.device)])
+        self.imgs += imgs
+        if compiled:
+            sync(self.sums.device)
+            self.compile_s = self.extra["compile_s"] = time.perf_counter() - self.t
+            self.restart()
+
+    def write(self, step, fields):
+        s = (self.sums / self.sums[3]).tolist()
+        self.sums.zero_()
+        if not all(math.isfinite(v) for v in s[:2]):
+            raise TrainingFailed(f"loss became NaN/inf by step {step} (label {s[0]}, domain {s[1]}); "
+                                 "try a lower --lr or --lambda-max")
+        now = time.perf_counter()
+        progress = step / self.total_steps
+        self.writer.log({"step": step, "epoch": step / self.steps_per_epoch, "progress": progress, **fields,
+                         "label_loss": s[0], "domain_loss": s[1] if self.trains_gd else None,
+                         "domain_acc_batch": s[2] if self.trains_gd else None,
+                         "img_per_s": self.imgs / max(now - self.t, 1e-9), "time": time.time() - self.t_start,
+                         **self.extra})
+        self.imgs, self.t, self.extra = 0, now, {}
+        if now - self.t_status >= STATUS_EVERY_S:  # a rewrite + fsync: nothing next to a CPU step, a lot on a GPU
+            self.writer.set_status("running", step=step, progress=progress)
+            self.t_status = now
+
+
+def set_lr(opt, lr):
+    for g in opt.param_groups:
+        g["lr"] = lr
+
+
+def keep_pace(t_step, pace):
+    """Sleep off what is left of this step's share of a second (pace: steps a second; 0: none)."""
+    if pace:
+        t_step = max(t_step + 1.0 / pace, time.time() - 1.0)
+        time.sleep(max(0.0, t_step - time.time()))
+    return t_step
+
+
+def train_step(model, objective, opt, b, device, amp="off"):
+    """One step of Algorithm 1 on batch `b`: the objective's forward (under bf16 autocast when
+    `amp` is "bf16"; backward and update outside it, in fp32), backward, update. Returns the
+    objective's (label loss, domain loss, domain accuracy) tensors, still on the device."""
+    with autocast(device, amp):
+        label_loss, domain_loss, dom_correct = objective(model, b)
+    opt.zero_grad(set_to_none=True)
+    (label_loss + domain_loss).backward()
+    opt.step()
+    return label_loss, domain_loss, dom_correct
 
 
 def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, total_steps, last_step, ckpt_every,
@@ -210,9 +276,10 @@ def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, to
         "n_classes": pair.n_classes, "sizes": pair.sizes(), "n_probe": n_probe,
         "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "last_step": last_step,
         "ckpt_every": ckpt_every, "device": str(at.device), "world_size": at.world,
+        "device_name": torch.cuda.get_device_name(at.device) if at.device.type == "cuda" else None,
         "n_params": sum(p.numel() for p in net.parameters()),
         "versions": {"dann_core": __version__, "python": platform.python_version(),
-                     "torch": torch.__version__, "numpy": np.__version__},
+                     "torch": torch.__version__, "cuda": torch.version.cuda, "numpy": np.__version__},
         "argv": sys.argv, "started": time.time(), "started_iso": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
     writer.set_status("starting", step=0, progress=0.0)
@@ -222,6 +289,6 @@ def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, to
     return writer
 
 
-def progress_bar(total, name):
+def progress_bar(total, name, enabled=True):
     from tqdm import tqdm
-    return tqdm(total=total, desc=name, unit="step", file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, desc=name, unit="step", file=sys.stderr, dynamic_ncols=True, disable=not enabled)
