@@ -74,8 +74,7 @@ def train(cfg, progress=False, log=print):
     model = at.wrap(net, all_parameters_used=trains_gd)  # what the step calls; `net` is what is saved
     if cfg.compile:
         model = torch.compile(model)
-    opt = (torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-           if cfg.optimizer == "sgd" else torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay))
+    opt = make_optimizer(cfg, net.parameters())
     objective = OBJECTIVES[cfg.mode]
     avg = WeightAverage(net, cfg.ema) if cfg.ema and at.main else None
     eval_net = avg.module if avg else net  # what the checkpoints evaluate and save
@@ -235,6 +234,12 @@ class StepLog:
             self.t_status = now
 
 
+def make_optimizer(cfg, params):
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
 def set_lr(opt, lr):
     for g in opt.param_groups:
         g["lr"] = lr
@@ -276,6 +281,7 @@ def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, to
         "n_classes": pair.n_classes, "sizes": pair.sizes(), "n_probe": n_probe,
         "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "last_step": last_step,
         "ckpt_every": ckpt_every, "device": str(at.device), "world_size": at.world,
+        "backend": torch.distributed.get_backend() if at.distributed else None,
         "device_name": torch.cuda.get_device_name(at.device) if at.device.type == "cuda" else None,
         "n_params": sum(p.numel() for p in net.parameters()),
         "versions": {"dann_core": __version__, "python": platform.python_version(),
