@@ -25,17 +25,13 @@ class Batch:
 
 class Batches:
     def __init__(self, pair, device, half, gen, semi_k=0, channels_last=False, augment_kind="none"):
-        if augment_kind != "none" and pair.kind != "image":
-            raise ValueError(f"augment {augment_kind!r} deforms images; pair {pair.name!r} holds points "
-                             "(use --augment none)")
         for split in ("source_train", "target_train"):
             if half > len(pair.y(split)):
                 raise ValueError(f"batch_size {2 * half} is too large for pair {pair.name!r}: half a batch "
                                  f"({half}) is more than its {len(pair.y(split))} {split.replace('_', ' ')} samples")
-        self.xs, self.ys = (torch.from_numpy(pair.x("source_train")).to(device),
-                            torch.from_numpy(pair.y("source_train")).to(device))
-        self.xt, self.yt = (torch.from_numpy(pair.x("target_train")).to(device),
-                            torch.from_numpy(pair.y("target_train")).to(device))
+        dev = lambda a: torch.from_numpy(a).to(device)
+        self.xs, self.ys = dev(pair.x("source_train")), dev(pair.y("source_train"))
+        self.xt, self.yt = dev(pair.x("target_train")), dev(pair.y("target_train"))
         self.kind, self.half, self.gen, self.device = pair.kind, half, gen, device
         self.cl, self.augment_kind = channels_last, augment_kind
         # semi: the fixed labelled target samples (drawn in every mode: the generator's sequence

@@ -43,7 +43,7 @@ from .pairs import load_pair
 from .schedules import annealed_lr, lambda_at
 from .stream import RunWriter, atomic_write_json, safe_run_dir
 
-STATUS_EVERY_S = 0.5  # status.json is rewritten at a log step at most this often (and at every change of state)
+STATUS_EVERY_S = 0.5  # status.json: rewritten at a log step at most this often (a rewrite is an fsync)
 
 
 class TrainingFailed(RuntimeError):
@@ -58,6 +58,8 @@ def train(cfg, progress=False, log=print):
 
     # ---- data (on the device), model, optimiser, objective
     pair = load_pair(cfg.pair, cfg.seed, cfg.data_root)
+    if cfg.augment != "none" and pair.kind != "image":
+        raise ValueError(f"augment {cfg.augment!r} deforms images; pair {cfg.pair!r} holds points (use --augment none)")
     n_probe = min(cfg.n_probe, len(pair.y("source_test")), len(pair.y("target_test")))
     test = [torch.from_numpy(pair.arrays[f"{s}_{v}"]).to(at.device) for s in ("source_test", "target_test")
             for v in "xy"]
@@ -99,19 +101,26 @@ def train(cfg, progress=False, log=print):
 
     # ---- the loop
     t_start = t_step = time.time()
-    step, state, last_eval, ctl = 0, "running", {}, {}
+    step, state, last_eval = 0, "running", {}
     lam, lam_source, lr = 0.0, "schedule", cfg.lr
-    steplog = StepLog(writer, at.device, trains_gd, steps_per_epoch, total_steps, t_start)
-    bar = progress_bar(last_step, name, enabled=at.main and progress)
+    sums = torch.zeros(4, device=at.device)  # label loss, domain loss, domain correct, count: summed on the device
+    imgs, t_log, t_status, compile_s, ctl = 0, time.perf_counter(), 0.0, None, {}
+    bar = progress_bar(last_step, name) if at.main and progress else None
     try:
         if at.main:
             last_eval = checkpoint(0, {"lambda": lambda_at(0.0, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma),
                                        "lr": cfg.lr})
             writer.set_status("running", step=0, progress=0.0)
-            steplog.restart()  # evaluation time is not training throughput
+            imgs, t_log = 0, time.perf_counter()  # evaluation time is not training throughput
         while step < last_step:
-            # -- control: rank 0 reads the file, every rank follows
-            ctl = follow_control(control, at, step, cfg.log_every, ctl, writer, log)
+            # -- control: rank 0 reads the file, every rank follows (under torchrun, from the next
+            #    multiple of log_every: telling the other ranks waits for the device)
+            polled, err = control.poll() if at.main else (control.control, None)
+            if err:
+                writer.log({"step": step, "warning": f"{err}; ignored, keeping the last valid control"})
+                log(f"warning: {err}; ignored")
+            if not at.distributed or step % cfg.log_every == 0:
+                ctl = at.broadcast(polled)
             if ctl.get("stop"):
                 state = "stopped"
                 break
@@ -122,32 +131,61 @@ def train(cfg, progress=False, log=print):
                 continue
 
             # -- schedules (p = progress), or a live λ from the control file
-            lam, lam_source, lr = step_settings(cfg, ctl, step / total_steps, trains_gd)
-            set_lr(opt, lr)
+            p = step / total_steps
+            lam, lam_source = ((float(ctl["lambda"]), "control") if ctl.get("lambda") is not None else
+                               (lambda_at(p, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma), "schedule"))
+            lam = lam if trains_gd else 0.0
+            lr = annealed_lr(p, cfg.lr) if cfg.lr_schedule == "anneal" else cfg.lr
+            for g in opt.param_groups:
+                g["lr"] = lr
             net.grl.lambd = lam  # λ only scales the gradient reaching G_f; G_d learns at full rate
 
             # -- one step
             b = batches.next(semi=cfg.mode == "semi")
-            losses = train_step(model, objective, opt, b, at.device, cfg.amp)
+            label_loss, domain_loss, dom_correct = train_step(model, objective, opt, b, at.device, cfg.amp)
             if avg is not None:
                 avg.update()
             step += 1
-            steplog.add(losses, len(b.xs) + len(b.xt) if trains_gd else half, compiled=cfg.compile and step == 1)
-            bar.update(1)
-            t_step = keep_pace(t_step, cfg.pace)
+            imgs += len(b.xs) + len(b.xt) if trains_gd else half
+            with torch.no_grad():  # no host sync here: read back every log_every steps
+                sums += torch.stack([label_loss.detach(), domain_loss.detach(), dom_correct.detach(),
+                                     torch.ones((), device=at.device)])
+            if cfg.compile and step == 1:  # that step compiled the model: its time is compile_s, not img/s
+                sync(at.device)
+                compile_s, imgs, t_log = time.perf_counter() - t_log, 0, time.perf_counter()
+            if bar is not None:
+                bar.update(1)
+            if cfg.pace:  # sleep off what is left of this step's share of a second
+                t_step = max(t_step + 1.0 / cfg.pace, time.time() - 1.0)
+                time.sleep(max(0.0, t_step - time.time()))
 
             # -- stream: metrics, evaluation + checkpoint
             if at.main and (step % cfg.log_every == 0 or step == last_step):
-                steplog.write(step, {"lambda": lam, "lambda_source": lam_source, "lr": lr})
-                bar.set_postfix(tgt=f"{last_eval['target_acc']:.3f}", lam=f"{lam:.2f}")
+                s = (sums / sums[3]).tolist()
+                sums.zero_()
+                if not all(math.isfinite(v) for v in s[:2]):
+                    raise TrainingFailed(f"loss became NaN/inf by step {step} (label {s[0]}, domain {s[1]}); "
+                                         "try a lower --lr or --lambda-max")
+                now = time.perf_counter()
+                writer.log({"step": step, "epoch": step / steps_per_epoch, "progress": step / total_steps,
+                            "lambda": lam, "lambda_source": lam_source, "lr": lr, "label_loss": s[0],
+                            "domain_loss": s[1] if trains_gd else None, "domain_acc_batch": s[2] if trains_gd else None,
+                            "img_per_s": imgs / max(now - t_log, 1e-9), "time": time.time() - t_start,
+                            **({"compile_s": compile_s} if compile_s is not None and step <= cfg.log_every else {})})
+                imgs, t_log = 0, now
+                if now - t_status >= STATUS_EVERY_S:  # nothing next to a CPU step; a lot next to a GPU one
+                    writer.set_status("running", step=step, progress=step / total_steps)
+                    t_status = now
+                if bar is not None and last_eval:
+                    bar.set_postfix(tgt=f"{last_eval['target_acc']:.3f}", lam=f"{lam:.2f}")
             if at.main and (step % ckpt_every == 0 or step == last_step):
                 last_eval = checkpoint(step, {"lambda": lam, "lambda_source": lam_source, "lr": lr})
-                steplog.restart()  # evaluation time is not training throughput
+                imgs, t_log = 0, time.perf_counter()  # evaluation time is not training throughput
 
         state = "stopped" if state == "stopped" else "finished"
-        if at.main:  # the last step has its checkpoint
-            last_eval = (checkpoint(step, {"lambda": lam, "lambda_source": lam_source, "lr": lr})
-                         if writer.steps[-1] != step else last_eval)
+        if at.main:
+            if writer.steps[-1] != step:
+                last_eval = checkpoint(step, {"lambda": lam, "lambda_source": lam_source, "lr": lr})
             writer.set_status(state, step=step, progress=step / total_steps, **last_eval)
     except (KeyboardInterrupt, Exception) as e:
         if at.main:
@@ -157,7 +195,8 @@ def train(cfg, progress=False, log=print):
                               progress=step / total_steps, error=why)
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if writer is not None:
             writer.close()
         at.close()
@@ -165,73 +204,7 @@ def train(cfg, progress=False, log=print):
     return {"run": name, "run_dir": run_dir, "state": state, "steps": step, "rank": at.rank,
             "source_acc": last_eval.get("source_acc"), "target_acc": last_eval.get("target_acc"),
             "domain_err": last_eval.get("domain_err"), "linear_domain_err": last_eval.get("linear_domain_err"),
-            "seconds": time.time() - t_start, "compile_s": steplog.compile_s}
-
-
-def follow_control(control, at, step, every, ctl, writer, log):
-    """The control every rank follows from this step: rank 0 reads the file (a corrupt one is
-    reported and ignored); under torchrun the other ranks hear of it every `every` steps, since
-    telling them waits for the device. `ctl`: what they follow now."""
-    polled, err = control.poll() if at.main else (control.control, None)
-    if err:
-        writer.log({"step": step, "warning": f"{err}; ignored, keeping the last valid control"})
-        log(f"warning: {err}; ignored")
-    return at.broadcast(polled) if not at.distributed or step % every == 0 else ctl
-
-
-def step_settings(cfg, ctl, p, trains_gd):
-    """(λ, where it comes from, lr) at progress p: a λ set live in the control file wins over the
-    schedule; modes without G_d train with λ = 0."""
-    lam, source = ((float(ctl["lambda"]), "control") if ctl.get("lambda") is not None else
-                   (lambda_at(p, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma), "schedule"))
-    return (lam if trains_gd else 0.0), source, annealed_lr(p, cfg.lr) if cfg.lr_schedule == "anneal" else cfg.lr
-
-
-class StepLog:
-    """The stream's training records: the step's losses are summed on the device (the step never
-    waits for it) and read back every `log_every` steps into one metrics record, with the img/s
-    since the last one; status.json is rewritten at most every STATUS_EVERY_S."""
-
-    def __init__(self, writer, device, trains_gd, steps_per_epoch, total_steps, t_start):
-        self.writer, self.trains_gd, self.t_start = writer, trains_gd, t_start
-        self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
-        self.sums = torch.zeros(4, device=device)  # label loss, domain loss, domain correct, count
-        self.t_status, self.extra = 0.0, {}        # extra: fields for the next record only
-        self.compile_s = None
-        self.restart()
-
-    def restart(self):
-        """Count img/s from now on (after an evaluation, or a compiling first step)."""
-        self.imgs, self.t = 0, time.perf_counter()
-
-    @torch.no_grad()
-    def add(self, losses, imgs, compiled=False):
-        """A step's losses and images. `compiled`: that step compiled the model (torch.compile):
-        its time is the compile time, logged apart (compile_s), not training throughput."""
-        self.sums += torch.stack([*(v.detach() for v in losses), torch.ones((), device=self.sums.device)])
-        self.imgs += imgs
-        if compiled:
-            sync(self.sums.device)
-            self.compile_s = self.extra["compile_s"] = time.perf_counter() - self.t
-            self.restart()
-
-    def write(self, step, fields):
-        s = (self.sums / self.sums[3]).tolist()
-        self.sums.zero_()
-        if not all(math.isfinite(v) for v in s[:2]):
-            raise TrainingFailed(f"loss became NaN/inf by step {step} (label {s[0]}, domain {s[1]}); "
-                                 "try a lower --lr or --lambda-max")
-        now = time.perf_counter()
-        progress = step / self.total_steps
-        self.writer.log({"step": step, "epoch": step / self.steps_per_epoch, "progress": progress, **fields,
-                         "label_loss": s[0], "domain_loss": s[1] if self.trains_gd else None,
-                         "domain_acc_batch": s[2] if self.trains_gd else None,
-                         "img_per_s": self.imgs / max(now - self.t, 1e-9), "time": time.time() - self.t_start,
-                         **self.extra})
-        self.imgs, self.t, self.extra = 0, now, {}
-        if now - self.t_status >= STATUS_EVERY_S:  # a rewrite + fsync: nothing next to a CPU step, a lot on a GPU
-            self.writer.set_status("running", step=step, progress=progress)
-            self.t_status = now
+            "seconds": time.time() - t_start, "compile_s": compile_s}
 
 
 def make_optimizer(cfg, params):
@@ -240,23 +213,10 @@ def make_optimizer(cfg, params):
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def set_lr(opt, lr):
-    for g in opt.param_groups:
-        g["lr"] = lr
-
-
-def keep_pace(t_step, pace):
-    """Sleep off what is left of this step's share of a second (pace: steps a second; 0: none)."""
-    if pace:
-        t_step = max(t_step + 1.0 / pace, time.time() - 1.0)
-        time.sleep(max(0.0, t_step - time.time()))
-    return t_step
-
-
 def train_step(model, objective, opt, b, device, amp="off"):
     """One step of Algorithm 1 on batch `b`: the objective's forward (under bf16 autocast when
-    `amp` is "bf16"; backward and update outside it, in fp32), backward, update. Returns the
-    objective's (label loss, domain loss, domain accuracy) tensors, still on the device."""
+    `amp` is "bf16"; backward and update outside it, on the fp32 weights), backward, update.
+    Returns the objective's (label loss, domain loss, domain accuracy), still on the device."""
     with autocast(device, amp):
         label_loss, domain_loss, dom_correct = objective(model, b)
     opt.zero_grad(set_to_none=True)
@@ -295,6 +255,6 @@ def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, to
     return writer
 
 
-def progress_bar(total, name, enabled=True):
+def progress_bar(total, name):
     from tqdm import tqdm
-    return tqdm(total=total, desc=name, unit="step", file=sys.stderr, dynamic_ncols=True, disable=not enabled)
+    return tqdm(total=total, desc=name, unit="step", file=sys.stderr, dynamic_ncols=True)
