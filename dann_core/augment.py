@@ -9,6 +9,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .device import to_device
+
 KINDS = ("none", "affine", "elastic")
 
 
@@ -32,10 +34,10 @@ def augment(x, kind, gen, rot_deg=12.0, scale=0.12, shear=0.25, shift=0.08, elas
     theta[:, 1, 0] = sin / s
     theta[:, 1, 1] = cos / s
     theta[:, :, 2] = u(n, 2) * shift * 2
-    g = F.affine_grid(theta.to(x.device, x.dtype), (n, 1, h, w), align_corners=False)
+    g = F.affine_grid(to_device(theta, x.device).to(x.dtype), (n, 1, h, w), align_corners=False)
     if kind == "elastic":
         # a coarse random field, upsampled smooth; elastic_px is its typical size in pixels
         d = torch.randn(n, 2, grid, grid, generator=gen) * (elastic_px * 2 / max(h, w))
-        d = F.interpolate(d.to(x.device, x.dtype), size=(h, w), mode="bicubic", align_corners=False)
+        d = F.interpolate(to_device(d, x.device).to(x.dtype), size=(h, w), mode="bicubic", align_corners=False)
         g = g + d.permute(0, 2, 3, 1)
     return F.grid_sample(x.contiguous(), g, mode="bilinear", padding_mode="border", align_corners=False)

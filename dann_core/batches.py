@@ -2,13 +2,15 @@
 
 The training splits live on the device as uint8 (images) or float32 (points) and batches are
 indexed there. Each domain cycles through its own random permutation, drawn from the run's
-generator, so a seed gives the same batches on any machine.
+generator, so a seed gives the same batches on any machine. Drawing a batch never waits for
+the device (device.to_device): the step stays free of host synchronisation.
 """
 from dataclasses import dataclass
 
 import torch
 
 from .augment import augment
+from .device import to_device
 from .inference import to_input
 
 
@@ -23,6 +25,10 @@ class Batch:
 
 class Batches:
     def __init__(self, pair, device, half, gen, semi_k=0, channels_last=False, augment_kind="none"):
+        for split in ("source_train", "target_train"):
+            if half > len(pair.y(split)):
+                raise ValueError(f"batch_size {2 * half} is too large for pair {pair.name!r}: half a batch "
+                                 f"({half}) is more than its {len(pair.y(split))} {split.replace('_', ' ')} samples")
         dev = lambda a: torch.from_numpy(a).to(device)
         self.xs, self.ys = dev(pair.x("source_train")), dev(pair.y("source_train"))
         self.xt, self.yt = dev(pair.x("target_train")), dev(pair.y("target_train"))
@@ -30,7 +36,7 @@ class Batches:
         self.cl, self.augment_kind = channels_last, augment_kind
         # semi: the fixed labelled target samples (drawn in every mode: the generator's sequence
         # then does not depend on the mode)
-        self.semi_idx = torch.randperm(len(self.yt), generator=gen)[:semi_k].to(device)
+        self.semi_idx = to_device(torch.randperm(len(self.yt), generator=gen)[:semi_k], device)
         self.s_perm = self.t_perm = None
 
     def _input(self, x):
@@ -39,13 +45,13 @@ class Batches:
     def _take(self, perm, ptr, n):
         """The next `n` indices of a domain's permutation, drawing a new one when it runs out."""
         if perm is None or ptr + self.half > len(perm):
-            perm, ptr = torch.randperm(n, generator=self.gen).to(self.device), 0
+            perm, ptr = to_device(torch.randperm(n, generator=self.gen), self.device), 0
         return perm, ptr + self.half, perm[ptr:ptr + self.half]
 
     def next(self, semi=False):
         if self.s_perm is None:  # both permutations at the first step, source first
-            self.s_perm, self.s_ptr = torch.randperm(len(self.ys), generator=self.gen).to(self.device), 0
-            self.t_perm, self.t_ptr = torch.randperm(len(self.yt), generator=self.gen).to(self.device), 0
+            self.s_perm, self.s_ptr = to_device(torch.randperm(len(self.ys), generator=self.gen), self.device), 0
+            self.t_perm, self.t_ptr = to_device(torch.randperm(len(self.yt), generator=self.gen), self.device), 0
         self.s_perm, self.s_ptr, si = self._take(self.s_perm, self.s_ptr, len(self.ys))
         self.t_perm, self.t_ptr, ti = self._take(self.t_perm, self.t_ptr, len(self.yt))
         xs, ys = self._input(self.xs[si]), self.ys[si]
@@ -56,6 +62,6 @@ class Batches:
         if not semi:
             return Batch(xs, ys, xt, yt)
         # a quarter batch of the fixed labelled target samples rides along with the target
-        li = self.semi_idx[torch.randint(len(self.semi_idx), (max(1, self.half // 4),), generator=self.gen)
-                           .to(self.device)]
+        li = self.semi_idx[to_device(torch.randint(len(self.semi_idx), (max(1, self.half // 4),),
+                                                   generator=self.gen), self.device)]
         return Batch(xs, ys, torch.cat([xt, self._input(self.xt[li])]), torch.cat([yt, self.yt[li]]), len(li))

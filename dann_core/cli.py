@@ -71,6 +71,10 @@ def _parser():
     t.add_argument("--control", help="a control.json to start from (lambda / paused / stop)")
     t.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     t.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
+    t.add_argument("--amp", choices=("off", "bf16"), default="off",
+                   help="bf16: forward passes under bfloat16 autocast, for GPU speed (default off: fp32)")
+    t.add_argument("--compile", action="store_true",
+                   help="torch.compile the training step (its compile time is logged apart, as compile_s)")
     t.add_argument("--data-root", help="where downloadable datasets live")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -52,6 +52,10 @@ class Config:
     # machine
     device: str = "auto"
     threads: int = 0                # CPU threads; 0: all cores
+    amp: str = "off"                # "bf16": forward passes under bfloat16 autocast (GPU speed);
+                                    # "off": fp32, the runs that must match to the bit
+    compile: bool = False           # torch.compile the training step's model (compile time is
+                                    # logged apart: metrics field compile_s)
     data_root: str = None
 
 
@@ -95,8 +99,14 @@ def resolve(cfg):
         (cfg.pace >= 0 and math.isfinite(cfg.pace), "pace must be a number of steps a second >= 0 (0: full speed)"),
         (cfg.threads >= 0, "threads must be >= 0"),
         (cfg.keep_checkpoints == 0 or cfg.keep_checkpoints >= 2, "keep_checkpoints must be 0 (all) or >= 2"),
+        (cfg.amp in ("off", "bf16"), "amp must be 'off' or 'bf16'"),
     ]
     for ok, msg in checks:
         if not ok:
             raise ValueError(msg)
+    if cfg.amp != "off" or cfg.compile:  # what the device must support (pick_device: the device's own errors)
+        from .device import pick_device, unsupported
+        why = unsupported(pick_device(cfg.device), cfg.amp, cfg.compile)
+        if why:
+            raise ValueError(why)
     return cfg

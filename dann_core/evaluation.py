@@ -1,6 +1,8 @@
 """A checkpoint's evaluation: accuracy on the held-out splits, G_d's error, the class-conditional
 diagnostics (diagnostics.py), and the probe rows the stream keeps (features and G_y's hidden
-layer, predictions, domain outputs of the fixed probe points)."""
+layer, predictions, domain outputs of the fixed probe points).
+
+The forwards stay on the device; the three headline metrics come to the host in one copy."""
 import numpy as np
 import torch
 
@@ -16,20 +18,21 @@ def _half(a):
 
 
 @torch.no_grad()
-def evaluate(model, xs, ys, xt, yt, kind, n_probe, target_model=None):
+def evaluate(model, xs, ys, xt, yt, kind, n_probe, target_model=None, amp="off"):
     """(metrics, probe arrays) of `model` on held-out source (xs, ys) and target (xt, yt); the
     first `n_probe` rows of each domain are the probe points. `target_model`: the network that
-    evaluates the target instead (AdaBN: adabn.py); default `model`."""
-    s = forward_layers(model, xs, kind)
-    t = forward_layers(target_model or model, xt, kind)
+    evaluates the target instead (AdaBN: adabn.py); default `model`. `amp`: as forward_layers."""
+    s = forward_layers(model, xs, kind, amp=amp)
+    t = forward_layers(target_model or model, xt, kind, amp=amp)
     fs, ps, ds = s["features"], s["class_prob"], s["domain_prob"]
     ft, pt, dt = t["features"], t["class_prob"], t["domain_prob"]
-    metrics = {
-        "source_acc": (ps.argmax(1) == ys).float().mean().item(),
-        "target_acc": (pt.argmax(1) == yt).float().mean().item(),
-        # G_d says "target" when sigmoid > 0.5; its error over both held-out sets
-        "domain_err": ((ds > 0.5).float().sum() + (dt <= 0.5).float().sum()).item() / (len(ds) + len(dt)),
-    }
+    source_acc, target_acc, domain_wrong = torch.stack([
+        (ps.argmax(1) == ys).float().mean(),
+        (pt.argmax(1) == yt).float().mean(),
+        (ds > 0.5).float().sum() + (dt <= 0.5).float().sum(),  # G_d says "target" when sigmoid > 0.5
+    ]).tolist()
+    metrics = {"source_acc": source_acc, "target_acc": target_acc,
+               "domain_err": domain_wrong / (len(ds) + len(dt))}  # over both held-out sets
     probe = {
         "features": _half(torch.cat([fs[:n_probe], ft[:n_probe]])),
         "class_prob": torch.cat([ps[:n_probe], pt[:n_probe]]).cpu().numpy().astype(np.float16),

@@ -4,6 +4,7 @@ import os
 
 import torch
 
+from .device import autocast
 from .models import build_model
 
 
@@ -19,39 +20,50 @@ def to_input(x, kind, channels_last=False):
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
+# device types where image networks train channels-last: measured 1.5x faster on the CPU
+# (oneDNN convolutions; benchmarks/bench_trainer.py). CUDA is not measured yet:
+# benchmarks/gpu_check.py prints the bare step in both layouts; add "cuda" where it wins.
+CHANNELS_LAST_ON = ("cpu",)
+
+
 def use_channels_last(net, device, kind):
-    """Put an image network in channels-last layout on the CPU: one DANN step ran 1.5x faster
-    there (oneDNN convolutions; benchmarks/bench_trainer.py). Returns whether it did; the
-    network remembers it, so `forward_all` lays its inputs out to match."""
-    net.channels_last = device.type == "cpu" and kind == "image"
+    """Put an image network in channels-last layout where that measured faster
+    (CHANNELS_LAST_ON). Returns whether it did; the network remembers it, so `forward_all`
+    lays its inputs out to match."""
+    net.channels_last = device.type in CHANNELS_LAST_ON and kind == "image"
     if net.channels_last:
         net.to(memory_format=torch.channels_last)
     return net.channels_last
 
 
 @torch.no_grad()
-def forward_layers(net, x, kind, chunk=128):
+def forward_layers(net, x, kind, chunk=None, amp="off"):
     """{"features", "hidden" (G_y's last hidden layer; the features themselves where G_y is one
-    Linear), "class_prob", "domain_prob" (sigmoid of G_d)} for every row of `x`, in eval mode.
-    Chunks of 128: 1,000 test digits took 0.24 s on 2 CPU threads, 0.29 s in chunks of 1,000."""
+    Linear), "class_prob", "domain_prob" (sigmoid of G_d)} for every row of `x`, in eval mode, as
+    float32 tensors on x's device (nothing is copied to the host here).
+    Chunks of 128 on a CPU (1,000 test digits took 0.24 s on 2 CPU threads, 0.29 s in chunks of
+    1,000); of 4,096 on a GPU, where a chunk of 128 leaves it mostly idle. `amp` "bf16": under
+    bfloat16 autocast, as the run trains."""
+    chunk = chunk or (128 if x.device.type == "cpu" else 4096)
     was = net.training
     net.eval()
     f, h, p, d = [], [], [], []
     for i in range(0, len(x), chunk):
-        fi, hi, li, di = net.layers(to_input(x[i:i + chunk], kind, getattr(net, "channels_last", False)))
-        f.append(fi)
-        h.append(hi)
-        p.append(li.softmax(1))
-        d.append(torch.sigmoid(di))
+        with autocast(x.device, amp):
+            fi, hi, li, di = net.layers(to_input(x[i:i + chunk], kind, getattr(net, "channels_last", False)))
+        f.append(fi.float())
+        h.append(hi.float())
+        p.append(li.float().softmax(1))
+        d.append(torch.sigmoid(di.float()))
     net.train(was)
     f = torch.cat(f)
     return {"features": f, "hidden": f if net.hidden_is_features else torch.cat(h), "class_prob": torch.cat(p),
             "domain_prob": torch.cat(d)}
 
 
-def forward_all(net, x, kind, chunk=128):
+def forward_all(net, x, kind, chunk=None, amp="off"):
     """(features, class probabilities, sigmoid(G_d)) for every row of `x`, in eval mode."""
-    out = forward_layers(net, x, kind, chunk)
+    out = forward_layers(net, x, kind, chunk, amp)
     return out["features"], out["class_prob"], out["domain_prob"]
 
 

@@ -12,6 +12,10 @@ an evaluation plus a checkpoint with the probe features every `ckpt_every` steps
 control.json between steps (control.py: set λ, pause, stop). `ema` > 0 makes the checkpoints
 evaluate a moving average of the weights (averaging.py). Under torchrun every rank trains and
 rank 0 alone evaluates and writes (device.py).
+
+On a GPU: `amp` "bf16" runs the forward passes under bfloat16 autocast, `compile` the step's
+model through torch.compile (its compile time is logged apart, as compile_s). The step never
+waits for the device: losses are summed there and read back every `log_every` steps.
 """
 import dataclasses
 import math
@@ -30,7 +34,7 @@ from .averaging import WeightAverage
 from .batches import Batches
 from .config import resolve
 from .control import ControlPoll, parse_control, read_control
-from .device import place
+from .device import autocast, place, sync
 from .evaluation import evaluate
 from .inference import use_channels_last
 from .models import build_model
@@ -39,6 +43,8 @@ from .objectives import OBJECTIVES
 from .pairs import load_pair
 from .schedules import annealed_lr, lambda_at
 from .stream import RunWriter, WriteFailed, atomic_write_json, safe_run_dir
+
+STATUS_EVERY_S = 0.5  # status.json: rewritten at a log step at most this often (a rewrite is an fsync)
 
 
 class TrainingFailed(RuntimeError):
@@ -69,9 +75,10 @@ def train(cfg, progress=False, log=print):
     last_step = (cfg.max_steps or None) if cfg.until_stopped else min(total_steps, cfg.max_steps or total_steps)
     ckpt_every = -(-(last_step or total_steps) // cfg.evals) if cfg.evals else cfg.ckpt_every or steps_per_epoch
     trains_gd = adversarial(cfg.mode)
-    model = at.wrap(net, all_parameters_used=trains_gd)
-    opt = (torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-           if cfg.optimizer == "sgd" else torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay))
+    model = at.wrap(net, all_parameters_used=trains_gd)  # what the step calls; `net` is what is saved
+    if cfg.compile:
+        model = torch.compile(model)
+    opt = make_optimizer(cfg, net.parameters())
     objective = OBJECTIVES[cfg.mode]
     avg = WeightAverage(net, cfg.ema) if cfg.ema and at.main else None
     eval_net = avg.module if avg else net  # what the checkpoints evaluate and save
@@ -87,7 +94,7 @@ def train(cfg, progress=False, log=print):
 
     def checkpoint(step, extra):
         target_net = adapt_bn(eval_net, batches.xt, pair.kind) if cfg.adabn else None  # a copy: training goes on
-        m, probe = evaluate(eval_net, *test, pair.kind, n_probe, target_net)
+        m, probe = evaluate(eval_net, *test, pair.kind, n_probe, target_net, cfg.amp)
         writer.log({"step": step, "epoch": step / steps_per_epoch, "progress": step / total_steps, **extra, **m,
                     "time": time.time() - t_start, "eval": True})
         writer.write_checkpoint(step, eval_net.state_dict(), y=np.concatenate(
@@ -100,20 +107,23 @@ def train(cfg, progress=False, log=print):
     step, state, last_eval = 0, "running", {}
     lam, lam_source, lam_hand, lr = 0.0, "schedule", None, cfg.lr
     sums = torch.zeros(4, device=at.device)  # label loss, domain loss, domain correct, count: summed on the device
-    imgs, t_log = 0, time.perf_counter()
+    imgs, t_log, t_status, compile_s, ctl = 0, time.perf_counter(), 0.0, None, {}
     bar = progress_bar(last_step, name) if at.main and progress else None
     try:
         if at.main:
             last_eval = checkpoint(0, {"lambda": lambda_at(0.0, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma),
                                        "lr": cfg.lr})
             writer.set_status("running", step=0, progress=0.0)
+            imgs, t_log = 0, time.perf_counter()  # evaluation time is not training throughput
         while last_step is None or step < last_step:
-            # -- control: rank 0 reads the file, every rank follows
-            ctl, err = control.poll() if at.main else (control.control, None)
+            # -- control: rank 0 reads the file, every rank follows (under torchrun, from the next
+            #    multiple of log_every: telling the other ranks waits for the device)
+            polled, err = control.poll() if at.main else (control.control, None)
             if err:
                 writer.log({"step": step, "warning": f"{err}; ignored, keeping the last valid control"})
                 log(f"warning: {err}; ignored")
-            ctl = at.broadcast(ctl)
+            if not at.distributed or step % cfg.log_every == 0:
+                ctl = at.broadcast(polled)
             if ctl.get("stop"):
                 state = "stopped"
                 break
@@ -142,10 +152,7 @@ def train(cfg, progress=False, log=print):
 
             # -- one step
             b = batches.next(semi=cfg.mode == "semi")
-            label_loss, domain_loss, dom_correct = objective(model, b)
-            opt.zero_grad(set_to_none=True)
-            (label_loss + domain_loss).backward()
-            opt.step()
+            label_loss, domain_loss, dom_correct = train_step(model, objective, opt, b, at.device, cfg.amp)
             if avg is not None:
                 avg.update()
             step += 1
@@ -153,6 +160,9 @@ def train(cfg, progress=False, log=print):
             with torch.no_grad():  # no host sync here: read back every log_every steps
                 sums += torch.stack([label_loss.detach(), domain_loss.detach(), dom_correct.detach(),
                                      torch.ones((), device=at.device)])
+            if cfg.compile and step == 1:  # that step compiled the model: its time is compile_s, not img/s
+                sync(at.device)
+                compile_s, imgs, t_log = time.perf_counter() - t_log, 0, time.perf_counter()
             if bar is not None:
                 bar.update(1)
             if cfg.pace:  # sleep off what is left of this step's share of a second
@@ -170,9 +180,12 @@ def train(cfg, progress=False, log=print):
                 writer.log({"step": step, "epoch": step / steps_per_epoch, "progress": step / total_steps,
                             "lambda": lam, "lambda_source": lam_source, "lr": lr, "label_loss": s[0],
                             "domain_loss": s[1] if trains_gd else None, "domain_acc_batch": s[2] if trains_gd else None,
-                            "img_per_s": imgs / max(now - t_log, 1e-9), "time": time.time() - t_start})
+                            "img_per_s": imgs / max(now - t_log, 1e-9), "time": time.time() - t_start,
+                            **({"compile_s": compile_s} if compile_s is not None and step <= cfg.log_every else {})})
                 imgs, t_log = 0, now
-                writer.set_status("running", step=step, progress=step / total_steps)
+                if now - t_status >= STATUS_EVERY_S:  # nothing next to a CPU step; a lot next to a GPU one
+                    writer.set_status("running", step=step, progress=step / total_steps)
+                    t_status = now
                 if bar is not None and last_eval:
                     bar.set_postfix(tgt=f"{last_eval['target_acc']:.3f}", lam=f"{lam:.2f}")
             if at.main and (step % ckpt_every == 0 or step == last_step):
@@ -203,13 +216,31 @@ def train(cfg, progress=False, log=print):
         at.close()
 
     return {"run": name, "run_dir": run_dir, "state": state, "steps": step, "rank": at.rank,
-            **{k: last_eval.get(k) for k in SUMMARY_KEYS}, "seconds": time.time() - t_start}
+            **{k: last_eval.get(k) for k in SUMMARY_KEYS}, "seconds": time.time() - t_start, "compile_s": compile_s}
 
 
 # the last evaluation's figures in train()'s summary
 SUMMARY_KEYS = ("source_acc", "target_acc", "domain_err", "linear_domain_err", "linear_domain_err_hidden",
                 "knn_agreement", "knn_agreement_hidden", "centroid_agreement_mean", "target_entropy", "class_prop_tv",
                 "cond_domain_err_mean")
+
+
+def make_optimizer(cfg, params):
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def train_step(model, objective, opt, b, device, amp="off"):
+    """One step of Algorithm 1 on batch `b`: the objective's forward (under bf16 autocast when
+    `amp` is "bf16"; backward and update outside it, on the fp32 weights), backward, update.
+    Returns the objective's (label loss, domain loss, domain accuracy), still on the device."""
+    with autocast(device, amp):
+        label_loss, domain_loss, dom_correct = objective(model, b)
+    opt.zero_grad(set_to_none=True)
+    (label_loss + domain_loss).backward()
+    opt.step()
+    return label_loss, domain_loss, dom_correct
 
 
 def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, total_steps, last_step, ckpt_every,
@@ -229,9 +260,11 @@ def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, to
         "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "last_step": last_step,
         "until_stopped": cfg.until_stopped,
         "ckpt_every": ckpt_every, "device": str(at.device), "world_size": at.world,
+        "backend": torch.distributed.get_backend() if at.distributed else None,
+        "device_name": torch.cuda.get_device_name(at.device) if at.device.type == "cuda" else None,
         "n_params": sum(p.numel() for p in net.parameters()), "layers": net.layer_manifest(),
         "versions": {"dann_core": __version__, "python": platform.python_version(),
-                     "torch": torch.__version__, "numpy": np.__version__},
+                     "torch": torch.__version__, "cuda": torch.version.cuda, "numpy": np.__version__},
         "argv": sys.argv, "started": time.time(), "started_iso": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
     writer.set_status("starting", step=0, progress=0.0)

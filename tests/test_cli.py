@@ -30,6 +30,8 @@ def _one_line_error(p, *needles):
     (["train", "--pair", "moons", "--batch-size", "7"], "batch_size must be an even number"),
     (["train", "--pair", "moons", "--ema", "1"], "ema must be in [0, 1)"),
     (["train", "--pair", "moons", "--augment", "elastic"], "pair 'moons' holds points"),
+    (["train", "--pair", "moons", "--amp", "fp16"], "invalid choice"),
+    (["train", "--pair", "moons", "--batch-size", "1000"], "batch_size 1000 is too large for pair 'moons'"),
     (["train", "--pair", "moons", "--device", "cuda:x"], "device"),
     (["train", "--pair", "moons", "--run-name", "../escape"], "bad run name"),
     (["frobnicate"], "invalid choice"),

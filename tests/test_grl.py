@@ -56,3 +56,13 @@ def test_reversal_reaches_only_what_is_below_it():
     disc.zero_grad()
     disc(feat(x)).sum().backward()
     torch.testing.assert_close(fw1, -feat.weight.grad)
+
+
+def test_module_lambda_is_a_device_tensor_outside_the_state_dict():
+    # a tensor, so torch.compile does not recompile as λ changes; not saved with the weights
+    grl = GradientReversal(0.5)
+    assert grl.state_dict() == {} and grl.lambd == 0.5
+    grl.lambd = 2.0
+    assert grl._lambd.item() == 2.0 and grl.lambd == 2.0
+    grl.to(torch.float64)
+    assert grl._lambd.dtype == torch.float64

@@ -86,6 +86,31 @@ def test_constant_schedule_and_max_steps(runs_dir):
     assert {m["lambda"] for m in r.metrics() if "label_loss" in m} == {0.3}
 
 
+def test_bf16_autocast_trains_and_is_recorded(runs_dir):
+    s = _moons(runs_dir, run_name="bf16", amp="bf16", epochs=10)
+    r = RunReader(os.path.join(runs_dir, "bf16"))
+    assert s["state"] == "finished" and r.manifest()["config"]["amp"] == "bf16"
+    recs = [m for m in r.metrics() if "label_loss" in m]
+    assert all(np.isfinite(m["label_loss"]) and np.isfinite(m["domain_loss"]) for m in recs)
+    assert recs[-1]["label_loss"] < recs[0]["label_loss"]
+    c = r.load_checkpoint()
+    assert np.isfinite(c["features"]).all() and c["class_prob"].dtype == np.float16
+    assert "compile_s" not in recs[0] and s["compile_s"] is None  # no --compile: no compile time
+
+
+def test_gpu_options_are_checked_before_any_work(runs_dir, monkeypatch):
+    from dann_core.config import resolve
+    with pytest.raises(ValueError, match="amp must be 'off' or 'bf16'"):
+        resolve(Config(pair="moons", amp="fp16"))
+    monkeypatch.setattr("dann_core.device.shutil.which", lambda name: None)
+    with pytest.raises(ValueError, match=r"--compile: torch.compile on a CPU needs a C\+\+ compiler"):
+        resolve(Config(pair="moons", compile=True, device="cpu"))
+    # a batch larger than the data: one line, and no run directory left behind
+    with pytest.raises(ValueError, match="batch_size 1000 is too large for pair 'moons'"):
+        _moons(runs_dir, run_name="big", batch_size=1000)
+    assert not os.path.exists(os.path.join(runs_dir, "big"))
+
+
 def test_nan_loss_marks_run_failed(runs_dir):
     def build(seed, data_root):
         arrays, n, kind = pairs.get_spec("moons").build(seed, data_root)
