@@ -49,7 +49,7 @@ def load():
 
 def run_trainer(runs, name, threads, steps, ckpt_every, n_probe):
     argv = launcher.trainer_argv(PAIR, "dann", runs, name, seed=0, threads=threads, max_steps=steps,
-                                 ckpt_every=ckpt_every, extra=["--n-probe", str(n_probe)])
+                                 ckpt_every=ckpt_every) + ["--n-probe", str(n_probe)]
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)

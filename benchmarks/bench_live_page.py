@@ -1,0 +1,194 @@
+"""What a person waits for on the live pages, measured in headless Chromium (issue 11's table).
+
+    python benchmarks/bench_live_page.py            # ~4 min on 2 cores
+    python benchmarks/bench_live_page.py --reps 1   # one of each
+
+Each figure comes from a real server (`dann dashboard`'s Streamlit app) and real trainers, in one
+script run, on whatever load the machine has (printed with each figure):
+  start   Start here's "Try it" click -> the first live embedding drawn on Train & watch (s)
+  compare Compare's progress slider moved one step (an arrow key), cold (no layout of that step
+          cached) -> the chart's title names the new progress (s; t-SNE arrives later, PCA first)
+  umap    a fresh server, Embeddings opened with UMAP asked for -> the UMAP figure drawn (s)
+  steer   a live moons run followed on Train & watch, λ 0 -> 6 written as the slider writes it ->
+          (a) the trainer logs λ = 6, (b) the probe's linear domain error has moved by 0.1
+          (the live G_d-error curve), (c) the page draws an embedding of a later step (s)
+Targets: start <= 5 s, compare <= 3 s, umap <= 8 s. The trainer's img/s while the page follows it
+(target >= 0.90x alone) is benchmarks/bench_dashboard.py's.
+"""
+import argparse
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+from playwright.sync_api import sync_playwright
+
+from dann_core.control import write_control
+from dann_core.reader import RunReader
+from dashboard import server
+from dashboard.runs import launcher
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEW = {"width": 1440, "height": 900}
+STEP_TITLE = re.compile(r"step (\d+)")
+
+
+def load():
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
+def serve(tmp, runs, warm_umap="1"):
+    env = {"DANN_RUNS_DIR": runs, "DANN_CACHE": os.path.join(tmp, "cache"), "DANN_WARM_UMAP": warm_umap}
+    proc, url = server.start(env=env, log_path=os.path.join(tmp, "server.log"))
+    server.wait_healthy(proc, url, timeout=120)
+    return proc, url
+
+
+def wait(cond, timeout, poll=0.05):
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        v = cond()
+        if v:
+            return v
+        time.sleep(poll)
+    return None
+
+
+def stop_all(runs):
+    for n in os.listdir(runs):
+        d = os.path.join(runs, n)
+        if RunReader(d).status().active:
+            launcher.stop(d)
+
+
+def shown_steps(page):
+    """The steps named in the titles of the embedding charts on the page."""
+    texts = page.locator(".js-plotly-plot .gtitle").all_inner_texts()
+    return [int(m.group(1)) for t in texts for m in [STEP_TITLE.search(t)] if m]
+
+
+def bench_start(page, url, runs):
+    """'Try it' -> the first embedding of a live run on Train & watch."""
+    page.goto(url, wait_until="domcontentloaded")
+    button = page.get_by_role("button", name="Try it: two moons, DANN vs source-only")
+    button.wait_for(timeout=60_000)
+    time.sleep(1.0)
+    t0 = time.perf_counter()
+    button.click()
+    page.locator(".js-plotly-plot", has_text="· step").first.wait_for(timeout=120_000)
+    took = time.perf_counter() - t0
+    names = [n for n in os.listdir(runs)]
+    wait(lambda: all(not RunReader(os.path.join(runs, n)).status().active for n in names), 120, 0.5)
+    return took, names
+
+
+def bench_compare(page, url):
+    """Move Compare's progress slider one step (cold for that step) -> the title follows."""
+    page.goto(f"{url}/compare", wait_until="domcontentloaded")
+    page.locator(".js-plotly-plot", has_text="· step").first.wait_for(timeout=120_000)
+    time.sleep(3.0)
+    before = shown_steps(page)
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    t0 = time.perf_counter()
+    slider.press("ArrowLeft")
+    ok = wait(lambda: shown_steps(page) and shown_steps(page) != before, 60)
+    return (time.perf_counter() - t0) if ok else float("nan")
+
+
+def bench_umap(tmp, runs, run_name, browser):
+    """A fresh server (UMAP warmed in the background from its start) -> Embeddings with UMAP."""
+    proc, url = serve(tmp, runs)
+    try:
+        page = browser.new_page(viewport=VIEW)
+        t0 = time.perf_counter()
+        page.goto(f"{url}/embeddings?run={run_name}&method=umap", wait_until="domcontentloaded")
+        page.get_by_test_id("stSidebar").wait_for(timeout=60_000)
+        page.get_by_text("UMAP", exact=True).first.click()
+        page.locator(".js-plotly-plot", has_text="UMAP").first.wait_for(timeout=180_000)
+        took = time.perf_counter() - t0
+        page.close()
+        return took
+    finally:
+        server.stop(proc)
+
+
+def bench_steer(page, url, runs, name):
+    """A live moons run (the page's 'Steer λ yourself' settings), followed; λ 0 -> 6."""
+    launcher.start("moons", "dann", runs, name, control={"lambda": launcher.LIVE_START_LAMBDA}, threads=1,
+                   **launcher.LIVE)
+    d = os.path.join(runs, name)
+    page.goto(f"{url}/train?run={name}", wait_until="domcontentloaded")
+    page.locator(".js-plotly-plot", has_text="· step").first.wait_for(timeout=120_000)
+    time.sleep(8.0)  # a few checkpoints at λ = 0: the baseline
+    r = RunReader(d)
+    evals = [m for m in r.metrics() if m.get("eval")]
+    base = statistics.mean(m["linear_domain_err"] for m in evals[-3:])
+    n_before, shown_before = len(r.metrics()), max(shown_steps(page) or [0])
+    t0 = time.perf_counter()
+    write_control(d, lambda_=6.0)  # what the slider's on_change writes
+    applied = wait(lambda: any(m.get("lambda") == 6.0 for m in r.metrics()[n_before:]), 30)
+    t_applied = time.perf_counter() - t0 if applied else float("nan")
+    moved = wait(lambda: any(m.get("eval") and abs(m["linear_domain_err"] - base) >= 0.1
+                             for m in r.metrics()[n_before:]), 60)
+    t_moved = time.perf_counter() - t0 if moved else float("nan")
+    drawn = wait(lambda: max(shown_steps(page) or [0]) > shown_before, 30)
+    t_drawn = time.perf_counter() - t0 if drawn else float("nan")
+    launcher.stop(d)
+    return t_applied, t_moved, t_drawn, base
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=2)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="bench_live_page_")
+    rows = {"start": [], "compare": [], "umap": [], "steer λ applied": [], "steer G_d error moved": [],
+            "steer embedding redrawn": []}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            for rep in range(args.reps):
+                runs = os.path.join(tmp, f"runs{rep}")
+                os.makedirs(runs)
+                proc, url = serve(tmp, runs, warm_umap="0")
+                try:
+                    page = browser.new_page(viewport=VIEW)
+                    took, names = bench_start(page, url, runs)
+                    rows["start"].append(took)
+                    print(f"start   {took:5.2f} s  ({load()})", flush=True)
+                    took = bench_compare(page, url)
+                    rows["compare"].append(took)
+                    print(f"compare {took:5.2f} s  ({load()})", flush=True)
+                    applied, moved, drawn, base = bench_steer(page, url, runs, f"steer{rep}")
+                    rows["steer λ applied"].append(applied)
+                    rows["steer G_d error moved"].append(moved)
+                    rows["steer embedding redrawn"].append(drawn)
+                    print(f"steer   λ applied {applied:.2f} s, linear domain error moved from {base:.2f} by 0.1 "
+                          f"{moved:.2f} s, embedding redrawn {drawn:.2f} s  ({load()})", flush=True)
+                    page.close()
+                finally:
+                    stop_all(runs)
+                    server.stop(proc)
+                dann = next(n for n in names if "dann" in n)
+                shutil.rmtree(os.path.join(tmp, "cache"), ignore_errors=True)
+                took = bench_umap(tmp, runs, dann, browser)
+                rows["umap"].append(took)
+                print(f"umap    {took:5.2f} s  ({load()})", flush=True)
+            browser.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("\nfigure                      median    max   target")
+    targets = {"start": 5, "compare": 3, "umap": 8}
+    for k, v in rows.items():
+        t = targets.get(k)
+        print(f"{k:26s} {statistics.median(v):6.2f} {max(v):6.2f}   {'<= %g s' % t if t else '-'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
