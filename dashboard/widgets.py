@@ -115,13 +115,13 @@ def layer_metrics(container, record, layer="features"):
     """The layer's linear domain error and 10-NN class agreement at this checkpoint, as two
     metrics in `container`; nothing for a record (an older run) without them."""
     err, knn = classes.layer_metrics(record, layer)
-    where = "features" if layer == "features" else "hidden layer"
+    where = f"At the {LAYERS[layer]}: "  # short labels: the Embeddings side panel is narrow
     if err is not None:
-        container.metric(f"Linear domain error ({where})", f"{err:.3f}", width="content",
-                         help="a linear classifier's held-out error telling source from target probe points in "
-                              "this layer (0.5: it cannot tell them apart)")
+        container.metric("Linear domain error", f"{err:.3f}", width="content",
+                         help=where + "a linear classifier's held-out error telling source from target probe points "
+                                      "(0.5: it cannot tell them apart)")
     if knn is not None:
-        container.metric(f"Class agreement ({where})", f"{knn:.3f}", width="content", help=AGREEMENT_HELP)
+        container.metric("Class agreement", f"{knn:.3f}", width="content", help=where + AGREEMENT_HELP)
 
 
 def class_views(record, key, layer="features", stacked=False, labels=None):

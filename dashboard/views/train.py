@@ -212,7 +212,7 @@ def layer_line(records, layer):
              f"class agreement {knn:.2f}" if knn is not None else ""]
     if any(parts):
         st.caption(f"{'Features' if layer == 'features' else 'Hidden layer'} at step {rec.get('step')}: "
-                   + " · ".join(p for p in parts if p), help=widgets.AGREEMENT_HELP)
+                   + " · ".join(p for p in parts if p), help=f"Class agreement: {widgets.AGREEMENT_HELP}")
 
 
 def _young(run_dir):
