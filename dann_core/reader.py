@@ -264,8 +264,10 @@ class RunReader:
             return None
         if name in ck:
             return ck[name]
-        same = self.manifest().get("layers", {}).get(name, {}).get("same_as")
-        return ck.get(same) if same else None
+        layers = self.manifest().get("layers")  # a copied-in manifest may hold anything here
+        info = layers.get(name) if isinstance(layers, dict) else None
+        same = info.get("same_as") if isinstance(info, dict) else None
+        return ck.get(same) if same in LAYERS else None
 
     def weights_path(self, step):
         return os.path.join(self.dir, "checkpoints", f"ckpt_{step:08d}.pt")

@@ -12,12 +12,13 @@ import traceback
 
 import streamlit as st
 
+from dann_core.layers import LAYERS
 from dann_core.modes import label
 
 from .export import ExportError, safe_filename
 from .export.html import figure_html
 from .export.png import figure_png
-from .plots import background, hover, projections
+from .plots import background, classes, hover, projections
 from .plots.embedding import COLOUR_BY
 from .runs import reading
 
@@ -91,6 +92,60 @@ def colour_by_picker(key, default="domain"):
                                                  "class: one colour a class, the domain by marker · right / wrong: "
                                                  "green where the prediction is right, red where it is wrong")
     return v or default
+
+
+def layer_picker(key, available, default="features"):
+    """Which layer's probe features the embedding shows (dann_core.layers.LAYERS), in plain
+    words. Shown only when a run has a hidden layer distinct from the features (`available`,
+    reading.layers); otherwise nothing is drawn and the features are returned."""
+    if "hidden" not in (available or ()):
+        return "features"
+    v = st.segmented_control("Layer", list(available), default=default, format_func=LAYERS.get, key=key,
+                             required=True, help="features: G_f(x), what the domain classifier sees (the paper's "
+                                                 "feature space) · classifier's hidden layer: one layer up, the input "
+                                                 "of the label classifier's last layer, where the classes separate")
+    return v or default
+
+
+AGREEMENT_HELP = ("the share of target probe points whose 10 nearest source points (in this layer) vote for their "
+                  "true class. It uses the target labels: an evaluation measure, not something training could see")
+
+
+def layer_metrics(container, record, layer="features"):
+    """The layer's linear domain error and 10-NN class agreement at this checkpoint, as two
+    metrics in `container`; nothing for a record (an older run) without them."""
+    err, knn = classes.layer_metrics(record, layer)
+    where = f"At the {LAYERS[layer]}: "  # short labels: the Embeddings side panel is narrow
+    if err is not None:
+        container.metric("Linear domain error", f"{err:.3f}", width="content",
+                         help=where + "a linear classifier's held-out error telling source from target probe points "
+                                      "(0.5: it cannot tell them apart)")
+    if knn is not None:
+        container.metric("Class agreement", f"{knn:.3f}", width="content", help=where + AGREEMENT_HELP)
+
+
+def class_views(record, key, layer="features", stacked=False, labels=None):
+    """The class-conditional views of one evaluation record: a one-line reading, the target's
+    confusion matrix and the per-class bars (side by side, or `stacked` in a narrow column). A
+    record without the keys: one caption saying the run predates them."""
+    if not classes.has_diagnostics(record):
+        st.caption("Class-conditional views: this run predates them (its evaluations hold no confusion matrix "
+                   "or class agreement).")
+        return
+    text = classes.reading(record, layer, labels=labels)
+    if text:
+        st.markdown(f"**Reading:** {text}", help="mixed: the linear domain error of the layer shown is at least "
+                    f"{classes.MIXED}; aligned: the 10-NN class agreement is at least {classes.ALIGNED} (uses "
+                    "target labels: evaluation only). The arrows: true → predicted, with the share of the true "
+                    "class.")
+    conf = classes.confusion_figure(record.get("confusion"), labels, height=360 if stacked else 400)
+    bars = classes.class_bars(record.get("centroid_agreement"), record.get("cond_domain_err"), labels,
+                              height=360 if stacked else 400)
+    cols = (st.container(), st.container()) if stacked else st.columns(2, gap="medium")
+    cols[0].plotly_chart(conf, key=f"{key}_confusion", width="stretch")
+    cols[1].plotly_chart(bars, key=f"{key}_bars", width="stretch")
+    st.caption("Confusion and centroid agreement use the target labels (evaluation only); the domain error within "
+               "each predicted class needs none (0.5: source and target alike in that class).")
 
 
 def pick_run(text, names, key, default=None, help=None, width=330):

@@ -128,7 +128,9 @@ def test_status_messages_cover_broken_runs(tmp_path):
     with open(os.path.join(failed, "status.json"), "w") as f:
         f.write("{not json")
     m, st, _, _, warnings = reading.snapshot(failed)
-    assert reading.status_message("failed", m, st)[0] == "warning" and warnings
+    level, text = reading.status_message("failed", m, st)
+    # a corrupt status is said once, in the run's status line (not again as a warning)
+    assert st.state == "corrupt" and level == "warning" and "status.json" in text and not warnings, (text, warnings)
 
 
 def test_default_compare_pairs_source_only_with_dann_on_same_pair_and_seed(tmp_path):

@@ -86,3 +86,18 @@ def test_an_old_run_opens_with_features_only(runs_dir):
     assert "knn_agreement" not in rec and rec["linear_domain_err"] == 0.4
     assert r.warnings == []
     json.dumps(r.manifest())
+
+
+@pytest.mark.parametrize("layers", [["hidden"], {"hidden": 3}, {"hidden": {"same_as": "checkpoint"}}, "x"])
+def test_a_manifest_with_a_bad_layers_entry_gives_no_hidden_layer(runs_dir, layers):
+    # a copied-in manifest may hold anything under "layers": no AttributeError, and no array
+    # that is not a layer (say, another key of the checkpoint) served as one
+    w = RunWriter(safe_run_dir(runs_dir, "odd"))
+    w.write_manifest({"name": "odd", "pair": "mnist-mnistm", "mode": "dann", "n_classes": 10, "n_probe": 3,
+                      "layers": layers})
+    feats = np.random.default_rng(0).normal(size=(6, 8)).astype(np.float16)
+    w.write_checkpoint(0, {"w": torch.ones(1)}, features=feats, y=np.arange(6), domain=np.r_[0, 0, 0, 1, 1, 1])
+    w.close()
+    r = RunReader(w.dir)
+    ck = r.load_checkpoint()
+    assert r.layer(ck, "hidden") is None and r.layer(ck, "features").shape == (6, 8)

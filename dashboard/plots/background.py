@@ -4,7 +4,7 @@ A t-SNE or UMAP layout of a checkpoint nobody looked at yet takes seconds. A pag
 for it stayed greyed out (Compare: 32-38 s after moving its progress slider on 2 loaded cores,
 each further move queued behind the last). Here a page asks for the layout it shows and gets
 the answer at once: the layout if it is on disk, else None while one worker thread computes
-it. The newest request per (run, method) replaces an older one not yet started, so a slider
+it. The newest request per (run, method, layer) replaces an older one not yet started, so a slider
 dragged across ten checkpoints computes the one it stopped at, not ten. The page draws a PCA
 layout meanwhile and looks again a second later.
 
@@ -19,31 +19,33 @@ from collections import OrderedDict
 from . import projections
 
 _lock = threading.Condition()
-_wanted = OrderedDict()     # (run_dir, method) -> (step, load_features)
-_running = {}               # (run_dir, method) -> step being computed
-_failed = {}                # (run_dir, method, step) -> one-line reason
+_wanted = OrderedDict()     # (run_dir, method, layer) -> (step, load_features)
+_running = {}               # (run_dir, method, layer) -> step being computed
+_failed = {}                # (run_dir, method, layer, step) -> one-line reason
 _worker = None
 
 
-def layout(run_dir, step, method, load_features):
-    """The layout of checkpoint `step` if it is on disk (an N x 2 array), else None: then it is
-    being computed (or has failed: `failure`), and asking again later gives it."""
+def layout(run_dir, step, method, load_features, layer="features"):
+    """The layout of checkpoint `step` (layer `layer`, whose probe features `load_features(step)`
+    returns) if it is on disk (an N x 2 array), else None: then it is being computed (or has
+    failed: `failure`), and asking again later gives it."""
     f = load_features(step)
-    y = None if f is None else projections.load_cached(run_dir, method, step, len(f))
+    y = None if f is None else projections.load_cached(run_dir, method, step, len(f), layer)
     if y is not None or f is None:
         return y
+    key = (run_dir, method, layer)
     with _lock:
-        if (run_dir, method, step) not in _failed and _running.get((run_dir, method)) != step:
-            _wanted[(run_dir, method)] = (step, load_features)
-            _wanted.move_to_end((run_dir, method))
+        if key + (step,) not in _failed and _running.get(key) != step:
+            _wanted[key] = (step, load_features)
+            _wanted.move_to_end(key)
             _lock.notify()
         _start()
     return None
 
 
-def failure(run_dir, method, step):
+def failure(run_dir, method, step, layer="features"):
     with _lock:
-        return _failed.get((run_dir, method, step))
+        return _failed.get((run_dir, method, layer, step))
 
 
 def _start():
@@ -63,7 +65,7 @@ def _work():
         try:
             f = load(step)
             if f is not None:
-                projections.layout(key[0], step, key[1], f)
+                projections.layout(key[0], step, key[1], f, layer=key[2])
         except Exception as e:  # a bad checkpoint: said once, not retried forever
             with _lock:
                 _failed[key + (step,)] = f"{type(e).__name__}: {e}"[:200]

@@ -8,6 +8,8 @@ is built once per run and its data replaced in place (a rebuild costs ~100 ms).
 import threading
 from collections import OrderedDict
 
+from dann_core.layers import LAYERS
+
 from ..runs import reading
 from . import background, projections
 from .curves import curves_figure, split_metrics, update_curves
@@ -19,44 +21,48 @@ _lock = threading.Lock()
 
 
 def embedding(run_dir, step, method, colour_by, ck=None, title=None, height=600, with_thumbs=True, revision=None,
-              animate=True, wait=True):
-    """Compute (or load) the layout of one checkpoint and draw it. Returns (figure, info) or
-    (None, message) when there is nothing to draw; never raises for bad data.
+              animate=True, wait=True, layer="features"):
+    """Compute (or load) the layout of one checkpoint's probe features of `layer`
+    (dann_core.layers.LAYERS) and draw it. Returns (figure, info) or (None, message) when there
+    is nothing to draw; never raises for bad data.
 
     wait=False: a t-SNE or UMAP layout that is not on disk yet is computed in the background
     (background.py) and the figure shows the PCA layout meanwhile, with info["pending"] set: the
     page draws again a moment later. The page then answers at once, whatever the projection."""
-    settings = (run_dir, step, method, colour_by, title, height, with_thumbs, revision, animate)
+    settings = (run_dir, step, method, colour_by, title, height, with_thumbs, revision, animate, layer)
     with _lock:
-        hit = _figs.get(settings + (projections.cache_stamp(run_dir, method, step),))
+        hit = _figs.get(settings + (projections.cache_stamp(run_dir, method, step, layer),))
     if hit is not None:
         return hit
     ck = ck if ck is not None else reading.checkpoint(run_dir, step)
     if ck is None or ck.get("features") is None:
         return None, reading.checkpoint_problem(run_dir, step) or f"checkpoint {step} is missing or unreadable"
+    feats = reading.features(run_dir, step, layer) if layer != "features" else ck["features"]
+    if feats is None:
+        return None, f"checkpoint {step} holds no {LAYERS.get(layer, layer)} (a run written before it was stored)"
     title = title or f"{projections.LABELS[method]} of the probe features · step {step}"
     shown, pending = method, None
     try:
         if not wait and method != "pca":
-            y = background.layout(run_dir, step, method, lambda s: reading.features(run_dir, s))
-            why = background.failure(run_dir, method, step)
+            y = background.layout(run_dir, step, method, lambda s: reading.features(run_dir, s, layer), layer=layer)
+            why = background.failure(run_dir, method, step, layer)
             if why:
                 return None, why
             if y is None:  # on its way: PCA (milliseconds) in the meantime
                 shown, pending = "pca", method
-                y, info = projections.layout(run_dir, step, "pca", ck["features"])
+                y, info = projections.layout(run_dir, step, "pca", feats, layer=layer)
                 title += f" · PCA until the {projections.LABELS[method]} is ready"
             else:
                 info = {"cached": True, "seconds": 0.0, "init_step": None, "saved": True}
         else:
-            y, info = projections.layout(run_dir, step, method, ck["features"])
+            y, info = projections.layout(run_dir, step, method, feats, layer=layer)
     except projections.ProjectionError as e:
         return None, str(e)
     pts = reading.points_frame(reading.probe_table(run_dir, thumbs=with_thumbs), ck, y)
     fig = embedding_figure(pts, title=title, colour_by=colour_by, height=height,
                            revision=revision or f"{run_dir}:{method}", animate=animate)
     info = {**info, "pending": pending}
-    stamp = projections.cache_stamp(run_dir, shown, step)
+    stamp = projections.cache_stamp(run_dir, shown, step, layer)
     if stamp is not None and pending is None:  # only layouts kept on disk: the stamp tells a recomputed one
         with _lock:
             _figs[settings + (stamp,)] = (fig, {**info, "cached": True, "seconds": 0.0})
@@ -65,21 +71,24 @@ def embedding(run_dir, step, method, colour_by, ck=None, title=None, height=600,
     return fig, info
 
 
-def latest_embedding(run_dir, steps, method, colour_by, **kw):
+def latest_embedding(run_dir, steps, method, colour_by, layer="features", **kw):
     """The live view's embedding: the newest checkpoint, or, for t-SNE / UMAP while its layout is
     being computed in the background, the newest one whose layout is ready (a live view that
     waited would fall behind; one that drew PCA meanwhile would flicker). Returns (figure, info)."""
     newest = steps[-1]
+    where = "" if layer == "features" else f" · {LAYERS.get(layer, layer)}"
     if method == "pca":
-        return embedding(run_dir, newest, method, colour_by, title=f"PCA · step {newest}", **kw)
-    background.layout(run_dir, newest, method, lambda s: reading.features(run_dir, s))  # ask for the newest
-    ready = [s for s in projections.cached_steps(run_dir, method) if s in steps]
+        return embedding(run_dir, newest, method, colour_by, title=f"PCA · step {newest}{where}", layer=layer, **kw)
+    background.layout(run_dir, newest, method, lambda s: reading.features(run_dir, s, layer),
+                      layer=layer)  # ask for the newest
+    ready = [s for s in projections.cached_steps(run_dir, method, layer) if s in steps]
     if not ready:
-        return embedding(run_dir, newest, method, colour_by, wait=False,
-                         title=f"{projections.LABELS[method]} · step {newest}", **kw)
+        return embedding(run_dir, newest, method, colour_by, wait=False, layer=layer,
+                         title=f"{projections.LABELS[method]} · step {newest}{where}", **kw)
     step = ready[-1]
     note = "" if step == newest else f" (step {newest} is being computed)"
-    return embedding(run_dir, step, method, colour_by, title=f"{projections.LABELS[method]} · step {step}{note}", **kw)
+    return embedding(run_dir, step, method, colour_by, layer=layer,
+                     title=f"{projections.LABELS[method]} · step {step}{where}{note}", **kw)
 
 
 def curves(run_dir, records, compact=True, height=600, title="Training curves", adversarial=True):

@@ -1,10 +1,12 @@
 """2-D projections of probe features (PCA, t-SNE, UMAP): pure compute plus an on-disk cache.
 
-Each projection is computed once per (run, checkpoint, method) and stored atomically as
-RUN/projections/<method>_<step:08d>.npz. Layouts stay consistent across checkpoints: a
-checkpoint's layout starts from the nearest earlier cached layout of the same run and method
-(warm start for t-SNE/UMAP), and every layout is then rotated/reflected onto that previous
-one (orthogonal Procrustes, which keeps all distances), so points move instead of jumping.
+Each projection is computed once per (run, checkpoint, method, layer) and stored atomically as
+RUN/projections/<method>_<step:08d>.npz (layer "features", the name older caches have) or
+<method>-<layer>_<step:08d>.npz (another layer: a layer's layout is never served for another).
+Layouts stay consistent across checkpoints: a checkpoint's layout starts from the nearest
+earlier cached layout of the same run, method and layer (warm start for t-SNE/UMAP), and every
+layout is then rotated/reflected onto that previous one (orthogonal Procrustes, which keeps all
+distances), so points move instead of jumping.
 
 Projections share the machine with a trainer: everything here runs on PROJECTION_THREADS
 threads (default 1; env DANN_PROJECTION_THREADS). Oversubscribing 2 cores ran a trainer 20x
@@ -144,8 +146,13 @@ def mean_displacement(layouts):
 
 # ----------------------------------------------------------------------------- disk cache
 
-def cache_path(run_dir, method, step):
-    return os.path.join(run_dir, "projections", f"{method}_{int(step):08d}.npz")
+def tag(method, layer="features"):
+    """The cache files' prefix for (method, layer): the features keep the plain method name."""
+    return method if layer in (None, "features") else f"{method}-{layer}"
+
+
+def cache_path(run_dir, method, step, layer="features"):
+    return os.path.join(run_dir, "projections", f"{tag(method, layer)}_{int(step):08d}.npz")
 
 
 def _cache_usable(run_dir):
@@ -156,21 +163,21 @@ def _cache_usable(run_dir):
     return not os.path.islink(os.path.normpath(run_dir)) and (real_dir(d) or not os.path.lexists(d))
 
 
-def cache_stamp(run_dir, method, step):
+def cache_stamp(run_dir, method, step, layer="features"):
     """(mtime, size) of a cached layout, or None: changes when the layout is recomputed."""
     try:
-        st = os.stat(cache_path(run_dir, method, step))
+        st = os.stat(cache_path(run_dir, method, step, layer))
         return st.st_mtime_ns, st.st_size
     except OSError:
         return None
 
 
-def load_cached(run_dir, method, step, n=None):
+def load_cached(run_dir, method, step, n=None, layer="features"):
     """The cached layout (N x 2 float32), or None when absent, stale or unreadable."""
     if not _cache_usable(run_dir):
         return None
     try:
-        z = load_npz(cache_path(run_dir, method, step))
+        z = load_npz(cache_path(run_dir, method, step, layer))
         y = z["y"]
         if int(z["version"]) != VERSION:
             return None
@@ -181,7 +188,8 @@ def load_cached(run_dir, method, step, n=None):
     return y.astype(np.float32)
 
 
-def cached_steps(run_dir, method):
+def cached_steps(run_dir, method, layer="features"):
+    method = tag(method, layer)
     if not _cache_usable(run_dir):
         return []
     try:
@@ -198,8 +206,8 @@ def cached_steps(run_dir, method):
     return sorted(out)
 
 
-def _save(run_dir, method, step, y, init_step, seconds):
-    path = cache_path(run_dir, method, step)
+def _save(run_dir, method, step, y, init_step, seconds, layer="features"):
+    path = cache_path(run_dir, method, step, layer)
     if not _cache_usable(run_dir):
         return False
     try:
@@ -212,38 +220,40 @@ def _save(run_dir, method, step, y, init_step, seconds):
         return False  # a read-only run directory: the projection is still shown, just not kept
 
 
-def layout(run_dir, step, method, features, warm=True, seed=0, threads=None):
-    """The layout of checkpoint `step`, from the cache or computed once and cached.
+def layout(run_dir, step, method, features, warm=True, seed=0, threads=None, layer="features"):
+    """The layout of checkpoint `step` (its probe features of `layer`), from the cache or
+    computed once and cached.
 
-    Warm start: from the nearest earlier cached layout of the same run and method. With none
+    Warm start: from the nearest earlier cached layout of the same run, method and layer. With none
     (say, step 0 after the last checkpoint), it starts cold: a trained checkpoint's layout would
     put trained structure into an untrained one; it is only turned (Procrustes) to face the
     nearest later one. Returns (y, info) with info = {"cached": bool, "seconds": float,
     "init_step": int|None, "saved": bool}.
     """
     n = len(features)
-    y = load_cached(run_dir, method, step, n)
+    y = load_cached(run_dir, method, step, n, layer)
     if y is not None:
         return y, {"cached": True, "seconds": 0.0, "init_step": None, "saved": True}
     init, init_step, face = None, None, None
     if warm:
-        others = [s for s in cached_steps(run_dir, method) if s != step]
+        others = [s for s in cached_steps(run_dir, method, layer) if s != step]
         earlier = [s for s in others if s < step][::-1][:3]  # skip an unreadable one, but do not scan forever
         later = [s for s in others if s > step][:3]
-        init_step = next((s for s in earlier if load_cached(run_dir, method, s, n) is not None), None)
-        init = None if init_step is None else load_cached(run_dir, method, init_step, n)
+        init_step = next((s for s in earlier if load_cached(run_dir, method, s, n, layer) is not None), None)
+        init = None if init_step is None else load_cached(run_dir, method, init_step, n, layer)
         if init is None:
-            face = next((y for y in (load_cached(run_dir, method, s, n) for s in later) if y is not None), None)
+            face = next((y for y in (load_cached(run_dir, method, s, n, layer) for s in later) if y is not None),
+                        None)
     t0 = time.perf_counter()
     y = compute(features, method, init=init, seed=seed, threads=threads)
     if face is not None:
         y = procrustes_align(np.asarray(y, np.float64), np.asarray(face, np.float64)).astype(np.float32)
     dt = time.perf_counter() - t0
-    saved = _save(run_dir, method, step, y, init_step, dt)
+    saved = _save(run_dir, method, step, y, init_step, dt, layer)
     return y, {"cached": False, "seconds": dt, "init_step": init_step, "saved": saved}
 
 
-def chain(run_dir, steps, method, load_features, upto=None, warm=True, progress=None):
+def chain(run_dir, steps, method, load_features, upto=None, warm=True, progress=None, layer="features"):
     """Layouts of `steps` (ascending) up to `upto`, computed in order so each warm-starts
     from the one before. `load_features(step)` -> N x D or None (unreadable checkpoint).
     `progress(i, n)` is called after each. Returns {step: y}."""
@@ -252,9 +262,9 @@ def chain(run_dir, steps, method, load_features, upto=None, warm=True, progress=
     for i, s in enumerate(steps):
         f = load_features(s)
         if f is not None:
-            y = load_cached(run_dir, method, s, len(f))
+            y = load_cached(run_dir, method, s, len(f), layer)
             if y is None:
-                y, _ = layout(run_dir, s, method, f, warm=warm)
+                y, _ = layout(run_dir, s, method, f, warm=warm, layer=layer)
             out[s] = y
         if progress is not None:
             progress(i + 1, len(steps))

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from dann_core.layers import LAYERS
 from dann_core.stream import atomic_save_npz, atomic_write_json
 
 
@@ -26,9 +27,38 @@ def features_at(t, n_per_domain, n_classes=3, dim=16, seed=0):
     return np.concatenate([fs, ft]).astype(np.float32), np.concatenate([y, y])
 
 
+def diagnostics_at(t, n_classes=3, n_target=300):
+    """The class-conditional keys of an evaluation record at training time t (docs/stream.md):
+    the domains mix as t grows, while class 2's target points keep landing on class 1 (the
+    failure these keys are for). The last predicted class has too few points: its
+    cond_domain_err is null."""
+    per = n_target // n_classes
+    conf = [[per if i == j else 0 for j in range(n_classes)] for i in range(n_classes)]
+    moved = int(round(per * (0.6 - 0.2 * t)))          # class 2 -> 1: 60% at the start, 40% at the end
+    if n_classes >= 3:
+        conf[2][2], conf[2][1] = per - moved, moved
+    centroid = [0.95] * n_classes
+    if n_classes >= 3:
+        centroid[2] = 1 - (0.6 - 0.2 * t)
+    cond = [0.3 + 0.15 * t] * (n_classes - 1) + [None]     # too few points in the last predicted class
+    vals = [v for v in centroid if v is not None]
+    return {"linear_domain_err_hidden": 0.2 + 0.1 * t, "knn_agreement": 0.5 + 0.1 * t,
+            "knn_agreement_hidden": 0.7 + 0.2 * t, "confusion": conf, "centroid_agreement": centroid,
+            "centroid_agreement_mean": sum(vals) / len(vals), "target_entropy": 1.0 - 0.5 * t,
+            "class_prop_tv": 0.2 - 0.1 * t, "cond_domain_err": cond,
+            "cond_domain_err_mean": sum(cond[:-1]) / (n_classes - 1)}
+
+
+HIDDEN_DIM = 8
+
+
 def make_run(run_dir, kind="points", n_per_domain=60, steps=(0, 100, 200), mode="dann", state="finished",
-             pid=None, n_classes=3, seed=0, pair=None, total_steps=None):
-    """Write a complete, readable run directory and return its path."""
+             pid=None, n_classes=3, seed=0, pair=None, total_steps=None, hidden=False, diagnostics=False):
+    """Write a complete, readable run directory and return its path.
+
+    hidden=True: the checkpoints hold a `hidden` layer distinct from the features (and the
+    manifest its `layers` entry); diagnostics=True: the evaluation records hold the
+    class-conditional keys. Both off by default: a run as written before they existed."""
     os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
     name = os.path.basename(run_dir)
     total = total_steps or (max(steps) if steps else 100) or 100
@@ -37,7 +67,9 @@ def make_run(run_dir, kind="points", n_per_domain=60, steps=(0, 100, 200), mode=
         "name": name, "pair": pair, "mode": mode, "seed": seed, "kind": kind, "n_classes": n_classes,
         "n_probe": n_per_domain, "total_steps": total, "last_step": total, "steps_per_epoch": 10,
         "config": {"lambda_max": 1.0, "lambda_schedule": "paper"}, "started": time.time(),
-        "started_iso": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        "started_iso": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **({"layers": {"features": {"label": LAYERS["features"], "dim": 16},
+                       "hidden": {"label": LAYERS["hidden"], "dim": HIDDEN_DIM}}} if hidden else {})})
     rng = np.random.default_rng(seed)
     _, y = features_at(0, n_per_domain, n_classes, seed=seed)
     dom = np.repeat(np.array([0, 1]), n_per_domain)
@@ -57,14 +89,19 @@ def make_run(run_dir, kind="points", n_per_domain=60, steps=(0, 100, 200), mode=
                 f.write(json.dumps({"step": s, "progress": s / total, "eval": True, "lambda": s / total,
                                     "source_acc": 0.9, "target_acc": 0.5 + 0.4 * s / total,
                                     "domain_err": 0.3 + 0.2 * s / total,
-                                    "linear_domain_err": 0.1 + 0.3 * s / total}) + "\n")
+                                    "linear_domain_err": 0.1 + 0.3 * s / total,
+                                    **(diagnostics_at(s / total, n_classes) if diagnostics else {})}) + "\n")
     for s in steps:
         feats, _ = features_at(s / total, n_per_domain, n_classes, seed=seed)
         prob = np.full((2 * n_per_domain, n_classes), 0.1, np.float16)
         prob[np.arange(len(y)), y] = 0.8
+        extra = {}
+        if hidden:  # another layer: its own clusters, so its layout differs from the features'
+            h, _ = features_at(s / total, n_per_domain, n_classes, dim=HIDDEN_DIM, seed=seed + 7)
+            extra["hidden"] = h.astype(np.float16)
         atomic_save_npz(os.path.join(run_dir, "checkpoints", f"ckpt_{s:08d}.npz"), step=np.int64(s),
                         features=feats.astype(np.float16), y=y, domain=dom, pred=y.copy(), class_prob=prob,
-                        domain_prob=np.full(len(y), 0.5, np.float32), lambd=np.float32(s / total))
+                        domain_prob=np.full(len(y), 0.5, np.float32), lambd=np.float32(s / total), **extra)
     atomic_write_json(os.path.join(run_dir, "status.json"), {
         "state": state, "pid": pid or os.getpid(), "host": socket.gethostname(), "updated": time.time(),
         "step": max(steps) if steps else 0, "progress": (max(steps) if steps else 0) / total})

@@ -179,12 +179,30 @@ def checkpoint_problem(run_dir, step):
     return _ckpt_problems.get((run_dir, int(step), _mtime(path)), "")
 
 
-def features(run_dir, step):
+def features(run_dir, step, layer="features"):
+    """The N x dim probe features of `layer` (dann_core.layers.LAYERS) at checkpoint `step`, or
+    None (no such checkpoint, or a run written before that layer was stored)."""
     ck = checkpoint(run_dir, step)
     if ck is None or "features" not in ck:
         return None
-    f = ck["features"]
-    return f if f.ndim == 2 and len(f) >= 5 else None
+    try:
+        f = reader(run_dir).reader.layer(ck, layer)
+    except (AttributeError, TypeError):  # a manifest whose "layers" is not a mapping (copied in)
+        f = None
+    return f if f is not None and f.ndim == 2 and len(f) >= 5 else None
+
+
+def layers(run_dir, manifest=None, steps=None):
+    """The layers a person can choose between for this run: ["features"], plus "hidden" where
+    the run stores a hidden layer distinct from the features (the manifest says so; a run
+    without the manifest entry: its newest checkpoint holds one). Old runs: ["features"]."""
+    m = manifest if manifest is not None else reader(run_dir).reader.manifest()
+    hidden = ((m or {}).get("layers") or {}).get("hidden")
+    if isinstance(hidden, dict):
+        return ["features"] if hidden.get("same_as") else ["features", "hidden"]
+    steps = steps if steps is not None else reader(run_dir).reader.checkpoint_steps()
+    ck = checkpoint(run_dir, steps[-1]) if steps else None
+    return ["features", "hidden"] if ck is not None and "hidden" in ck else ["features"]
 
 
 def points_frame(probe, ck, y):

@@ -3,6 +3,7 @@ import os
 
 import streamlit as st
 
+from dann_core.layers import LAYERS
 from dann_core.metrics import proxy_a_distance
 from dann_core.modes import ADVERSARIAL, label
 from dashboard import paths, widgets
@@ -11,9 +12,12 @@ from dashboard.plots.curves import compare_curves_figure, split_metrics
 from dashboard.runs import reading
 
 
-def column(root, name, p, method, colour_by):
+def column(root, name, p, method, colour_by, layer):
     run_dir = os.path.join(root, name)
     manifest, status, records, steps, warnings = reading.snapshot(run_dir)
+    if layer not in reading.layers(run_dir, manifest, steps):
+        st.caption(f"This run has no separate {LAYERS[layer]}: its features are shown.")
+        layer = "features"
     mode = label(manifest.get("mode", "?"))
     st.markdown(f"### {mode} · {manifest.get('pair', '?')} · seed {manifest.get('seed', '?')}")
     st.caption(name)
@@ -39,16 +43,19 @@ def column(root, name, p, method, colour_by):
     m.metric("Proxy A-distance", "—" if eps is None else f"{proxy_a_distance(eps):.2f}", width="content",
              help="2(1−2ε), ε: a linear classifier's held-out error on the probe features "
                   "(0: domains alike, 2: separable)" + ("" if eps is None else f"; ε = {eps:.3f}"))
+    widgets.layer_metrics(m, rec, layer)
     # never waits for a slow layout: PCA meanwhile, the page looks again a second later
-    fig, info = panels.embedding(run_dir, step, method, colour_by, ck=ck, height=560, wait=False,
-                                 title=f"step {step} ({100 * step / total:.0f}% of training)",
-                                 revision=f"cmp:{name}:{method}:{colour_by}")
+    where = "" if layer == "features" else " · hidden layer"
+    fig, info = panels.embedding(run_dir, step, method, colour_by, ck=ck, height=560, wait=False, layer=layer,
+                                 title=f"step {step} ({100 * step / total:.0f}% of training){where}",
+                                 revision=f"cmp:{name}:{method}:{colour_by}:{layer}")
     if fig is None:
         st.warning(f"{name}: cannot show step {step}: {info}")
         return split_metrics(records)[1].assign(progress=lambda d: d["step"] / total), False
     st.plotly_chart(fig, key=f"cmp_{name}", width="stretch")
     if info.get("pending"):
         st.caption(f"{projections.LABELS[method]} of step {step}: computing (it replaces the PCA when ready)")
+    widgets.class_views(rec, f"cmp_{name}", layer, stacked=True)
     return split_metrics(records)[1].assign(progress=lambda d: d["step"] / total), bool(info.get("pending"))
 
 
@@ -66,6 +73,9 @@ def main():
         b = widgets.pick_run("Right run", names, "cmp_b", default=b_def)
         method = widgets.method_picker("cmp_method", default="tsne")
         colour_by = widgets.colour_by_picker("cmp_colour_by")
+        # one choice for both: a run without a separate hidden layer shows its features (and says so)
+        both = {ly for n in (a, b) for ly in reading.layers(os.path.join(root, n))}
+        layer = widgets.layer_picker("cmp_layer", [ly for ly in LAYERS if ly in both])
         p = st.slider("Training progress (%)", 0, 100, 100, 1, key="cmp_progress", width="stretch",
                       help="each run shows its checkpoint closest to this point of its own training") / 100
     waiting = bool(st.session_state.get("cmp_waiting"))
@@ -76,7 +86,7 @@ def main():
         evals, pending = {}, []
         for col, name in zip(cols, (a, b)):
             with col:
-                out = widgets.ui_safe(column, root, name, p, method, colour_by)
+                out = widgets.ui_safe(column, root, name, p, method, colour_by, layer)
                 if out is not None:
                     mode = reading.reader(os.path.join(root, name)).reader.manifest().get("mode", "")
                     evals[f"{label(mode)} ({name})" if a != b else name] = out[0]

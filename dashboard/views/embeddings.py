@@ -1,8 +1,10 @@
-"""Embeddings: t-SNE / UMAP / PCA of the probe features G_f(x), checkpoint by checkpoint."""
+"""Embeddings: t-SNE / UMAP / PCA of the probe features (G_f(x), or the classifier's hidden
+layer), checkpoint by checkpoint, with the class-conditional views of that checkpoint."""
 import os
 
 import streamlit as st
 
+from dann_core.layers import LAYERS
 from dann_core.metrics import proxy_a_distance
 from dann_core.modes import ADVERSARIAL, label
 from dashboard import paths, widgets
@@ -16,8 +18,7 @@ def metrics_at(records, step):
     return next((r for r in reversed(records) if r.get("eval") and r.get("step") == step), {})
 
 
-def side_panel(run_dir, manifest, records, step, info, prev_disp):
-    rec = metrics_at(records, step)
+def side_panel(run_dir, manifest, rec, step, info, prev_disp, layer):
     ck = reading.checkpoint(run_dir, step)
     fmt = lambda v: "—" if not isinstance(v, (int, float)) else f"{v:.3f}"
     st.metric("Source accuracy", fmt(rec.get("source_acc")))
@@ -30,6 +31,7 @@ def side_panel(run_dir, manifest, records, step, info, prev_disp):
         st.metric("Proxy A-distance", f"{proxy_a_distance(eps):.2f}",
                   help=f"2(1−2ε), ε = {eps:.3f}: a linear classifier's held-out error telling source from target "
                        "features. 0: indistinguishable, 2: separable")
+    widgets.layer_metrics(st, rec, layer)
     if isinstance(info, dict):
         if info.get("cached"):
             st.caption("Layout from the disk cache.")
@@ -52,13 +54,16 @@ def main():
         return
     wanted = st.query_params.get("run")
     followed = (st.session_state.get("follow_sel") or [None])[0]
-    with widgets.controls_row():
+    row = widgets.controls_row()
+    with row:
         name = widgets.pick_run("Run", names, "emb_run", default=wanted if wanted in names else followed,
                                 help="any run in the runs directory")
         method = widgets.method_picker("emb_method", default="tsne")
         colour_by = widgets.colour_by_picker("emb_colour_by")
     run_dir = os.path.join(root, name)
     manifest, status, records, steps, warnings = reading.snapshot(run_dir)
+    with row:
+        layer = widgets.layer_picker("emb_layer", reading.layers(run_dir, manifest, steps))
     level, text = reading.status_message(name, manifest, status)
     if level in ("warning", "error"):
         widgets.show_status(level, text)
@@ -70,18 +75,21 @@ def main():
     if st.button(f"Compute all {len(steps)} checkpoints", key="emb_all",
                  help="each layout warm-starts from the previous one; computed once, cached on disk"):
         bar = st.progress(0.0, text=f"{projections.LABELS[method]} of every checkpoint…")
-        projections.chain(run_dir, steps, method, lambda s: reading.features(run_dir, s),
+        projections.chain(run_dir, steps, method, lambda s: reading.features(run_dir, s, layer), layer=layer,
                           progress=lambda i, n: bar.progress(i / n, text=f"{projections.LABELS[method]}: {i}/{n}"))
         bar.empty()
 
+    what = "G_f(x)" if layer == "features" else f"the {LAYERS[layer]}"
+
     def body(step):
+        rec = metrics_at(records, step)
         left, right = st.columns([4, 1.2])
         with left:
             with st.spinner(f"{projections.LABELS[method]} of step {step} (computed once, then cached)…"):
                 fig, info = panels.embedding(
-                    run_dir, step, method, colour_by, height=680,
-                    title=f"{projections.LABELS[method]} of G_f(x) · {label(manifest.get('mode'))} "
-                          f"· step {step}", revision=f"{name}:{method}:{colour_by}")
+                    run_dir, step, method, colour_by, height=680, layer=layer,
+                    title=f"{projections.LABELS[method]} of {what} · {label(manifest.get('mode'))} "
+                          f"· step {step}", revision=f"{name}:{method}:{colour_by}:{layer}")
             if fig is None:
                 st.warning(f"{name}: cannot show step {step}: {info}")
                 return
@@ -91,12 +99,13 @@ def main():
         prev = [s for s in steps if s < step]
         disp = None
         if prev:
-            a = projections.load_cached(run_dir, method, prev[-1])
-            b = projections.load_cached(run_dir, method, step)
+            a = projections.load_cached(run_dir, method, prev[-1], layer=layer)
+            b = projections.load_cached(run_dir, method, step, layer=layer)
             if a is not None and b is not None and len(a) == len(b):
                 disp = projections.mean_displacement([a, b])
         with right:
-            side_panel(run_dir, manifest, records, step, info, disp)
+            side_panel(run_dir, manifest, rec, step, info, disp, layer)
+        widgets.class_views(rec, "emb", layer)
     widgets.stepper(f"emb::{name}", steps, body, play_s=PLAY_S)
     widgets.hover_thumbnails()
 

@@ -5,6 +5,7 @@ import os
 import numpy as np
 import streamlit as st
 
+from dann_core.layers import LAYERS
 from dann_core.reader import RunReader
 from dashboard import paths, widgets
 from dashboard.export import ExportError
@@ -16,27 +17,31 @@ from dashboard.plots.embedding import embedding_figure
 from dashboard.runs import reading
 
 
-def tensorboard_zip(run_dir, name, step):
-    """(zip bytes, file name) of checkpoint `step`: its probe features, labels/domains/predictions
-    and a sprite of the probe inputs (images, or the moons points drawn as thumbnails)."""
+def tensorboard_zip(run_dir, name, step, layer="features"):
+    """(zip bytes, file name) of checkpoint `step`: its probe features of `layer`,
+    labels/domains/predictions and a sprite of the probe inputs (images, or the moons points
+    drawn as thumbnails)."""
     ck = reading.checkpoint(run_dir, step)
     if ck is None or ck.get("features") is None:
         raise ExportError(f"checkpoint {step} is missing or unreadable")
-    f = ck["features"]
+    f = reading.features(run_dir, step, layer)
+    if f is None:
+        raise ExportError(f"checkpoint {step} holds no {LAYERS[layer]}")
     meta = metadata_frame(ck["y"], ck["domain"], ck.get("pred"))
     probe = RunReader(run_dir).probe()
     images = None
     if probe is not None and len(probe.get("x", [])) == len(f):
         x = probe["x"]
         images = point_images(x, ck["domain"]) if x.dtype.kind == "f" else x
-    folder = f"{name}-step{step}"
-    files = projector_files(f, meta, images, tensor_name=f"{name} · step {step} · G_f(x)")
+    folder = f"{name}-step{step}" + ("" if layer == "features" else f"-{layer}")
+    what = "G_f(x)" if layer == "features" else LAYERS[layer]
+    files = projector_files(f, meta, images, tensor_name=f"{name} · step {step} · {what}")
     return zip_files(files, folder), f"{folder}-projector.zip"
 
 
-def gif(run_dir, name, steps, method, colour_by):
+def gif(run_dir, name, steps, method, colour_by, layer="features"):
     bar = st.progress(0.0, text=f"{projections.LABELS[method]} of every checkpoint…")
-    lays = projections.chain(run_dir, steps, method, lambda s: reading.features(run_dir, s),
+    lays = projections.chain(run_dir, steps, method, lambda s: reading.features(run_dir, s, layer), layer=layer,
                              progress=lambda i, n: bar.progress(i / n, text=f"{projections.LABELS[method]}: {i}/{n}"))
     bar.empty()
     probe = reading.probe_table(run_dir)
@@ -48,10 +53,14 @@ def gif(run_dir, name, steps, method, colour_by):
         if ck is None or s not in lays:
             continue
         figs.append(embedding_figure(reading.points_frame(probe, ck, lays[s]), colour_by=colour_by, height=760,
-                                             title=f"{name} · {projections.LABELS[method]} · step {s}"))
+                                     title=f"{name} · {projections.LABELS[method]} · step {s}{_where(layer)}"))
     if not figs:
         raise ExportError("no readable checkpoint to animate")
     return figures_gif(figs, width=820, height=760)
+
+
+def _where(layer):
+    return "" if layer == "features" else " · hidden layer"
 
 
 def main():
@@ -63,12 +72,15 @@ def main():
     if not names:
         st.info("No runs yet: start one on the Train & watch page. Lecture mode exports its demo runs itself.")
         return
-    with widgets.controls_row():
+    row = widgets.controls_row()
+    with row:
         name = widgets.pick_run("Run", names, "ex_run", help="any run in the runs directory")
         method = widgets.method_picker("ex_method", default="pca")
         colour_by = widgets.colour_by_picker("ex_colour_by")
     run_dir = os.path.join(root, name)
     manifest, status, records, steps, warnings = reading.snapshot(run_dir)
+    with row:
+        layer = widgets.layer_picker("ex_layer", reading.layers(run_dir, manifest, steps))
     widgets.show_warnings(warnings)
     if not steps:
         st.warning(f"{name}: no checkpoint yet, so there is nothing to export.")
@@ -78,8 +90,8 @@ def main():
         st.session_state[key] = steps[-1]
     step = st.select_slider("Checkpoint (training step)", options=steps, key=key)
     with st.spinner(f"{projections.LABELS[method]} of step {step}…"):
-        fig, info = panels.embedding(run_dir, step, method, colour_by, height=620, with_thumbs=False,
-                                       title=f"{name} · {projections.LABELS[method]} · step {step}")
+        fig, info = panels.embedding(run_dir, step, method, colour_by, height=620, with_thumbs=False, layer=layer,
+                                     title=f"{name} · {projections.LABELS[method]} · step {step}{_where(layer)}")
     if fig is None:
         st.warning(f"{name}: cannot show step {step}: {info}")
         return
@@ -88,15 +100,17 @@ def main():
     left.plotly_chart(fig, key="ex_emb", width="stretch")
     curves = curves_figure(train, evals, title=f"{name} · training curves", compact=True, height=620)
     right.plotly_chart(curves, key="ex_curves", width="stretch")
-    items = widgets.figure_items(f"{name}-{method}-step{step}", lambda: fig)
+    tag = projections.tag(method, layer)
+    items = widgets.figure_items(f"{name}-{tag}-step{step}", lambda: fig)
     items += widgets.figure_items(f"{name}-curves", lambda: curves)
-    items.append((f"Embedding over all {len(steps)} checkpoints · animated GIF", f"{name}-{method}.gif",
-                  lambda: gif(run_dir, name, steps, method, colour_by)))
-    items.append((f"Step {step} features · TensorBoard projector (.zip)", "projector.zip",
-                  lambda: tensorboard_zip(run_dir, name, step)))
-    widgets.export_picker("ex", items, (name, step, method, colour_by, len(steps)))
+    items.append((f"Embedding over all {len(steps)} checkpoints · animated GIF", f"{name}-{tag}.gif",
+                  lambda: gif(run_dir, name, steps, method, colour_by, layer)))
+    items.append((f"Step {step} {'features' if layer == 'features' else 'hidden layer'} · TensorBoard projector "
+                  "(.zip)", "projector.zip", lambda: tensorboard_zip(run_dir, name, step, layer)))
+    widgets.export_picker("ex", items, (name, step, method, colour_by, len(steps), layer))
     n = len(reading.checkpoint(run_dir, step)["features"]) if reading.checkpoint(run_dir, step) else 0
-    st.caption(f"TensorBoard: {n} probe points × {np.shape(reading.features(run_dir, step))[-1]} features of G_f; "
+    st.caption(f"TensorBoard: {n} probe points × {np.shape(reading.features(run_dir, step, layer))[-1]} "
+               f"{'features of G_f' if layer == 'features' else 'units of the classifier’s hidden layer'}; "
                "unzip, then `tensorboard --logdir <folder>` (Projector tab), or load the two TSVs at "
                "projector.tensorflow.org. The GIF projects every checkpoint once (cached), then draws them.")
 

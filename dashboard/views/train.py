@@ -4,14 +4,15 @@ import time
 
 import streamlit as st
 
+from dann_core.layers import LAYERS
 from dann_core.modes import ADVERSARIAL, label
 from dashboard import paths, widgets
-from dashboard.plots import panels
+from dashboard.plots import classes, panels
 from dashboard.runs import launcher, reading, steering
 
 SCHEDULES = {"paper": "paper ramp to λ_max", "constant": "constant λ_max"}
 MODE_CHOICES = {label("dann"): ["dann"], label("source_only"): ["source_only"],
-                "both side by side": ["source_only", "dann"]}
+                "both side by side": ["source_only", "dann"], label("cdan"): ["cdan"], label("cdan_e"): ["cdan_e"]}
 LENGTHS = {"schedule": "its schedule's end", "live": "I stop it (λ by hand)"}
 REFRESH_S = 2.0      # live refresh while a followed run is active
 LIST_POLL_S = 4.0    # how often the run list is checked for runs started elsewhere (CLI)
@@ -161,7 +162,7 @@ def starting(run_dir, name):
     return True
 
 
-def run_panel(root, name, method, colour_by, compact):
+def run_panel(root, name, method, colour_by, compact, layer="features"):
     run_dir = os.path.join(root, name)
     manifest, status, records, steps, warnings = reading.snapshot(run_dir)
     st.markdown(f"#### {widgets.run_label(root, name)}")
@@ -185,18 +186,33 @@ def run_panel(root, name, method, colour_by, compact):
     left, right = st.columns([1.1, 1], gap="medium") if not compact else (st.container(), st.container())
     with left:
         if steps:
+            if layer not in reading.layers(run_dir, manifest, steps):
+                layer = "features"  # this run keeps no separate hidden layer
             fig, info = panels.latest_embedding(run_dir, steps, method, colour_by, with_thumbs=False, height=560,
-                                                animate=False)
+                                                animate=False, layer=layer)
             if fig is None:
                 st.warning(f"{name}: no embedding to show ({info})")
             else:
                 st.plotly_chart(fig, key=f"emb_{name}", width="stretch")
+                layer_line(records, layer)
         else:
             st.info("No checkpoint yet: the first embedding appears after the step-0 evaluation.")
     with right:
         st.plotly_chart(panels.curves(run_dir, records, adversarial=adversarial), key=f"curves_{name}",
                         width="stretch")
     return status.active
+
+
+def layer_line(records, layer):
+    """One line under the live embedding: the layer's linear domain error and class agreement at
+    the newest evaluation (older runs: nothing)."""
+    rec = next((r for r in reversed(records) if r.get("eval")), {})
+    err, knn = classes.layer_metrics(rec, layer)
+    parts = [f"linear domain error {err:.2f}" if err is not None else "",
+             f"class agreement {knn:.2f}" if knn is not None else ""]
+    if any(parts):
+        st.caption(f"{'Features' if layer == 'features' else 'Hidden layer'} at step {rec.get('step')}: "
+                   + " · ".join(p for p in parts if p), help=f"Class agreement: {widgets.AGREEMENT_HELP}")
 
 
 def _young(run_dir):
@@ -237,6 +253,8 @@ def follow_section(root):
         method = widgets.method_picker("live_method", options=["pca", "tsne"],
                                        default=q if q in ("pca", "tsne") else "pca")
         colour_by = widgets.colour_by_picker("live_colour_by")
+        have = {ly for n in follow if n in all_runs for ly in reading.layers(os.path.join(root, n))}
+        layer = widgets.layer_picker("live_layer", [ly for ly in LAYERS if ly in have])
     if not follow:
         return False
     busy = any(n in pending or reading.snapshot(os.path.join(root, n))[1].active for n in follow)
@@ -250,7 +268,7 @@ def follow_section(root):
         still = []
         for col, name in zip(cols, follow):
             with col, st.container(key=f"run_{name}"):  # the key names the panel in the page (browser tests)
-                shown = widgets.ui_safe(run_panel, root, name, method, colour_by, len(follow) > 1)
+                shown = widgets.ui_safe(run_panel, root, name, method, colour_by, len(follow) > 1, layer)
                 still.append(shown is None or shown)  # a panel that failed to draw keeps the refresh going
         if busy and not any(still):
             st.rerun()  # everything followed has ended: a full rerun stops the refresh timer
