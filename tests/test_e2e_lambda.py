@@ -139,7 +139,9 @@ def test_lambda_is_written_only_by_a_person(dashboard, tmp_path):
                 _panel(page, b_name).get_by_role("button", name="Pause").click()
                 _wait(lambda: RunReader(b).status().state == "paused", 3, "the run to pause")
                 step = RunReader(b).status().step
-                _panel(page, b_name).get_by_role("button", name="Resume").wait_for(timeout=5000)
+                # the pause applied within 3 s (above); the button's new label comes with the page's
+                # next rerun, which a loaded CI machine can take several seconds to send
+                _panel(page, b_name).get_by_role("button", name="Resume").wait_for(timeout=15_000)
                 _panel(page, b_name).get_by_role("button", name="Resume").click()
                 _wait(lambda: RunReader(b).status().state == "running" and RunReader(b).status().step > step, 3,
                       "the run to resume")
