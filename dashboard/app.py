@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard.plots import background
 
 st.set_page_config(page_title="DANN Explorer", page_icon=":material/call_split:", layout="wide")
+background.warm_pca()  # once per server: scikit-learn imported before the first live embedding needs it
 if os.environ.get("DANN_WARM_UMAP", "1") != "0":
     background.warm_umap()  # once per server: the first UMAP a person asks for starts at once
 

@@ -274,7 +274,8 @@ def test_cli_trains_a_small_folder_pair_with_the_digits_net(tmp_path, monkeypatc
     # --batch-size: the fabricated set holds 54 source images, fewer than half the default batch
     # (the trainer refuses that in one line: test_cli.py)
     rc = main(["train", "--pair", "folders", "--data-root", root, "--image-size", "28", "--max-steps", "3",
-               "--batch-size", "32", "--runs-dir", runs, "--run-name", "f", "--threads", "1", "--no-progress", "--device", "cpu"])
+               "--batch-size", "32", "--runs-dir", runs, "--run-name", "f", "--threads", "1", "--no-progress",
+               "--device", "cpu"])
     assert rc == 0, capsys.readouterr().err
     man = RunReader(os.path.join(runs, "f")).manifest()
     assert man["model"] == "mnist_bn" and man["input_shape"] == [3, 28, 28] and man["config"]["image_size"] == 28

@@ -16,6 +16,8 @@ import threading
 import time
 from collections import OrderedDict
 
+import numpy as np
+
 from . import projections
 
 _lock = threading.Condition()
@@ -101,3 +103,17 @@ def _warm():
 def umap_state():
     """"cold", "warming", "ready" or "failed: ..."."""
     return _umap["state"]
+
+
+_warmed = threading.Event()
+
+
+def warm_pca():
+    """Import what the first PCA needs (scikit-learn: ~3 s cold here, 6-8 s next to two trainers)
+    in a background thread, once per server: the first live embedding after a Start then waits
+    only for the trainer's first checkpoint."""
+    with _lock:
+        if _warmed.is_set():
+            return
+        _warmed.set()
+    threading.Thread(target=lambda: projections.pca2(np.zeros((4, 3))), name="dann-pca-warmup", daemon=True).start()

@@ -8,6 +8,7 @@ directory (`is_ours`): it can force-stop them too. At most `max_trainers()` live
 machine: a start beyond that is refused (docs/reliability.md).
 """
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,10 @@ from dann_core.stream import RUN_NAME_RE, safe_run_dir
 from ..paths import REPO_ROOT, runs_dir
 
 LOG_NAME = "trainer.log"  # the trainer's stdout/stderr, next to the stream it writes
+# Trainers run at a lower CPU priority than the server and the browser: a trainer takes all the
+# CPU it can, and on two cores two of them starved the page (a running run's embedding was not
+# drawn until it finished). Niceness costs a trainer nothing while the page is idle.
+TRAINER_NICE = 5
 
 
 class Children(dict):
@@ -230,6 +235,9 @@ def start_runs(pair, modes, runs_dir, name="", seed=0, **opts):
 def spawn(argv, log, env=None):
     """Start `argv` (a list: no shell) from the repository root, in its own session (it outlives
     Streamlit reruns and closed tabs), its output into the open file `log`. OSError if it cannot."""
+    nice = shutil.which("nice")
+    if nice and TRAINER_NICE:  # `nice` execs the trainer: the pid is the trainer's own
+        argv = [nice, "-n", str(TRAINER_NICE), *argv]
     return subprocess.Popen(argv, cwd=REPO_ROOT, env=dict(os.environ if env is None else env),
                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             close_fds=True)

@@ -8,6 +8,7 @@ from dashboard import paths, widgets
 from dashboard.runs import launcher, reading
 
 TRY = ("moons", ["source_only", "dann"])    # the one-click demo: both side by side, the pair's defaults
+TRY_PACE = 100.0  # steps a second: moons' 2,700 steps in ~30 s one can watch (at full speed: 4 s)
 STEER = ("moons", ["dann"])                 # a run λ is steered in by hand
 
 
@@ -26,7 +27,7 @@ def start(pair, modes, **opts):
 
 def try_it():
     if widgets.clicked("home_try"):
-        start(*TRY)
+        start(*TRY, pace=TRY_PACE)
 
 
 def steer():
@@ -48,7 +49,8 @@ def main():
     c = st.columns([1.35, 1.1, 0.9], vertical_alignment="center")
     c[0].button("Try it: two moons, DANN vs source-only", type="primary", icon=":material/play_arrow:",
                 key="home_try", width="stretch", on_click=try_it,
-                help="starts two short runs side by side (a few seconds of training each) and follows them")
+                help="starts two short runs side by side (about half a minute of training each, at a pace you can "
+                     "watch) and follows them")
     c[1].button("Steer λ yourself (two moons)", icon=":material/tune:", key="home_steer", width="stretch",
                 on_click=steer,
                 help="a DANN run that goes on until you stop it, with λ under your hand: drag it 0 → 6 → 0")
