@@ -6,8 +6,8 @@
 Each figure comes from a real server (`dann dashboard`'s Streamlit app) and real trainers, in one
 script run, on whatever load the machine has (printed with each figure):
   start   Start here's "Try it" click -> the first live embedding drawn on Train & watch (s)
-  compare Compare's progress slider moved one step (an arrow key), cold (no layout of that step
-          cached) -> the chart's title names the new progress (s; t-SNE arrives later, PCA first)
+  compare Compare's progress slider moved to 0 % (the Home key), cold (no layout of that step
+          cached) -> the charts' titles name the new step (s; t-SNE arrives later, PCA first)
   umap    a fresh server, Embeddings opened with UMAP asked for -> the UMAP figure drawn (s)
   steer   a live moons run followed on Train & watch, λ 0 -> 6 written as the slider writes it ->
           (a) the trainer logs λ = 6, (b) the probe's linear domain error has moved past its noise
@@ -96,7 +96,7 @@ def bench_compare(page, url):
     slider = page.get_by_role("slider").first
     slider.focus()
     t0 = time.perf_counter()
-    slider.press("ArrowLeft")
+    slider.press("Home")  # to 0 %: a checkpoint no layout was made for yet (one arrow step can land on the same one)
     ok = wait(lambda: shown_steps(page) and shown_steps(page) != before, 60)
     return (time.perf_counter() - t0) if ok else float("nan")
 
@@ -167,6 +167,8 @@ def main():
                     took = bench_compare(page, url)
                     rows["compare"].append(took)
                     print(f"compare {took:5.2f} s  ({load()})", flush=True)
+                    page.close()
+                    page = browser.new_page(viewport=VIEW)  # a person opening the run's link
                     applied, moved, drawn, base, margin = bench_steer(page, url, runs, f"steer{rep}")
                     rows["steer λ applied"].append(applied)
                     rows["steer G_d error moved"].append(moved)

@@ -238,6 +238,9 @@ def follow_section(root):
                 f"`dann train --pair moons --runs-dir {root}`")
         return False
     sel = st.session_state.get("follow_sel")
+    if wanted in options and st.session_state.get("run_param") != wanted:
+        sel = [wanted]  # a ?run= link opened in a session that follows other runs: the link wins, once
+    st.session_state["run_param"] = wanted
     if sel is None:
         if wanted in options:
             sel = [wanted]
