@@ -1,10 +1,12 @@
 """The README's before/after figure from a reproduce run: source-only vs DANN, one seed.
 
     python scripts/make_results_figure.py [--results results] [--pair mnist-mnistm] [--seed 0]
-                                          [--method tsne] [--out docs/results/before_after.png]
+                                          [--method tsne] [--layers features hidden]
+                                          [--out docs/results/before_after.png]
 
 It reads results/runs/<pair>-source_only-s<seed> and <pair>-dann-s<seed> (written by
-`dann reproduce`), lays out each run's last probe features and writes one PNG.
+`dann reproduce`), lays out each run's last probe features and writes one PNG: a row per layer
+(G_f's output, what the domain classifier sees; G_y's hidden layer, where the classes are split).
 """
 import argparse
 import os
@@ -17,6 +19,7 @@ def main(argv=None):
     ap.add_argument("--pair", default="mnist-mnistm")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--method", default="tsne", choices=("tsne", "pca", "umap"))
+    ap.add_argument("--layers", nargs="+", default=["features", "hidden"], choices=("features", "hidden"))
     ap.add_argument("--out", default=os.path.join("docs", "results", "before_after.png"))
     a = ap.parse_args(argv)
     from dashboard.export.before_after import before_after_png
@@ -26,7 +29,7 @@ def main(argv=None):
             print(f"make_results_figure: error: no run at {r} (run `dann reproduce` first)", file=sys.stderr)
             return 2
     try:
-        png = before_after_png(*runs, method=a.method)
+        png = before_after_png(*runs, method=a.method, layers=tuple(a.layers))
     except ValueError as e:
         print(f"make_results_figure: error: {e}", file=sys.stderr)
         return 2

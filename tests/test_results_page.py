@@ -82,8 +82,10 @@ def test_before_after_figure_from_two_runs(tmp_path):
 
     from dashboard.runs import fixtures
     runs = tmp_path / "res" / "runs"
-    fixtures.make_run(str(runs / "mnist-mnistm-source_only-s0"), kind="image", mode="source_only", n_per_domain=40)
-    fixtures.make_run(str(runs / "mnist-mnistm-dann-s0"), kind="image", n_per_domain=40, seed=1)
+    fixtures.make_run(str(runs / "mnist-mnistm-source_only-s0"), kind="image", mode="source_only", n_per_domain=40,
+                      hidden=True, diagnostics=True)
+    fixtures.make_run(str(runs / "mnist-mnistm-dann-s0"), kind="image", n_per_domain=40, seed=1, hidden=True,
+                      diagnostics=True)
     png = before_after_png(str(runs / "mnist-mnistm-source_only-s0"), str(runs / "mnist-mnistm-dann-s0"),
                                    method="pca", size=300)
     im = Image.open(io.BytesIO(png))
@@ -100,7 +102,21 @@ def test_before_after_figure_from_two_runs(tmp_path):
     p = subprocess.run([sys.executable, script, "--results", str(tmp_path / "res"), "--method", "pca",
                         "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert Image.open(out).size[0] > Image.open(out).size[1] > 0  # two panels side by side
+    grid = Image.open(out).convert("L")
+    gw, gh = grid.size
+    assert gw >= 600 and gh >= 600 and gw % 2 == 0 and gh % 2 == 0  # two layers x (source-only | DANN)
+    rows = [grid.crop((0, 0, gw, gh // 2)), grid.crop((0, gh // 2, gw, gh))]
+    assert rows[0].tobytes() != rows[1].tobytes()  # the hidden layer's row is its own picture
+    # a run written before the hidden layer was stored: one line, exit 2; its features alone draw
+    old = tmp_path / "old" / "runs"
+    for m, seed in (("source_only", 0), ("dann", 1)):
+        fixtures.make_run(str(old / f"mnist-mnistm-{m}-s0"), kind="image", mode=m, n_per_domain=40, seed=seed)
+    p = subprocess.run([sys.executable, script, "--results", str(tmp_path / "old"), "--method", "pca",
+                        "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "classifier's hidden layer" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    p = subprocess.run([sys.executable, script, "--results", str(tmp_path / "old"), "--method", "pca",
+                        "--layers", "features", "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and Image.open(out).size[0] > Image.open(out).size[1]  # one row: side by side
     p = subprocess.run([sys.executable, script, "--results", str(tmp_path / "res"), "--seed", "7"],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "no run at" in p.stderr and len(p.stderr.strip().splitlines()) == 1

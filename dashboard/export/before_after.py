@@ -2,39 +2,48 @@
 DANN), each laid out by a projection, as one PNG."""
 import io
 
+from dann_core.layers import LAYERS
 from dann_core.metrics import proxy_a_distance
 from dann_core.modes import label
 from dann_core.reader import RunReader
 
-from ..plots import projections
+from ..plots import classes, projections
 from ..plots.embedding import embedding_figure
 from ..runs import reading
 from .png import figure_png
 
 
-def _final_panel(run_dir, method, label, size):
-    """PNG bytes of one run's last checkpoint: its probe features laid out by `method`."""
+def _final_panel(run_dir, method, label, size, layer="features"):
+    """PNG bytes of one run's last checkpoint: the probe features of `layer` laid out by `method`."""
     r = RunReader(run_dir)
     steps = r.checkpoint_steps()
     ck = r.load_checkpoint(steps[-1]) if steps else None
-    if ck is None or ck.get("features") is None:
-        raise ValueError(f"{run_dir} has no readable checkpoint")
-    y = projections.compute(ck["features"], method, seed=0)
+    x = r.layer(ck, layer) if ck is not None else None
+    if x is None:
+        raise ValueError(f"{run_dir} has no readable checkpoint with its {LAYERS[layer]}")
+    y = projections.compute(x, method, seed=0)
     pts = reading.points_frame(reading.probe_table(run_dir, thumbs=False), ck, y)
     ev = next((m for m in reversed(r.metrics()) if m.get("eval")), {})
-    eps = reading.domain_error_eps(ck)
     sub = f"target accuracy {ev.get('target_acc', float('nan')):.3f}"
-    if eps is not None:
-        sub += f" · proxy A-distance {proxy_a_distance(eps):.2f}"
+    err, knn = classes.layer_metrics(ev, layer)
+    if err is None and layer == "features":  # a record without it: from the probe features themselves
+        err = reading.domain_error_eps(ck)
+    if err is not None:
+        sub += f" · proxy A-distance {proxy_a_distance(err):.2f}"
+    if knn is not None:
+        sub += f" · class agreement {knn:.2f}"
     fig = embedding_figure(pts, title=label, subtitle=sub, height=size, marker_size=7, animate=False)
     fig.update_layout(width=size)
     return figure_png(fig, width=size, height=size)
 
 
-def before_after_png(source_only_run, dann_run, method="tsne", size=760):
+def before_after_png(source_only_run, dann_run, method="tsne", size=760, layers=("features",)):
     """Source-only | DANN, side by side: the same probe images, each network's features at the
-    end of training, source and target in their colours. PNG bytes (the README's figure)."""
-    panels = [_final_panel(d, method, f"{name} · {projections.LABELS[method]}", size)
+    end of training, source and target in their colours; one row per layer in `layers`
+    (dann_core.layers: "features", "hidden"). PNG bytes (the README's figure)."""
+    panels = [_final_panel(d, method, f"{name} · {LAYERS[layer] if len(layers) > 1 else projections.LABELS[method]}",
+                           size, layer)
+              for layer in layers
               for d, name in ((source_only_run, label("source_only")), (dann_run, label("dann")))]
     return grid_png(panels, cols=2, size=size)
 
