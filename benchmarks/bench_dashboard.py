@@ -118,7 +118,7 @@ class Follower:
         """Open Train & watch before the run exists, as a lecturer would: the page then picks
         the new run up by itself (runs started elsewhere appear within seconds)."""
         self.page = self.browser.new_page(viewport={"width": 1600, "height": 1000})
-        self.page.goto(f"{self.url}/?method={self.method}", wait_until="domcontentloaded")
+        self.page.goto(f"{self.url}/train?method={self.method}", wait_until="domcontentloaded")
         self.page.get_by_role("heading", name="Train & watch").wait_for(timeout=60_000)
 
     def follow(self, name):

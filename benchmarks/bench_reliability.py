@@ -139,7 +139,7 @@ def main():
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(f"{url}/?run={names[0]}", wait_until="domcontentloaded")
+            page.goto(f"{url}/train?run={names[0]}", wait_until="domcontentloaded")
             panel(page, names[0]).get_by_text("running, step").first.wait_for(timeout=120_000)
             time.sleep(3)  # imports and the first embedding done
             for label, n_live in (("2 live runs", 2), (f"{args.runs} live runs", args.runs)):
