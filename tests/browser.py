@@ -5,6 +5,7 @@ does not work here): apt-get install -y chromium && pip install playwright. With
 browser tests FAIL (they do not skip): CI must install them.
 """
 import os
+import time
 
 import pytest
 
@@ -78,6 +79,24 @@ CLIPPED_JS = """sel => {
   }
   return [...new Set(out)];
 }"""
+
+
+def start_from_sidebar(page, url, choice, epochs, pace):
+    """Start a run from Train & watch's sidebar as a person does: click the radio option
+    `choice` (say "both side by side"), type Epochs and the pace (More options), press Start."""
+    page.goto(url + "/train", wait_until="domcontentloaded")
+    side = page.get_by_test_id("stSidebar")
+    side.get_by_text("Start a run").wait_for(timeout=60_000)
+    side.get_by_text(choice).click()
+    epochs_box = side.get_by_label("Epochs")
+    epochs_box.fill(epochs)
+    epochs_box.press("Enter")
+    side.get_by_text("More options").click()
+    pace_box = side.get_by_label("Pace: steps a second (0: full speed)", exact=True)
+    pace_box.fill(pace)
+    pace_box.press("Enter")
+    time.sleep(0.5)  # the last value reaches the server before the click
+    side.get_by_role("button", name="Start").click()
 
 
 def clipped(page):

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from browser import ARGS, CHROMIUM, OUT, browser_or_fail
+from browser import ARGS, CHROMIUM, OUT, browser_or_fail, start_from_sidebar
 
 from dann_core.control import read_control
 from dann_core.reader import RunReader
@@ -59,19 +59,7 @@ def test_lambda_is_written_only_by_a_person(dashboard, tmp_path):
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             try:
-                page.goto(url + "/train", wait_until="domcontentloaded")
-                side = page.get_by_test_id("stSidebar")
-                side.get_by_text("Start a run").wait_for(timeout=60_000)
-                side.get_by_text("paper ramp to λ_max").click()
-                epochs = side.get_by_label("Epochs")
-                epochs.fill(EPOCHS)
-                epochs.press("Enter")
-                side.get_by_text("More options").click()
-                pace = side.get_by_label("Pace: steps a second (0: full speed)", exact=True)
-                pace.fill(PACE)
-                pace.press("Enter")
-                time.sleep(0.5)
-                side.get_by_role("button", name="Start").click()
+                start_from_sidebar(page, url, "paper ramp to λ_max", EPOCHS, PACE)
                 _wait(lambda: [n for n in os.listdir(runs) if n.startswith("moons-dann")], 30, "run B's directory")
                 b_name = next(n for n in os.listdir(runs) if n.startswith("moons-dann"))
                 b = os.path.join(runs, b_name)

@@ -17,6 +17,7 @@ import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_dashboard_app import wait_for
 
 from dann_core.control import write_control
 from dann_core.reader import RunReader
@@ -28,16 +29,6 @@ STEPS = int(os.environ.get("DANN_MANY_STEPS", "300"))
 PACE, LOG_EVERY, CKPT_EVERY, LIMIT = 25, 10, 50, 10
 CLI_MODES = ["dann", "source_only", "target_only", "semi"]
 PAGE_SEEDS = [1, 2, 3]  # each click starts source-only and DANN side by side
-
-
-def _wait(cond, timeout, what):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def _page(**state):
@@ -104,7 +95,7 @@ def test_ten_live_runs_lose_no_line_and_an_eleventh_is_refused(runs, tmp_path):
             page_names += list(at.session_state["follow_sel"])
         names = [f"cli-{m}" for m in CLI_MODES] + page_names
         assert len(set(names)) == 10
-        _wait(lambda: _live_paused(runs, names), 240, "all ten trainers to be up (paused)")
+        wait_for(lambda: _live_paused(runs, names), 240, "all ten trainers to be up (paused)")
         assert sorted(launcher.live_trainers(runs)) == sorted(names)
 
         # the eleventh start: refused with one line, nothing created

@@ -7,7 +7,7 @@ import os
 import signal
 import time
 
-from browser import ARGS, CHROMIUM, OUT, browser_or_fail
+from browser import ARGS, CHROMIUM, OUT, browser_or_fail, start_from_sidebar
 
 from dann_core.control import read_control
 from dann_core.liveness import pid_alive
@@ -73,19 +73,7 @@ def test_trainers_outlive_a_restarted_dashboard_and_obey_the_new_one(tmp_path):
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             try:
                 # server 1 starts source-only and DANN side by side
-                page.goto(url + "/train", wait_until="domcontentloaded")
-                side = page.get_by_test_id("stSidebar")
-                side.get_by_text("Start a run").wait_for(timeout=60_000)
-                side.get_by_text("both side by side").click()
-                epochs = side.get_by_label("Epochs")
-                epochs.fill(EPOCHS)
-                epochs.press("Enter")
-                side.get_by_text("More options").click()
-                pace = side.get_by_label("Pace: steps a second (0: full speed)", exact=True)
-                pace.fill(PACE)
-                pace.press("Enter")
-                time.sleep(0.5)
-                side.get_by_role("button", name="Start").click()
+                start_from_sidebar(page, url, "both side by side", EPOCHS, PACE)
                 names = _wait(lambda: sorted(os.listdir(runs)) if len(os.listdir(runs)) == 2 else None, 30,
                               "two run directories")
                 dann = next(n for n in names if "-dann-" in n)
