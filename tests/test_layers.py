@@ -69,17 +69,25 @@ def test_points_run_stores_no_copy_and_the_reader_gives_the_features(runs_dir):
     assert r.layer(None, "features") is None
 
 
-def test_an_old_run_opens_with_features_only(runs_dir):
-    # written as before the hidden layer: no "layers" in the manifest, no "hidden" in the npz,
-    # eval rows without the class-conditional keys
-    w = RunWriter(safe_run_dir(runs_dir, "old"))
-    w.write_manifest({"name": "old", "pair": "mnist-mnistm", "mode": "dann", "n_classes": 10, "n_probe": 3})
-    w.log({"step": 0, "source_acc": 0.1, "target_acc": 0.1, "domain_err": 0.5, "linear_domain_err": 0.4,
-           "eval": True})
+def _features_only_run(runs_dir, name, log=None, **manifest):
+    """A run with the features alone in its checkpoint (no `hidden`), as written before the hidden
+    layer was stored; `manifest`: more manifest keys; `log`: one metrics record. Its reader."""
+    w = RunWriter(safe_run_dir(runs_dir, name))
+    w.write_manifest({"name": name, "pair": "mnist-mnistm", "mode": "dann", "n_classes": 10, "n_probe": 3,
+                      **manifest})
+    if log:
+        w.log(log)
     feats = np.random.default_rng(0).normal(size=(6, 8)).astype(np.float16)
     w.write_checkpoint(0, {"w": torch.ones(1)}, features=feats, y=np.arange(6), domain=np.r_[0, 0, 0, 1, 1, 1])
     w.close()
-    r = RunReader(w.dir)
+    return RunReader(w.dir)
+
+
+def test_an_old_run_opens_with_features_only(runs_dir):
+    # written as before the hidden layer: no "layers" in the manifest, no "hidden" in the npz,
+    # eval rows without the class-conditional keys
+    r = _features_only_run(runs_dir, "old", log={"step": 0, "source_acc": 0.1, "target_acc": 0.1, "domain_err": 0.5,
+                                                 "linear_domain_err": 0.4, "eval": True})
     ck = r.load_checkpoint()
     assert r.layer(ck, "hidden") is None and r.layer(ck, "features").shape == (6, 8)
     (rec,) = r.metrics()
@@ -92,12 +100,6 @@ def test_an_old_run_opens_with_features_only(runs_dir):
 def test_a_manifest_with_a_bad_layers_entry_gives_no_hidden_layer(runs_dir, layers):
     # a copied-in manifest may hold anything under "layers": no AttributeError, and no array
     # that is not a layer (say, another key of the checkpoint) served as one
-    w = RunWriter(safe_run_dir(runs_dir, "odd"))
-    w.write_manifest({"name": "odd", "pair": "mnist-mnistm", "mode": "dann", "n_classes": 10, "n_probe": 3,
-                      "layers": layers})
-    feats = np.random.default_rng(0).normal(size=(6, 8)).astype(np.float16)
-    w.write_checkpoint(0, {"w": torch.ones(1)}, features=feats, y=np.arange(6), domain=np.r_[0, 0, 0, 1, 1, 1])
-    w.close()
-    r = RunReader(w.dir)
+    r = _features_only_run(runs_dir, "odd", layers=layers)
     ck = r.load_checkpoint()
     assert r.layer(ck, "hidden") is None and r.layer(ck, "features").shape == (6, 8)
