@@ -7,7 +7,8 @@
 For each demo it trains a source-only and a DANN run (seed 0, the pair's defaults, one thread
 each) in a temporary directory, then keeps only what lecture mode shows:
   - PCA and t-SNE layouts of the probe features at up to 12 checkpoints (float16), with the
-    predictions; layouts warm-start from the previous checkpoint (dashboard/projections.py),
+    predictions; layouts warm-start from the previous checkpoint (dashboard/projections.py);
+    for image pairs also of G_y's hidden layer (pca_hidden, tsne_hidden: dann_core/layers.py),
   - the metrics (every evaluation, the training log thinned to 300 points),
   - the probe inputs: moons points, or one sprite PNG of the digit thumbnails,
   - features for the TensorBoard export: the moons net's 15 hidden units at every kept
@@ -115,6 +116,7 @@ def export_run(run_dir, kind, out_npz, log):
     from dann_core.reader import RunReader
     from dashboard.plots import projections
     from dashboard.plots.moons import weights_from_state_dict
+    from dashboard.runs import reading
     r = RunReader(run_dir)
     man = r.manifest()
     steps = pick_steps(r.checkpoint_steps())
@@ -127,6 +129,11 @@ def export_run(run_dir, kind, out_npz, log):
     for method in ("pca", "tsne"):
         lay = projections.chain(run_dir, steps, method, feats)
         arrays[method] = np.stack([lay[s] for s in steps]).astype(np.float16)
+    if "hidden" in reading.layers(run_dir, man):  # image nets: G_y's hidden layer too (moons: it is G_f)
+        hid = lambda s: r.layer(cks[s], "hidden")
+        for method in ("pca", "tsne"):
+            lay = projections.chain(run_dir, steps, method, hid, layer="hidden")
+            arrays[f"{method}_hidden"] = np.stack([lay[s] for s in steps]).astype(np.float16)
     log(f"  {os.path.basename(run_dir)}: layouts of {len(steps)} checkpoints in {time.perf_counter() - t0:.0f} s")
     if kind == "points":
         arrays["features"] = np.stack([feats(s) for s in steps]).astype(np.float16)

@@ -57,6 +57,25 @@ def test_embedding_holds_both_domains_with_their_colours(colour_by):
         assert len(keys) == 1 and all(f" {c}" in keys[0] for c in range(3))
 
 
+@pytest.mark.parametrize("height,big", [(600, False), (480, True), (360, True)])
+def test_class_key_and_domain_legend_do_not_overlap_at_any_height_or_type_size(height, big):
+    """Lecture mode's both-layers rows are short and in big type: there the domain legend sat on
+    the second line of the ten-class key (placed in fractions of the plot height)."""
+    from dashboard.plots.embedding import place_key
+    from dashboard.plots.style import big_type
+    fig = embedding_figure(points(n=200, classes=10), height=height)
+    if big:
+        fig = place_key(big_type(fig))
+    lay = fig.layout
+    key = next(a for a in lay.annotations if a.name == "classes")
+    plot_px = lay.height - lay.margin.t - lay.margin.b
+    key_bottom = 6 + 1.2 * key.font.size * (key.text.count("<br>") + 1)   # px under the plot area
+    legend_top = -lay.legend.y * plot_px
+    assert legend_top >= key_bottom
+    assert legend_top + 2 * 1.2 * lay.legend.font.size <= lay.margin.b     # both domain rows fit the margin
+    assert plot_px >= 0.35 * height                                        # and the plot keeps its room
+
+
 def test_hover_carries_label_prediction_domain_and_thumbnail():
     fig = embedding_figure(points(thumbs=True))
     t = next(t for t in fig.data if isinstance(t.meta, dict) and t.meta.get("domain") == "target")

@@ -56,6 +56,15 @@ def test_shipped_demos_load_and_adaptation_shows(key):
     else:
         assert d.images.shape == (600, 28, 28, 3) and len(d.thumbs()) == 600
         assert d.thumbs()[0].startswith("data:image/png;base64,")
+    # image demos keep G_y's hidden layer too (issue 15); moons' hidden layer is its features
+    assert d.layers == (["features"] if d.kind == "points" else ["features", "hidden"])
+    if "hidden" in d.layers:
+        # the paper's picture, one layer up: DANN's target points agree with their source class
+        # neighbours far more than source-only's, and more than at its own features
+        knn = {m: r.metrics_at(r.steps[-1]) for m, r in d.runs.items()}
+        assert knn["dann"]["knn_agreement_hidden"] > knn["source_only"]["knn_agreement_hidden"] + 0.15
+        assert knn["dann"]["knn_agreement_hidden"] > knn["dann"]["knn_agreement"]
+        assert not np.allclose(dann.layouts["tsne", "hidden"], dann.layouts["tsne", "features"], atol=1e-2)
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +147,21 @@ def test_broken_assets_give_one_line_that_says_what_to_do(quick_assets, tmp_path
         demo.load(str(d), "moons")
     with pytest.raises(demo.DemoError, match="no demo 'cifar'"):
         demo.load(src, "cifar")
+
+
+def test_assets_with_one_projection_of_the_hidden_layer_are_refused(tmp_path):
+    d = _broken(SHIPPED, tmp_path, "half")
+    z = dict(np.load(d / "mnist-mnistm" / "dann.npz"))
+    del z["pca_hidden"]
+    np.savez(d / "mnist-mnistm" / "dann.npz", **z)
+    with pytest.raises(demo.DemoError, match="dann.npz: has only one projection of hidden; .*make_demo_assets"):
+        demo.load(str(d), "mnist-mnistm")
+    del z["tsne_hidden"]  # neither: older assets, features only
+    np.savez(d / "mnist-mnistm" / "dann.npz", **z)
+    old = demo.load(str(d), "mnist-mnistm")
+    assert old.layers == ["features"] and old.runs["source_only"].layers == ["features", "hidden"]
+    with pytest.raises(demo.DemoError, match="no classifier's hidden layer layouts"):
+        demo.points_frame(old, "dann", old.steps[-1], "tsne", "hidden")
 
 
 def test_lecture_data_and_exports_need_no_streamlit():

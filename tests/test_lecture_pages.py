@@ -86,9 +86,9 @@ def test_lecture_steps_through_checkpoints(lecture_env):
     for spec, mode in zip(embedding_specs(at), demo.MODES):
         xs = sorted(float(v) for t in spec["data"] if (t.get("meta") or {}).get("domain") for v in _array(t["x"]))
         run = d.runs[mode]
-        want = run.layouts["pca"][run.index(shown)][:, 0]
+        want = run.layouts["pca", "features"][run.index(shown)][:, 0]
         assert np.allclose(xs, sorted(want), atol=1e-4)
-        assert not np.allclose(xs, sorted(run.layouts["tsne"][run.index(shown)][:, 0]), atol=1e-2)
+        assert not np.allclose(xs, sorted(run.layouts["tsne", "features"][run.index(shown)][:, 0]), atol=1e-2)
 
 
 def test_lecture_moons_figure_and_sweep_views(lecture_env):
@@ -131,13 +131,51 @@ def test_lecture_exports_png_html_gif_and_tensorboard(lecture_env):
     assert folder.startswith("moons-dann-step")
 
 
-def test_lecture_shows_the_mnist_demo_with_thumbnails(lecture_env):
+def _xs(spec):
+    return sorted(float(v) for t in spec["data"] if (t.get("meta") or {}).get("domain") for v in _array(t["x"]))
+
+
+def test_lecture_shows_the_mnist_demo_with_thumbnails_at_both_layers(lecture_env):
+    from dashboard.lecture import demo
+    d = demo.load(SHIPPED, "mnist-mnistm")
     at = app("views/lecture.py", lec_demo="mnist-mnistm")
     assert at.segmented_control(key="lec_view").options == ["Source-only vs DANN"]
+    # both layers by default: source-only | DANN at the features, then at the hidden layer, each
+    # row read in one sentence, each with its own proxy A-distance and class agreement
+    assert at.segmented_control(key="lec_layer").value == "both"
     embs = embedding_specs(at)
-    assert len(embs) == 2
+    assert len(embs) == 4
+    assert [s["layout"]["title"]["text"].split(" · step")[0] for s in embs] == ["Source-only", "DANN"] * 2
+    reads = texts(at.markdown)
+    assert reads.index(demo.READINGS["features"]) < reads.index(demo.READINGS["hidden"])
+    assert len([m for m in at.metric if m.label == "Class agreement"]) == 4
+    pads = [m.value for m in at.metric if m.label == "Proxy A-distance"]
+    assert len(pads) == 4 and pads[:2] != pads[2:]  # each layer its own
     t = next(t for t in embs[1]["data"] if (t.get("meta") or {}).get("domain") == "target")
     assert t["customdata"][0][-1].startswith("data:image/png;base64,")  # hover thumbnails
+    # one layer: its own stored layouts are drawn, and the other layer's are not
+    step = d.steps[-1]
+    for layer in ("hidden", "features"):
+        at.segmented_control(key="lec_layer").set_value(layer).run()
+        assert not at.exception
+        embs = embedding_specs(at)
+        assert len(embs) == 2
+        other = "features" if layer == "hidden" else "hidden"
+        for spec, mode in zip(embs, demo.MODES):
+            run = d.runs[mode]
+            assert np.allclose(_xs(spec), sorted(run.layouts["tsne", layer][run.index(step)][:, 0]), atol=1e-4)
+            assert not np.allclose(_xs(spec), sorted(run.layouts["tsne", other][run.index(step)][:, 0]), atol=1e-2)
+    f = prepare(at, "lec_exp_ba", "DANN embedding (mnist-mnistm-dann-tsne-step")
+    assert f["name"].endswith(".png")
+
+
+def test_lecture_moons_has_one_layer_and_no_layer_control(lecture_env):
+    from dashboard.lecture import demo
+    at = app("views/lecture.py")  # the moons MLP's hidden layer is its features: nothing to choose
+    assert demo.load(SHIPPED, "moons").layers == ["features"]
+    assert not [c for c in at.get("segmented_control") if c.key == "lec_layer"]
+    assert not set(demo.READINGS.values()) & set(texts(at.markdown))
+    assert len(embedding_specs(at)) == 2
 
 
 def test_lecture_without_assets_says_how_to_make_them(lecture_env, monkeypatch):

@@ -7,7 +7,9 @@ one line that says which file and what to do.
 
 assets/demo/demo.json                 {"format": 1, "demos": {key: {title, pair, kind, n, runs, sweep?}}}
 assets/demo/<key>/source_only.npz     steps (S), pca and tsne (S×N×2 float16), pred (S×N), y, domain (N),
-assets/demo/<key>/dann.npz            feature_steps (K), features (K×N×D float16), w_* (moons weights, S×…)
+assets/demo/<key>/dann.npz            feature_steps (K), features (K×N×D float16), w_* (moons weights, S×…),
+                                      pca_hidden and tsne_hidden (S×N×2, image demos: G_y's hidden layer;
+                                      absent in older assets and where that layer is G_f, as for moons)
 assets/demo/<key>/metrics.json        {mode: {evals, train, final, config, feature_note}}
 assets/demo/<key>/inputs.npz|png      moons points (x, N×2) | a sprite of the digit thumbnails
 assets/demo/<key>/sweep.json          a dann_core sweep (moons)
@@ -20,15 +22,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from dann_core.layers import LAYERS
 from dann_core.metrics import proxy_a_distance
 from dann_core.modes import label
 
 from ..export.gif import figures_gif
 from ..export.projector import metadata_frame, point_images, projector_files, zip_files
+from ..plots import classes, projections
 from ..plots import moons as moons_figure
-from ..plots import projections
 from ..plots.curves import curves_figure, split_metrics
-from ..plots.embedding import embedding_figure
+from ..plots.embedding import embedding_figure, place_key
 from ..plots.style import big_type
 from ..runs.sweeps import SweepError, read_sweep
 
@@ -64,7 +67,7 @@ def read_index(root):
 class RunAsset:
     mode: str
     steps: list
-    layouts: dict                 # method -> S×N×2 float32
+    layouts: dict                 # (method, layer) -> S×N×2 float32
     pred: np.ndarray              # S×N
     feature_steps: list
     features: np.ndarray          # K×N×D float32
@@ -80,6 +83,11 @@ class RunAsset:
 
     def metrics_at(self, step):
         return next((r for r in reversed(self.evals) if r.get("step") == step), {})
+
+    @property
+    def layers(self):
+        """The layers with stored layouts: ["features"], plus "hidden" for image demos."""
+        return [lay for lay in LAYERS if ("tsne", lay) in self.layouts]
 
 
 @dataclass
@@ -100,6 +108,11 @@ class Demo:
     @property
     def steps(self):
         return self.runs["dann"].steps
+
+    @property
+    def layers(self):
+        """The layers both runs have layouts of (the page offers only these)."""
+        return [lay for lay in LAYERS if all(lay in r.layers for r in self.runs.values())]
 
     def thumbs(self):
         """PNG data URIs of the inputs (image pairs), for the hover card; made once."""
@@ -134,9 +147,16 @@ def _run(path, mode, metrics, n_expected=None):
     S, N = len(steps), len(a["y"])
     _need(S >= 1 and steps == sorted(steps), path, "has no checkpoints, or they are out of order")
     _need(n_expected is None or N == n_expected, path, f"holds {N} points, the demo says {n_expected}")
-    for m in ("pca", "tsne"):
-        _need(a[m].shape == (S, N, 2), path, f"{m} has shape {a[m].shape}, expected {(S, N, 2)}")
-        _need(np.all(np.isfinite(a[m])), path, f"{m} holds NaN or inf")
+    layouts = {}
+    for lay in LAYERS:
+        for method in ("pca", "tsne"):
+            m = method if lay == "features" else f"{method}_{lay}"
+            if m not in a:  # the hidden layer's are optional: older assets, and moons, have none
+                continue
+            _need(a[m].shape == (S, N, 2), path, f"{m} has shape {a[m].shape}, expected {(S, N, 2)}")
+            _need(np.all(np.isfinite(a[m])), path, f"{m} holds NaN or inf")
+            layouts[method, lay] = a[m].astype(np.float32)
+        _need(((("pca", lay) in layouts) == (("tsne", lay) in layouts)), path, f"has only one projection of {lay}")
     _need(a["pred"].shape == (S, N) and len(a["domain"]) == N, path, "pred/domain do not match the points")
     f = a["features"]
     _need(f.ndim == 3 and f.shape[0] == len(a["feature_steps"]) and f.shape[1] == N, path, "features have a bad shape")
@@ -149,7 +169,7 @@ def _run(path, mode, metrics, n_expected=None):
             except (KeyError, IndexError, ValueError) as e:
                 raise DemoError(f"{path}: bad moons weights ({e}); {MAKE}") from None
     m = metrics.get(mode) or {}
-    return RunAsset(mode=mode, steps=steps, layouts={k: a[k].astype(np.float32) for k in ("pca", "tsne")},
+    return RunAsset(mode=mode, steps=steps, layouts=layouts,
                     pred=a["pred"].astype(int), feature_steps=[int(s) for s in a["feature_steps"]],
                     features=f.astype(np.float32), weights=weights, evals=list(m.get("evals") or []),
                     train=list(m.get("train") or []), final=dict(m.get("final") or {}),
@@ -217,11 +237,14 @@ def _sprite_images(path, n, side):
 
 # ----------------------------------------------------------------------------- figures
 
-def points_frame(demo, mode, step, method):
-    """The embedding figure's input (figures.embedding_figure) at the kept checkpoint nearest `step`."""
+def points_frame(demo, mode, step, method, layer="features"):
+    """The embedding figure's input (figures.embedding_figure) at the kept checkpoint nearest `step`,
+    laid out from `layer`'s features (dann_core.layers)."""
     run = demo.runs[mode]
     i = run.index(step)
-    xy = run.layouts[method][i]
+    if (method, layer) not in run.layouts:
+        raise DemoError(f"demo {demo.key!r} has no {LAYERS.get(layer, layer)} layouts; {MAKE}")
+    xy = run.layouts[method, layer][i]
     df = pd.DataFrame({"idx": np.arange(len(demo.y)), "domain": np.where(demo.domain == 0, "source", "target"),
                        "label": demo.y, "x": xy[:, 0], "y": xy[:, 1], "pred": run.pred[i]})
     if demo.x is not None:
@@ -235,24 +258,36 @@ def fmt(v, digits=2):
     return "—" if not isinstance(v, (int, float)) or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
-def pad(rec):
-    """The proxy A-distance of an evaluation record (from its linear_domain_err), or None."""
-    e = rec.get("linear_domain_err")
-    return None if not isinstance(e, (int, float)) else proxy_a_distance(float(e))
+def pad(rec, layer="features"):
+    """The proxy A-distance of an evaluation record at `layer` (from its linear domain error), or None."""
+    e, _ = classes.layer_metrics(rec, layer)
+    return None if e is None else proxy_a_distance(e)
+
+
+# One sentence per layer for the page: what the picture shows, and what it does not.
+READINGS = {
+    "features": "**Features, what the domain classifier sees** (the paper's feature space): how far DANN draws "
+                "the target cloud towards the source. It does not show whether each target point lands among its "
+                "own class: the class agreement says how many do.",
+    "hidden": "**The classifier's hidden layer**, one layer up, where the classes are split: whether target points "
+              "sit inside the source cluster of their own class, which is what target accuracy rewards. It does "
+              "not show that the domains are indistinguishable: the proxy A-distance says how far apart they stay.",
+}
 
 
 def embedding(demo, mode, step, method="tsne", colour_by="domain", height=560, big=True, title=None, legend=True,
-              subtitle=True):
+              subtitle=True, layer="features"):
     """`subtitle`: target accuracy and proxy A-distance under the title (the page shows them as
-    metrics above the chart instead; exports keep them)."""
+    metrics above the chart instead; exports keep them). `layer`: whose features are laid out."""
     run = demo.runs[mode]
     s = run.steps[run.index(step)]
     rec = run.metrics_at(s)
-    sub = f"target accuracy {fmt(rec.get('target_acc'))} · proxy A-distance {fmt(pad(rec))}" if subtitle else None
-    fig = embedding_figure(points_frame(demo, mode, s, method), title=title or f"{label(mode)} · step {s}",
+    sub = (f"target accuracy {fmt(rec.get('target_acc'))} · proxy A-distance {fmt(pad(rec, layer))}"
+           if subtitle else None)
+    fig = embedding_figure(points_frame(demo, mode, s, method, layer), title=title or f"{label(mode)} · step {s}",
                            colour_by=colour_by, height=height, subtitle=sub, marker_size=10, legend=legend,
-                           revision=f"lecture:{demo.key}:{mode}:{method}:{colour_by}")
-    return big_type(fig) if big else fig
+                           revision=f"lecture:{demo.key}:{mode}:{method}:{colour_by}:{layer}")
+    return place_key(big_type(fig)) if big else fig
 
 
 def curves(demo, mode, height=520):
@@ -286,10 +321,11 @@ def moons(demo, step, height=None, big=True):
 
 # ----------------------------------------------------------------------------- exports
 
-def gif(demo, mode, method="tsne", colour_by="domain"):
-    """An animated GIF of `mode`'s embedding over every kept checkpoint."""
-    figs = [embedding(demo, mode, s, method, colour_by, height=760, big=False,
-                      title=f"{demo.title} · {label(mode)} · {projections.LABELS[method]} · step {s}")
+def gif(demo, mode, method="tsne", colour_by="domain", layer="features"):
+    """An animated GIF of `mode`'s embedding (of `layer`) over every kept checkpoint."""
+    where = "" if layer == "features" else f" · {LAYERS[layer]}"
+    figs = [embedding(demo, mode, s, method, colour_by, height=760, big=False, layer=layer,
+                      title=f"{demo.title} · {label(mode)} · {projections.LABELS[method]}{where} · step {s}")
             for s in demo.runs[mode].steps]
     return figures_gif(figs, width=820, height=760)
 

@@ -57,14 +57,28 @@ def embedding_figure(points, title="", colour_by="domain", class_names=None, hei
                                  scaleanchor="x", scaleratio=1))
     # legend below the plot: the square plot area then gets the full width of its column
     fig.update_layout(legend=dict(font=dict(size=15), itemsizing="constant", orientation="h", x=0,
-                                  y=-0.11 if len(classes) > 6 else -0.07, yanchor="top", tracegroupgap=10),
-                      margin=dict(b=110 if len(classes) > 6 else 90),
+                                  yanchor="top", tracegroupgap=10),
                       uirevision=revision,
                       transition=dict(duration=400, easing="cubic-in-out") if animate else None,
                       hovermode="closest")
     if subtitle:
         fig.add_annotation(text=subtitle, x=0, y=1.0, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
                            showarrow=False, font=dict(size=16, color=GRAY))
+    return place_key(fig)
+
+
+def place_key(fig):
+    """Room under the plot for the class key and, below it, the domain legend, worked out in
+    pixels from their font sizes (call again after changing those, as big_type does). Placed
+    in fractions of the plot's height, the two overlapped in a short or big-type chart."""
+    lay = fig.layout
+    key = next((a for a in lay.annotations or () if a.name == "classes"), None)
+    key_px = 6 + 1.35 * (key.font.size or 15) * (key.text.count("<br>") + 1) if key is not None else 0
+    # the two domains form one legend group: plotly stacks a group's items even in a horizontal legend
+    rows = 2 if lay.showlegend is not False and any(t.showlegend is not False for t in fig.data) else 0
+    bottom = int(key_px + rows * 1.5 * (lay.legend.font.size or 15) + 30)
+    plot_px = max((lay.height or 600) - (lay.margin.t or 80) - bottom, 60)
+    fig.update_layout(margin_b=bottom, legend_y=-(key_px + 6) / plot_px)
     return fig
 
 

@@ -3,10 +3,11 @@ import os
 
 import streamlit as st
 
+from dann_core.layers import LAYERS
 from dann_core.modes import label
 from dashboard import paths, widgets
 from dashboard.lecture import demo
-from dashboard.plots import projections
+from dashboard.plots import classes, projections
 from dashboard.plots.sweep import picked_row, sweep_figure
 
 VIEWS = {"before_after": "Source-only vs DANN", "moons": "Two moons · JMLR Fig. 2", "sweep": "Choosing λ"}
@@ -40,57 +41,85 @@ def moons_fig(d, step, height):
     return _moons(root, d.key, _stamp(root), step, height)
 
 
-def before_after(d, method, colour_by):
-    widgets.stepper(f"lec::{d.key}", d.steps, lambda step: before_after_body(d, step, method, colour_by),
+def before_after(d, method, colour_by, layers=("features",)):
+    widgets.stepper(f"lec::{d.key}", d.steps, lambda step: before_after_body(d, step, method, colour_by, layers),
                     play_s=PLAY_S, text="Training step (checkpoint)")
     if d.kind == "image":
         widgets.hover_thumbnails()
 
 
-def before_after_body(d, step, method, colour_by):
-    cols = st.columns(2, gap="medium")
-    for col, mode in zip(cols, demo.MODES):
-        run = d.runs[mode]
-        rec = run.metrics_at(run.steps[run.index(step)])
-        with col:
-            m = st.container(horizontal=True)  # metrics as wide as their text, wrapping: never cut off
-            m.metric("Target accuracy", demo.fmt(rec.get("target_acc"), 3), width="content")
-            m.metric("Source accuracy", demo.fmt(rec.get("source_acc"), 3), width="content")
-            trained = mode == "dann"
-            m.metric("G_d error", demo.fmt(rec.get("domain_err")) if trained else "—", width="content",
-                     help="the domain classifier's held-out error; 0.5: it cannot tell source from target"
-                     if trained else "source-only trains no domain classifier")
-            m.metric("Proxy A-distance", demo.fmt(demo.pad(rec)), width="content",
-                     help="2(1−2ε), ε: the held-out error of a linear classifier trained afresh on the "
-                          "features to tell source from target. 0: alike; 2: fully separable")
-            # a short title: a half screen is narrow, and the metrics above already say the numbers
-            st.plotly_chart(demo.embedding(d, mode, step, method, colour_by, height=600, subtitle=False,
-                                           title=f"{label(mode)} · step {step}"),
-                            key=f"lec_emb_{mode}", width="stretch")
+def before_after_body(d, step, method, colour_by, layers=("features",)):
+    both = len(layers) > 1
+    for row, layer in enumerate(layers):
+        if "hidden" in d.layers:  # one sentence: what this layer's picture shows, and what it does not
+            st.markdown(demo.READINGS[layer])
+        cols = st.columns(2, gap="medium")
+        for col, mode in zip(cols, demo.MODES):
+            run = d.runs[mode]
+            rec = run.metrics_at(run.steps[run.index(step)])
+            with col:
+                m = st.container(horizontal=True)  # metrics as wide as their text, wrapping: never cut off
+                if row == 0:  # the run's numbers once; each layer row adds its own two
+                    m.metric("Target accuracy", demo.fmt(rec.get("target_acc"), 3), width="content")
+                    m.metric("Source accuracy", demo.fmt(rec.get("source_acc"), 3), width="content")
+                    trained = mode == "dann"
+                    m.metric("G_d error", demo.fmt(rec.get("domain_err")) if trained else "—", width="content",
+                             help="the domain classifier's held-out error; 0.5: it cannot tell source from target"
+                             if trained else "source-only trains no domain classifier")
+                m.metric("Proxy A-distance", demo.fmt(demo.pad(rec, layer)), width="content",
+                         help=f"At the {LAYERS[layer]}: 2(1−2ε), ε the held-out error of a linear classifier "
+                              "trained afresh to tell source from target. 0: alike; 2: fully separable")
+                _, knn = classes.layer_metrics(rec, layer)
+                if knn is not None:
+                    m.metric("Class agreement", demo.fmt(knn), width="content",
+                             help=f"At the {LAYERS[layer]}: " + widgets.AGREEMENT_HELP)
+                # a short title: a half screen is narrow; the metrics above say the numbers, the
+                # sentence above the row says the layer
+                fig = demo.embedding(d, mode, step, method, colour_by, height=560 if both else 600, subtitle=False,
+                                     layer=layer, title=f"{label(mode)} · step {step}")
+                st.plotly_chart(fig, key=f"lec_emb_{mode}_{layer}", width="stretch")
     with st.expander("Export", icon=":material/download:"):
         items = []
-        for mode in demo.MODES:
-            name = f"{d.key}-{mode.replace('_', '')}-{method}-step{step}"
-            items += widgets.figure_items(
-                f"{label(mode)} embedding ({name})",
-                lambda mode=mode: demo.embedding(d, mode, step, method, colour_by, height=760,
-                                                 title=f"{d.title} · {label(mode)} · "
-                                                       f"{projections.LABELS[method]} · step {step}"))
-        for mode in demo.MODES:
-            items.append((f"{label(mode)} embedding over all checkpoints · animated GIF",
-                          f"{d.key}-{mode.replace('_', '')}-{method}.gif",
-                          lambda mode=mode: demo.gif(d, mode, method, colour_by)))
+        for layer in layers:
+            sfx, where = ("", "") if layer == "features" else (f"-{layer}", f" · {LAYERS[layer]}")
+            for mode in demo.MODES:
+                name = f"{d.key}-{mode.replace('_', '')}-{method}{sfx}-step{step}"
+                items += widgets.figure_items(
+                    f"{label(mode)} embedding ({name})",
+                    lambda mode=mode, layer=layer, where=where: demo.embedding(
+                        d, mode, step, method, colour_by, height=760, layer=layer,
+                        title=f"{d.title} · {label(mode)} · {projections.LABELS[method]}{where} · step {step}"))
+            for mode in demo.MODES:
+                items.append((f"{label(mode)} embedding{where} over all checkpoints · animated GIF",
+                              f"{d.key}-{mode.replace('_', '')}-{method}{sfx}.gif",
+                              lambda mode=mode, layer=layer: demo.gif(d, mode, method, colour_by, layer)))
         for mode in demo.MODES:
             items.append((f"{label(mode)} features · TensorBoard projector (.zip)", "projector.zip",
                           lambda mode=mode: demo.tensorboard_zip(d, mode, step)))
         for mode in demo.MODES:
             items += widgets.figure_items(f"{label(mode)} training curves ({d.key})",
                                              lambda mode=mode: demo.curves(d, mode))
-        widgets.export_picker("lec_exp_ba", items, (d.key, step, method, colour_by))
+        widgets.export_picker("lec_exp_ba", items, (d.key, step, method, colour_by, tuple(layers)))
         run = d.runs["dann"]
         st.caption(f"TensorBoard features: {run.feature_note}"
                    + ("" if len(run.feature_steps) > 1 else f" (stored for step {run.feature_steps[-1]} only)")
                    + ". Open with `tensorboard --logdir <unzipped folder>` (Projector tab).")
+
+
+BOTH = "both"
+
+
+def layer_choice(d):
+    """The layers the before/after shows: one, or both side by side (image demos; the moons net's
+    hidden layer is its features). Both by default: the contrast between them is the lesson."""
+    if "hidden" not in d.layers:
+        return ("features",)
+    options = list(d.layers) + [BOTH]
+    names = {**LAYERS, "features": "features", "hidden": "hidden layer", BOTH: "both layers"}
+    v = st.segmented_control("Layer", options, default=BOTH, format_func=names.get, key="lec_layer", required=True,
+                             help="features: G_f(x), what the domain classifier sees · hidden layer: one layer up, "
+                                  "the input of the label classifier's last layer, where the classes separate")
+    return tuple(d.layers) if v in (None, BOTH) else (v,)
 
 
 def moons_view(d):
@@ -163,8 +192,9 @@ def main():
         method = st.segmented_control("Projection", ["tsne", "pca"], format_func=projections.LABELS.get,
                                       key="lec_method", default="tsne", required=True) or "tsne"
         colour_by = widgets.colour_by_picker("lec_colour_by")
+        layers = layer_choice(d) if view == "before_after" else ("features",)
     if view == "before_after":
-        before_after(d, method, colour_by)
+        before_after(d, method, colour_by, layers)
     elif view == "moons":
         moons_view(d)
     else:
