@@ -8,11 +8,13 @@ import os
 import streamlit as st
 
 from dashboard.plots import background
+from dashboard.runs import launcher
 
 st.set_page_config(page_title="DANN Explorer", page_icon=":material/call_split:", layout="wide")
 background.warm_pca()  # once per server: scikit-learn imported before the first live embedding needs it
 if os.environ.get("DANN_WARM_UMAP", "1") != "0":
     background.warm_umap()  # once per server: the first UMAP a person asks for starts at once
+launcher.start_warm_pool()  # once per server: trainers that have imported torch, so a Start trains at once
 
 VIEWS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "views")
 pages = [

@@ -25,7 +25,8 @@ def start(port=None, env=None, log_path=None):
             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     out = open(log_path, "wb") if log_path else subprocess.DEVNULL
     try:
-        proc = spawn(argv, out, dict(os.environ, **(env or {})))
+        # at the priority a person's `streamlit run` has: its trainers then run niced below it
+        proc = spawn(argv, out, dict(os.environ, **(env or {})), niceness=0)
     finally:
         if log_path:
             out.close()

@@ -6,6 +6,9 @@ import pytest
 # UMAP's warm-up at app start (dashboard/plots/background.py) would compile numba code in every
 # test's server; the test of the warm-up turns it back on
 os.environ.setdefault("DANN_WARM_UMAP", "0")
+# likewise the warm trainers a server keeps (dashboard/runs/launcher.py: ~10 CPU-seconds each to
+# start, in every test's server); tests/test_warm_trainers.py turns them on
+os.environ.setdefault("DANN_WARM_TRAINERS", "0")
 
 from dann_core.control import write_control
 from dann_core.reader import RunReader

@@ -254,6 +254,15 @@ def points_frame(demo, mode, step, method, layer="features"):
     return df
 
 
+def inputs_frame(demo):
+    """The raw inputs of a points demo (moons: the plane itself), as the embedding figure's input."""
+    if demo.x is None:
+        raise DemoError(f"demo {demo.key!r} has images, not points in a plane")
+    return pd.DataFrame({"idx": np.arange(len(demo.y)), "domain": np.where(demo.domain == 0, "source", "target"),
+                         "label": demo.y, "x": demo.x[:, 0], "y": demo.x[:, 1], "pred": demo.y,
+                         "in0": demo.x[:, 0], "in1": demo.x[:, 1]})
+
+
 def fmt(v, digits=2):
     return "—" if not isinstance(v, (int, float)) or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 

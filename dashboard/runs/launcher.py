@@ -7,6 +7,7 @@ control file. A restarted server adopts the trainers an earlier one started in t
 directory (`is_ours`): it can force-stop them too. At most `max_trainers()` live trainers a
 machine: a start beyond that is refused (docs/reliability.md).
 """
+import json
 import os
 import shutil
 import signal
@@ -56,6 +57,92 @@ class Children(dict):
 
 _PROCS = Children()  # the trainers this server started, by run name
 _START_LOCK = threading.Lock()  # sessions are threads of one server: count and start one at a time
+
+
+# Warm trainers (dann_core/warm.py): processes that have already imported torch and wait for a
+# run. A Start hands its run to one and trains at once; a cold start spends ~6 s importing first
+# (two at once, as "Try it" starts them: ~11 s).
+WARM_REFILL_S = 5.0   # how often a taken warm trainer's replacement checks whether it may start:
+WARM_REFILL_MAX_S = 90.0  # once this server's trainers have ended, or this long after the take.
+# Importing torch takes ~10 CPU-seconds: done while the runs just started (and the page following
+# them) need the two cores, it delayed the first live embedding of "Try it" by seconds.
+_POOL = []            # Popen objects of warm trainers waiting for a run
+_POOL_LOCK = threading.Lock()
+
+
+def warm_count():
+    """Warm trainers to keep ready (env DANN_WARM_TRAINERS, default 2: "Try it" starts two runs;
+    0 turns them off)."""
+    try:
+        return max(0, int(os.environ.get("DANN_WARM_TRAINERS", "2")))
+    except ValueError:
+        return 2
+
+
+def warm_pool():
+    """Start warm trainers until warm_count() wait (once at server start, and after each is taken).
+    Started in their own session, niced like trainers, stdin a pipe from this server: when the
+    server ends, they read EOF and exit."""
+    with _POOL_LOCK:
+        _POOL[:] = [p for p in _POOL if p.poll() is None]
+        threads = str(trainer_threads())
+        env = dict(os.environ)
+        if threads != "0":
+            env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = threads
+        while len(_POOL) < warm_count():
+            try:
+                p = spawn([sys.executable, "-m", "dann_core.warm"], subprocess.DEVNULL, env, stdin=subprocess.PIPE)
+            except OSError:
+                return  # a cold start still works
+            p.threads = threads  # its OpenMP pools were sized at import: it only takes runs of as many threads
+            _POOL.append(p)
+
+
+_pool_started = threading.Event()
+
+
+def start_warm_pool():
+    """warm_pool() once per server (the app calls this on every script run); later refills come
+    WARM_REFILL_S after each take."""
+    if not _pool_started.is_set():
+        _pool_started.set()
+        warm_pool()
+
+
+def _refill_later(since=None):
+    since = time.time() if since is None else since
+
+    def check():
+        busy = any(p.poll() is None for p in list(_PROCS.values()))
+        if busy and time.time() - since < WARM_REFILL_MAX_S:
+            _refill_later(since)
+        else:
+            warm_pool()
+    t = threading.Timer(WARM_REFILL_S, check)
+    t.daemon = True
+    t.start()
+
+
+def _hand_to_warm(argv, env, log_path):
+    """Give the run to a waiting warm trainer of the same thread count; its Popen, or None
+    (none waiting: start cold)."""
+    threads = argv[argv.index("--threads") + 1]
+    job = (json.dumps({"argv": argv[3:], "env": env, "log": log_path}) + "\n").encode()
+    with _POOL_LOCK:
+        for p in list(_POOL):
+            if getattr(p, "threads", None) != threads:
+                continue
+            _POOL.remove(p)
+            if p.poll() is not None:
+                continue
+            try:
+                p.stdin.write(job)
+                p.stdin.close()
+            except OSError:  # it died meanwhile: the next one, or a cold start
+                continue
+            _refill_later()
+            return p
+    return None
 
 
 class LaunchError(ValueError):
@@ -207,7 +294,7 @@ def _start(pair, mode, runs_dir, run_name, control, **opts):
     except (OSError, ValueError) as e:
         raise LaunchError(f"cannot create {run_dir!r}: {getattr(e, 'strerror', None) or e}") from None
     try:
-        proc = spawn(argv, log, env)
+        proc = _hand_to_warm(argv, env, log_path) or spawn(argv, log, env)
     except OSError as e:
         raise LaunchError(f"cannot start the trainer: {e.strerror or e}") from None
     finally:
@@ -232,14 +319,15 @@ def start_runs(pair, modes, runs_dir, name="", seed=0, **opts):
     return names
 
 
-def spawn(argv, log, env=None):
+def spawn(argv, log, env=None, stdin=subprocess.DEVNULL, niceness=TRAINER_NICE):
     """Start `argv` (a list: no shell) from the repository root, in its own session (it outlives
-    Streamlit reruns and closed tabs), its output into the open file `log`. OSError if it cannot."""
+    Streamlit reruns and closed tabs), its output into the open file `log`, `niceness` above
+    ours. OSError if it cannot."""
     nice = shutil.which("nice")
-    if nice and TRAINER_NICE:  # `nice` execs the trainer: the pid is the trainer's own
-        argv = [nice, "-n", str(TRAINER_NICE), *argv]
+    if nice and niceness:  # `nice` execs the trainer: the pid is the trainer's own
+        argv = [nice, "-n", str(niceness), *argv]
     return subprocess.Popen(argv, cwd=REPO_ROOT, env=dict(os.environ if env is None else env),
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            stdin=stdin, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             close_fds=True)
 
 

@@ -5,6 +5,8 @@ import time
 import streamlit as st
 
 from dashboard import paths, widgets
+from dashboard.lecture import demo
+from dashboard.plots.embedding import embedding_figure
 from dashboard.runs import launcher, reading
 
 TRY = ("moons", ["source_only", "dann"])    # the one-click demo: both side by side, the pair's defaults
@@ -35,6 +37,28 @@ def steer():
         start(*STEER, control={"lambda": launcher.LIVE_START_LAMBDA}, **launcher.LIVE)
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _moons(root, stamp):
+    return demo.inputs_frame(demo.load(root, "moons"))
+
+
+def data_picture():
+    """The data "Try it" trains on, from the lecture assets (nothing computed here). Drawing a
+    chart here also loads the browser's chart code before the click: Train & watch then drew its
+    first live embedding sooner (measured: docs/dashboard.md)."""
+    root = paths.demo_dir()
+    try:
+        df = _moons(root, os.path.getmtime(os.path.join(root, "demo.json")))
+    except (demo.DemoError, OSError):
+        return  # no assets: the page works without its picture
+    fig = embedding_figure(df, title="The data", height=380, animate=False, revision="home")
+    col = st.columns([1, 1])[0]
+    col.plotly_chart(fig, key="home_data", width="stretch")
+    col.caption("Two moons: the source, labelled, and the target, unlabelled: the same moons rotated 35°. A "
+                "network trained on the source alone misreads part of the target; DANN learns features where "
+                "the two domains look alike.")
+
+
 def main():
     st.title("DANN Explorer")
     st.markdown(
@@ -57,6 +81,7 @@ def main():
     c[2].page_link("views/lecture.py", label="Lecture mode", icon=":material/co_present:")
     if st.session_state.pop("go_watch", False):
         st.switch_page("views/train.py")
+    data_picture()
     root = paths.runs_dir()
     runs = reading.runs(root)[:5]
     if runs:
