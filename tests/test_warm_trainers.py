@@ -69,6 +69,22 @@ def test_a_run_handed_to_a_warm_trainer_is_the_run_a_cold_start_trains(pool, run
     assert other in launcher._POOL and other.poll() is None
 
 
+def test_a_taken_warm_trainer_is_replaced_after_the_runs_end_one_at_a_time(pool, runs_dir, monkeypatch):
+    monkeypatch.setattr(launcher, "WARM_REFILL_S", 0.2)
+    monkeypatch.setattr(launcher, "WARM_IMPORT_S", 2.0)
+    launcher.start("moons", "dann", runs_dir, "a", epochs=1, threads=1, pace=20.0)  # ~1 s of steps
+    launcher.start("moons", "dann", runs_dir, "b", epochs=1, threads=1, pace=20.0)
+    assert launcher._POOL == []  # both taken
+    while launcher.exit_code("a") is None or launcher.exit_code("b") is None:
+        assert launcher._POOL == [], "a replacement started while the runs were training"
+        time.sleep(0.05)
+    one = wait_for(lambda: launcher._POOL[:], 30, "the first replacement")
+    assert len(one) == 1 and one[0].pid not in {p.pid for p in pool}
+    time.sleep(1.0)
+    assert launcher._POOL == one  # the second waits for the first's imports
+    wait_for(lambda: len(launcher._POOL) == 2, 30, "the second replacement")
+
+
 def test_a_start_of_another_thread_count_is_not_handed_to_a_warm_trainer(pool, runs_dir):
     launcher.start("moons", "dann", runs_dir, "two-threads", epochs=1, threads=2)  # the pool's took 1 at import
     wait_for(lambda: RunReader(os.path.join(runs_dir, "two-threads")).status().state == "finished", 120,
