@@ -191,8 +191,7 @@ def main():
                     took, names = bench_start(page, url, runs, 1.0)  # a fresh server: its warm trainers not ready
                     rows["start, clicked at once"].append(took)
                     print(f"start, clicked at once       {took:5.2f} s  ({load()})", flush=True)
-                    time.sleep(launcher.WARM_REFILL_S)  # the runs ended: the warm trainers are replaced
-                    took, names = bench_start(page, url, runs, READ_S)
+                    took, names = bench_start(page, url, runs, READ_S)  # Start here replaces the warm trainers
                     rows["start"].append(took)
                     print(f"start, {READ_S:g} s after the page  {took:5.2f} s  ({load()})", flush=True)
                     took = bench_compare(page, url)

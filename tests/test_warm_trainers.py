@@ -27,6 +27,8 @@ TIMING = ("time", "img_per_s", "seconds")
 def pool(monkeypatch):
     """Two warm trainers of this process (a server's pool is the same code), ended afterwards."""
     monkeypatch.setenv("DANN_WARM_TRAINERS", "2")
+    # none is started beside a trainer of this process still running (an earlier test's)
+    wait_for(lambda: all(p.poll() is not None for p in launcher._PROCS.values()), 120, "earlier trainers to exit")
     launcher.warm_pool()
     procs = list(launcher._POOL)
     assert len(procs) == 2 and all(p.poll() is None for p in procs)
@@ -64,25 +66,21 @@ def test_a_run_handed_to_a_warm_trainer_is_the_run_a_cold_start_trains(pool, run
     subprocess.run(argv, check=True, env=env, capture_output=True, timeout=300)
     warm, cold = _metrics(d), _metrics(os.path.join(runs_dir, "cold"))
     assert len(warm) > 10 and warm == cold
-    # the other warm process is still waiting (a replacement for the taken one comes later)
+    # the other warm process is still waiting
     (other,) = [p for p in pool if p.pid != st.pid]
     assert other in launcher._POOL and other.poll() is None
 
 
-def test_a_taken_warm_trainer_is_replaced_after_the_runs_end_one_at_a_time(pool, runs_dir, monkeypatch):
-    monkeypatch.setattr(launcher, "WARM_REFILL_S", 0.2)
-    monkeypatch.setattr(launcher, "WARM_IMPORT_S", 2.0)
+def test_taken_warm_trainers_are_replaced_only_when_no_run_of_ours_trains(pool, runs_dir):
     launcher.start("moons", "dann", runs_dir, "a", epochs=1, threads=1, pace=20.0)  # ~1 s of steps
     launcher.start("moons", "dann", runs_dir, "b", epochs=1, threads=1, pace=20.0)
     assert launcher._POOL == []  # both taken
-    while launcher.exit_code("a") is None or launcher.exit_code("b") is None:
-        assert launcher._POOL == [], "a replacement started while the runs were training"
-        time.sleep(0.05)
-    one = wait_for(lambda: launcher._POOL[:], 30, "the first replacement")
-    assert len(one) == 1 and one[0].pid not in {p.pid for p in pool}
-    time.sleep(1.0)
-    assert launcher._POOL == one  # the second waits for the first's imports
-    wait_for(lambda: len(launcher._POOL) == 2, 30, "the second replacement")
+    assert launcher.warm_pool() == 0 and launcher._POOL == []  # Start here visited while they train: none
+    wait_for(lambda: launcher.exit_code("a") is not None and launcher.exit_code("b") is not None, 120,
+             "both runs to end")
+    assert launcher.warm_pool() == 2  # the next visit, with nothing of ours training
+    assert len(launcher._POOL) == 2 and not {p.pid for p in launcher._POOL} & {p.pid for p in pool}
+    assert launcher.warm_pool() == 0  # and no more than warm_count()
 
 
 def test_a_start_of_another_thread_count_is_not_handed_to_a_warm_trainer(pool, runs_dir):

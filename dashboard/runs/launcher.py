@@ -61,12 +61,9 @@ _START_LOCK = threading.Lock()  # sessions are threads of one server: count and 
 
 # Warm trainers (dann_core/warm.py): processes that have already imported torch and wait for a
 # run. A Start hands its run to one and trains at once; a cold start spends ~6 s importing first
-# (two at once, as "Try it" starts them: ~11 s).
-WARM_REFILL_S = 5.0   # how often a taken warm trainer's replacement checks whether it may start:
-WARM_REFILL_MAX_S = 90.0  # once this server's trainers have ended, or this long after the take,
-WARM_IMPORT_S = 15.0      # one at a time, this long apart (~10 CPU-seconds of imports each).
-# Importing torch takes ~10 CPU-seconds: done while the runs just started (and the page following
-# them) need the two cores, it delayed the first live embedding of "Try it" by seconds.
+# (two at once, as "Try it" starts them: ~11 s). Importing costs ~10 CPU-seconds each: they are
+# started when the app first opens, and replaced when a person is on Start here with no run of
+# this server training (a refill as soon as the runs ended slowed Compare, opened next, to 3.4 s).
 _POOL = []            # Popen objects of warm trainers waiting for a run
 _POOL_LOCK = threading.Lock()
 
@@ -80,10 +77,13 @@ def warm_count():
         return 2
 
 
-def warm_pool(at_most=None):
-    """Start warm trainers until warm_count() wait (at most `at_most` now): once at server start,
-    and after each take. Started in their own session, niced like trainers, stdin a pipe from
-    this server: when the server ends, they read EOF and exit. Returns how many are missing."""
+def warm_pool():
+    """Start warm trainers until warm_count() wait, unless a trainer this server started is still
+    training (imports beside it would slow it and the page following it). Each in its own
+    session, niced like trainers, stdin a pipe from this server: when the server ends, they read
+    EOF and exit. Returns how many it started."""
+    if any(p.poll() is None for p in list(_PROCS.values())):
+        return 0
     with _POOL_LOCK:
         _POOL[:] = [p for p in _POOL if p.poll() is None]
         threads = str(trainer_threads())
@@ -91,49 +91,25 @@ def warm_pool(at_most=None):
         if threads != "0":
             env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = threads
         started = 0
-        while len(_POOL) < warm_count() and (at_most is None or started < at_most):
-            started += 1
+        while len(_POOL) < warm_count():
             try:
                 p = spawn([sys.executable, "-m", "dann_core.warm"], subprocess.DEVNULL, env, stdin=subprocess.PIPE)
             except OSError:
                 break  # a cold start still works
             p.threads = threads  # its OpenMP pools were sized at import: it only takes runs of as many threads
             _POOL.append(p)
-        return warm_count() - len(_POOL)
+            started += 1
+        return started
 
 
 _pool_started = threading.Event()
 
 
 def start_warm_pool():
-    """warm_pool() once per server (the app calls this on every script run); later refills come
-    WARM_REFILL_S after each take."""
+    """warm_pool() once per server: the app calls this on every script run."""
     if not _pool_started.is_set():
         _pool_started.set()
         warm_pool()
-
-
-_refilling = threading.Event()  # one refill at a time, however many were taken
-
-
-def _refill_later(since=None, not_before=0.0):
-    """Replace taken warm trainers one by one, once this server's trainers have ended (or
-    WARM_REFILL_MAX_S after `since`), WARM_IMPORT_S apart."""
-    since = time.time() if since is None else since
-    _refilling.set()
-
-    def check():
-        now = time.time()
-        busy = any(p.poll() is None for p in list(_PROCS.values()))
-        if now < not_before or (busy and now - since < WARM_REFILL_MAX_S):
-            _refill_later(since, not_before)
-        elif warm_pool(at_most=1) > 0:  # two imports at once held the page back
-            _refill_later(since, now + WARM_IMPORT_S)
-        else:
-            _refilling.clear()
-    t = threading.Timer(WARM_REFILL_S, check)
-    t.daemon = True
-    t.start()
 
 
 def _hand_to_warm(argv, env, log_path):
@@ -153,8 +129,6 @@ def _hand_to_warm(argv, env, log_path):
                 p.stdin.close()
             except OSError:  # it died meanwhile: the next one, or a cold start
                 continue
-            if not _refilling.is_set():
-                _refill_later()
             return p
     return None
 

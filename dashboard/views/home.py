@@ -60,6 +60,7 @@ def data_picture():
 
 
 def main():
+    launcher.warm_pool()  # replace warm trainers taken by earlier Starts, while a person reads this page
     st.title("DANN Explorer")
     st.markdown(
         "A network trained on labelled **source** data (say, MNIST digits) meets **target** data that looks "
