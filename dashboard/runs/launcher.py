@@ -82,7 +82,7 @@ def warm_pool():
     training (imports beside it would slow it and the page following it). Each in its own
     session, niced like trainers, stdin a pipe from this server: when the server ends, they read
     EOF and exit. Returns how many it started."""
-    if any(p.poll() is None for p in list(_PROCS.values())):
+    if any(_training(p) for p in list(_PROCS.values())):
         return 0
     with _POOL_LOCK:
         _POOL[:] = [p for p in _POOL if p.poll() is None]
@@ -100,6 +100,16 @@ def warm_pool():
             _POOL.append(p)
             started += 1
         return started
+
+
+def _training(p):
+    """A trainer of ours still at work: alive, and its run not ended (one that wrote its last
+    status can take a second more to exit)."""
+    if p.poll() is not None:
+        return False
+    d = getattr(p, "run_dir", None)
+    st = RunReader(d).status() if d else None
+    return st is None or st.active or st.state == "missing"  # "missing": still importing, no status yet
 
 
 _pool_started = threading.Event()
