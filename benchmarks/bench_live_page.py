@@ -1,6 +1,6 @@
 """What a person waits for on the live pages, measured in headless Chromium (issue 11's table).
 
-    python benchmarks/bench_live_page.py            # ~4 min on 2 cores
+    python benchmarks/bench_live_page.py            # ~12 min on 2 cores (two repetitions)
     python benchmarks/bench_live_page.py --reps 1   # one of each
 
 Each figure comes from a real server (`dann dashboard`'s Streamlit app) and real trainers, in one
