@@ -94,6 +94,10 @@ def colour_by_picker(key, default="domain"):
     return v or default
 
 
+LAYER_HELP = ("features: G_f(x), what the domain classifier sees (the paper's feature space) · classifier's hidden "
+              "layer: one layer up, the input of the label classifier's last layer, where the classes separate")
+
+
 def layer_picker(key, available, default="features"):
     """Which layer's probe features the embedding shows (dann_core.layers.LAYERS), in plain
     words. Shown only when a run has a hidden layer distinct from the features (`available`,
@@ -101,9 +105,7 @@ def layer_picker(key, available, default="features"):
     if "hidden" not in (available or ()):
         return "features"
     v = st.segmented_control("Layer", list(available), default=default, format_func=LAYERS.get, key=key,
-                             required=True, help="features: G_f(x), what the domain classifier sees (the paper's "
-                                                 "feature space) · classifier's hidden layer: one layer up, the input "
-                                                 "of the label classifier's last layer, where the classes separate")
+                             required=True, help=LAYER_HELP)
     return v or default
 
 

@@ -46,6 +46,14 @@ class DemoError(ValueError):
 MAKE = "make them with: python scripts/make_demo_assets.py"
 
 
+def stamp(root):
+    """demo.json's mtime (0 when missing): a cache key that changes when the assets are remade."""
+    try:
+        return os.path.getmtime(os.path.join(root, "demo.json"))
+    except OSError:
+        return 0
+
+
 def read_index(root):
     path = os.path.join(root, "demo.json")
     try:

@@ -68,6 +68,14 @@ _POOL = []            # Popen objects of warm trainers waiting for a run
 _POOL_LOCK = threading.Lock()
 
 
+def trainer_env(threads):
+    """A trainer's environment: ours, its BLAS/OpenMP pools as small as its torch pool ("0": all cores)."""
+    env = dict(os.environ)
+    if threads != "0":
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = threads
+    return env
+
+
 def warm_count():
     """Warm trainers to keep ready (env DANN_WARM_TRAINERS, default 2: "Try it" starts two runs;
     0 turns them off)."""
@@ -87,9 +95,7 @@ def warm_pool():
     with _POOL_LOCK:
         _POOL[:] = [p for p in _POOL if p.poll() is None]
         threads = str(trainer_threads())
-        env = dict(os.environ)
-        if threads != "0":
-            env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = threads
+        env = trainer_env(threads)
         started = 0
         while len(_POOL) < warm_count():
             try:
@@ -279,10 +285,7 @@ def start(pair, mode, runs_dir, run_name, control=None, **opts):
 def _start(pair, mode, runs_dir, run_name, control, **opts):
     run_dir = check_name(runs_dir, run_name)
     argv = trainer_argv(pair, mode, runs_dir, run_name, **opts)
-    env = dict(os.environ)
-    threads = argv[argv.index("--threads") + 1]
-    if threads != "0":  # keep the trainer's own BLAS/OpenMP pools as small as its torch pool
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = threads
+    env = trainer_env(argv[argv.index("--threads") + 1])
     try:
         os.makedirs(run_dir)
         if control:

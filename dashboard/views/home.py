@@ -48,8 +48,8 @@ def data_picture():
     first live embedding sooner (measured: docs/dashboard.md)."""
     root = paths.demo_dir()
     try:
-        df = _moons(root, os.path.getmtime(os.path.join(root, "demo.json")))
-    except (demo.DemoError, OSError):
+        df = _moons(root, demo.stamp(root))
+    except demo.DemoError:
         return  # no assets: the page works without its picture
     fig = embedding_figure(df, title="The data", height=380, animate=False, revision="home")
     col = st.columns([1, 1])[0]

@@ -19,15 +19,8 @@ def _load(root, key, stamp):
     return demo.load(root, key)  # `stamp` (demo.json's mtime) reloads remade assets
 
 
-def _stamp(root):
-    try:
-        return os.path.getmtime(os.path.join(root, "demo.json"))
-    except OSError:
-        return 0
-
-
 def load(root, key):
-    return _load(root, key, _stamp(root))
+    return _load(root, key, demo.stamp(root))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -38,7 +31,7 @@ def _moons(root, key, stamp, step, height):
 def moons_fig(d, step, height):
     """The four-panel figure of a checkpoint, built once (it evaluates two nets on a grid)."""
     root = paths.demo_dir()
-    return _moons(root, d.key, _stamp(root), step, height)
+    return _moons(root, d.key, demo.stamp(root), step, height)
 
 
 def before_after(d, method, colour_by, layers=("features",)):
@@ -115,10 +108,9 @@ def layer_choice(d):
     if "hidden" not in d.layers:
         return ("features",)
     options = list(d.layers) + [BOTH]
-    names = {**LAYERS, "features": "features", "hidden": "hidden layer", BOTH: "both layers"}
+    names = {"features": "features", "hidden": "hidden layer", BOTH: "both layers"}
     v = st.segmented_control("Layer", options, default=BOTH, format_func=names.get, key="lec_layer", required=True,
-                             help="features: G_f(x), what the domain classifier sees · hidden layer: one layer up, "
-                                  "the input of the label classifier's last layer, where the classes separate")
+                             help=widgets.LAYER_HELP)
     return tuple(d.layers) if v in (None, BOTH) else (v,)
 
 
