@@ -102,6 +102,13 @@ def train(cfg, progress=False, log=print):
             np.array([0, 1], np.int64), n_probe), lambd=np.float32(extra.get("lambda", 0)), **probe)
         return m
 
+    def lambda_for(ctl, p):
+        """The λ a step uses and its source: the control file's (set by hand), else the schedule's at
+        progress p; 0 where no G_d is trained."""
+        lam, source = ((float(ctl["lambda"]), "control") if ctl.get("lambda") is not None else
+                       (lambda_at(p, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma), "schedule"))
+        return (lam if trains_gd else 0.0), source
+
     # ---- the loop
     t_start = t_step = time.time()
     step, state, last_eval = 0, "running", {}
@@ -111,8 +118,8 @@ def train(cfg, progress=False, log=print):
     bar = progress_bar(last_step, name) if at.main and progress else None
     try:
         if at.main:
-            last_eval = checkpoint(0, {"lambda": lambda_at(0.0, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma),
-                                       "lr": cfg.lr})
+            lam0, src0 = lambda_for(control.control, 0.0)  # a start control's λ (set by hand) counts from step 0
+            last_eval = checkpoint(0, {"lambda": lam0, "lambda_source": src0, "lr": cfg.lr})
             writer.set_status("running", step=0, progress=0.0)
             imgs, t_log = 0, time.perf_counter()  # evaluation time is not training throughput
         while last_step is None or step < last_step:
@@ -135,9 +142,7 @@ def train(cfg, progress=False, log=print):
 
             # -- schedules (p = progress), or a live λ from the control file
             p = min(step / total_steps, 1.0)  # past the end (a run until stopped): the schedules hold
-            lam, lam_source = ((float(ctl["lambda"]), "control") if ctl.get("lambda") is not None else
-                               (lambda_at(p, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma), "schedule"))
-            lam = lam if trains_gd else 0.0
+            lam, lam_source = lambda_for(ctl, p)
             # a λ from the control file is logged the step it takes effect (and when the schedule
             # takes over again): a change undone within log_every steps is on record too
             hand = ctl.get("lambda") if trains_gd else None

@@ -1,11 +1,11 @@
 """Make the lecture-mode demo assets (assets/demo/): small, precomputed, no weights of the big nets.
 
-    python scripts/make_demo_assets.py                 # both demos and the moons λ sweep
+    python scripts/make_demo_assets.py                 # every demo and the moons λ sweep
     python scripts/make_demo_assets.py --only moons    # remake one demo, keep the others
     python scripts/make_demo_assets.py --quick --out /tmp/demo   # a tiny version, for tests
 
-For each demo it trains a source-only and a DANN run (seed 0, the pair's defaults, one thread
-each) in a temporary directory, then keeps only what lecture mode shows:
+For each demo it trains a source-only and a DANN run (the "when DANN fails" demo also CDAN+E;
+seed 0, the pair's defaults, one thread each) in a temporary directory, then keeps only what lecture mode shows:
   - PCA and t-SNE layouts of the probe features at up to 12 checkpoints (float16), with the
     predictions; layouts warm-start from the previous checkpoint (dashboard/projections.py);
     for image pairs also of G_y's hidden layer (pca_hidden, tsne_hidden: dann_core/layers.py),
@@ -40,8 +40,14 @@ IMAGE_PCS = 32      # principal components of G_f kept for an image pair's Tenso
 DEMOS = {
     "moons": dict(title="Two moons → rotated 35°", pair="moons", n_probe=300, sweep=[0, 0.1, 0.3, 1, 3, 6, 10]),
     "mnist-mnistm": dict(title="MNIST → MNIST-M", pair="mnist-mnistm", n_probe=300, sweep=None),
+    # where DANN fails: G_d is fooled, the classes are not aligned; CDAN+E conditions G_d on the
+    # class predictions (issue 13)
+    "syndigits-mnist": dict(title="Synthetic → MNIST: when DANN fails", pair="syndigits-mnist", n_probe=300,
+                            sweep=None, modes=("source_only", "dann", "cdan_e")),
 }
-QUICK = {"moons": dict(epochs=20, sweep=[0, 1], sweep_epochs=10), "mnist-mnistm": dict(epochs=1, sweep=None)}
+MODES = ("source_only", "dann")  # a demo's runs unless it names its own
+QUICK = {"moons": dict(epochs=20, sweep=[0, 1], sweep_epochs=10), "mnist-mnistm": dict(epochs=1, sweep=None),
+         "syndigits-mnist": dict(epochs=1, sweep=None)}
 
 
 def write_npz(path, **arrays):
@@ -94,10 +100,10 @@ def thin(records, k=300):
     return [records[i] for i in idx]
 
 
-def train_runs(pair, runs_dir, epochs, n_probe, jobs, log):
+def train_runs(pair, runs_dir, epochs, n_probe, jobs, log, modes=MODES):
     from dann_core.jobs import run_many
     kws = [dict(pair=pair, mode=m, seed=0, runs_dir=runs_dir, run_name=f"demo-{pair}-{m.replace('_', '')}",
-                epochs=epochs, n_probe=n_probe, threads=1) for m in ("source_only", "dann")]
+                epochs=epochs, n_probe=n_probe, threads=1) for m in modes]
     t0 = time.perf_counter()
     summaries = run_many(kws, jobs)
     for s in summaries:
@@ -106,7 +112,7 @@ def train_runs(pair, runs_dir, epochs, n_probe, jobs, log):
         log(f"  {os.path.basename(s['run_dir'])}: target_acc={s['target_acc']:.3f} domain_err="
             f"{s['domain_err'] if s['domain_err'] is None else round(s['domain_err'], 3)}")
     log(f"  trained in {time.perf_counter() - t0:.0f} s")
-    return {m: s["run_dir"] for m, s in zip(("source_only", "dann"), summaries)}
+    return {m: s["run_dir"] for m, s in zip(modes, summaries)}
 
 
 def export_run(run_dir, kind, out_npz, log):
@@ -167,9 +173,10 @@ def export_run(run_dir, kind, out_npz, log):
 def make_demo(key, spec, out, work, quick, jobs, log):
     from dann_core.reader import RunReader
     from dashboard.export.projector import sprite_png
-    log(f"{key}: training source-only and DANN ...")
+    modes = tuple(spec.get("modes", MODES))
+    log(f"{key}: training {', '.join(modes)} ...")
     epochs = QUICK[key]["epochs"] if quick else None
-    runs = train_runs(spec["pair"], work, epochs, spec["n_probe"], jobs, log)
+    runs = train_runs(spec["pair"], work, epochs, spec["n_probe"], jobs, log, modes)
     d = os.path.join(out, key)
     os.makedirs(d, exist_ok=True)
     probe = RunReader(runs["dann"]).probe()
@@ -185,7 +192,7 @@ def make_demo(key, spec, out, work, quick, jobs, log):
     info = {"title": spec["title"], "pair": spec["pair"], "kind": kind, "n": int(len(probe["y"])),
             "n_classes": int(RunReader(runs["dann"]).manifest().get("n_classes", 0)),
             "input_shape": RunReader(runs["dann"]).manifest().get("input_shape"),
-            "runs": {m: {"final": v["final"], "config": v["config"]} for m, v in metrics.items()}}
+            "modes": list(modes), "runs": {m: {"final": v["final"], "config": v["config"]} for m, v in metrics.items()}}
     if kind == "image":
         info["thumb_side"] = side
     sweep_lams = QUICK[key]["sweep"] if quick else spec["sweep"]

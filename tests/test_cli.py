@@ -13,6 +13,19 @@ def run(*args, **kw):
                           timeout=120, **kw)
 
 
+def run_here(argv, capsys):
+    """`dann ARGV` in this process: the console script's own entry point (dann_core.cli:main), without
+    the ~5 s a fresh interpreter spends importing torch. The tests below that start a process
+    show that a real `dann` prints the same one line."""
+    from dann_core import cli
+    try:
+        rc = cli.main(argv)
+    except SystemExit as e:  # argparse's errors exit 2
+        rc = e.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, rc, out.out, out.err)
+
+
 def _one_line_error(p, *needles):
     assert p.returncode == 2, (p.stdout, p.stderr)
     lines = p.stderr.strip().splitlines()
@@ -37,32 +50,35 @@ def _one_line_error(p, *needles):
     (["frobnicate"], "invalid choice"),
     ([], "required"),
 ])
-def test_bad_arguments(args, needle, tmp_path):
-    p = run(*args, "--runs-dir", str(tmp_path)) if args[:1] == ["train"] else run(*args)
+def test_bad_arguments(args, needle, tmp_path, capsys):
+    p = run_here([*args, "--runs-dir", str(tmp_path)] if args[:1] == ["train"] else args, capsys)
     _one_line_error(p, needle)
+    assert not os.listdir(tmp_path)  # refused before anything was written
 
 
-def test_corrupt_control_file(tmp_path):
+def test_corrupt_control_file(tmp_path, capsys):
     ctl = tmp_path / "c.json"
     ctl.write_text('{"lambda": ')
-    _one_line_error(run("train", "--pair", "moons", "--runs-dir", str(tmp_path), "--control", str(ctl)),
+    _one_line_error(run_here(["train", "--pair", "moons", "--runs-dir", str(tmp_path), "--control", str(ctl)], capsys),
                     "control file is not valid JSON")
-    _one_line_error(run("train", "--pair", "moons", "--runs-dir", str(tmp_path), "--control", str(tmp_path / "no")),
+    _one_line_error(run_here(["train", "--pair", "moons", "--runs-dir", str(tmp_path), "--control",
+                              str(tmp_path / "no")], capsys),
                     "cannot read control file")
 
 
-def test_corrupt_control_in_existing_run_dir(tmp_path):
+def test_corrupt_control_in_existing_run_dir(tmp_path, capsys):
     d = tmp_path / "r"
     d.mkdir()
     (d / "control.json").write_text("{nope")
-    _one_line_error(run("train", "--pair", "moons", "--runs-dir", str(tmp_path), "--run-name", "r"),
+    _one_line_error(run_here(["train", "--pair", "moons", "--runs-dir", str(tmp_path), "--run-name", "r"], capsys),
                     "control file is not valid JSON")
 
 
-def test_unwritable_runs_dir(tmp_path):
+def test_unwritable_runs_dir(tmp_path, capsys):
     f = tmp_path / "a-file"
     f.write_text("x")
-    _one_line_error(run("train", "--pair", "moons", "--runs-dir", str(f / "runs")), "cannot write to runs directory")
+    _one_line_error(run_here(["train", "--pair", "moons", "--runs-dir", str(f / "runs")], capsys),
+                    "cannot write to runs directory")
 
 
 def test_train_summary_line_and_pairs(tmp_path):

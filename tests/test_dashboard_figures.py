@@ -109,6 +109,11 @@ def test_curves_have_every_series_and_tolerate_missing_columns():
         names = {t.name for t in fig.data}
         assert {"label loss", "domain loss", "source accuracy", "target accuracy", "G_d error (held out)",
                 "λ", "λ set by hand"} <= names
+        # every panel names its y axis; compact (two rows): only the bottom row names its x axis,
+        # a top panel's "step" ran into the title of the panel below
+        xt = [fig.layout[f"xaxis{k or ''}"].title.text for k in ("", 2, 3)]
+        assert all(fig.layout[f"yaxis{k or ''}"].title.text for k in ("", 2, 3))
+        assert xt == ([None, None, "step"] if compact else ["step"] * 3)
     hand = next(t for t in fig.data if t.name == "λ set by hand")
     assert list(hand.y) == [0.5]
     # source-only runs log no domain loss: no empty domain series, and no KeyError on missing keys

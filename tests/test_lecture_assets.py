@@ -164,6 +164,31 @@ def test_assets_with_one_projection_of_the_hidden_layer_are_refused(tmp_path):
         demo.points_frame(old, "dann", old.steps[-1], "tsne", "hidden")
 
 
+def test_a_demo_with_more_runs_loads_them_in_order_and_bad_run_lists_are_refused(tmp_path):
+    # demo.json's "modes" names the runs (the "when DANN fails" demo adds CDAN+E); the page can put
+    # each against each later one
+    d = _broken(SHIPPED, tmp_path, "three")
+    shutil.copy(d / "mnist-mnistm" / "dann.npz", d / "mnist-mnistm" / "cdan_e.npz")
+    idx = json.load(open(d / "demo.json"))
+    idx["demos"]["mnist-mnistm"]["modes"] = ["source_only", "dann", "cdan_e"]
+    json.dump(idx, open(d / "demo.json", "w"))
+    three = demo.load(str(d), "mnist-mnistm")
+    assert three.modes == ["source_only", "dann", "cdan_e"]
+    assert three.pairs() == [("source_only", "dann"), ("source_only", "cdan_e"), ("dann", "cdan_e")]
+    assert demo.load(SHIPPED, "moons").pairs() == [("source_only", "dann")]  # no "modes": the two
+    for modes, why in ((["dann", "source_only"], "lists runs"), (["source_only", "dann", "target_only"], "lists runs"),
+                       (["source_only", "dann", "dann"], "lists runs"), ("cdan", "lists runs")):
+        idx["demos"]["mnist-mnistm"]["modes"] = modes
+        json.dump(idx, open(d / "demo.json", "w"))
+        with pytest.raises(demo.DemoError, match=f"{why}.*make_demo_assets") as e:
+            demo.load(str(d), "mnist-mnistm")
+        assert "\n" not in str(e.value)
+    idx["demos"]["mnist-mnistm"]["modes"] = ["source_only", "dann", "cdan"]  # listed, but no cdan.npz
+    json.dump(idx, open(d / "demo.json", "w"))
+    with pytest.raises(demo.DemoError, match="cdan.npz is missing"):
+        demo.load(str(d), "mnist-mnistm")
+
+
 def test_lecture_data_and_exports_need_no_streamlit():
     """Lecture mode's data and the exports are pure: they import (and load a demo) without
     Streamlit, in a fresh interpreter."""

@@ -86,6 +86,22 @@ def test_constant_schedule_and_max_steps(runs_dir):
     assert {m["lambda"] for m in r.metrics() if "label_loss" in m} == {0.3}
 
 
+def test_a_start_controls_lambda_is_logged_from_step_0(runs_dir, tmp_path):
+    # a run started with λ set by hand (the dashboard's "Steer λ yourself") trains with it from
+    # its first step, and its step-0 evaluation says so (it logged the schedule's λ before)
+    ctl = tmp_path / "start.json"
+    ctl.write_text(json.dumps({"lambda": 0.25}))
+    _moons(runs_dir, run_name="h", lambda_schedule="constant", lambda_max=6.0, max_steps=10, log_every=5,
+           control=str(ctl))
+    recs = RunReader(os.path.join(runs_dir, "h")).metrics()
+    ev0 = next(m for m in recs if m.get("eval") and m["step"] == 0)
+    assert (ev0["lambda"], ev0["lambda_source"]) == (0.25, "control")
+    assert {(m["lambda"], m["lambda_source"]) for m in recs if "label_loss" in m} == {(0.25, "control")}
+    _moons(runs_dir, run_name="so", mode="source_only", lambda_schedule="constant", lambda_max=6.0, max_steps=5)
+    ev0 = next(m for m in RunReader(os.path.join(runs_dir, "so")).metrics() if m.get("eval"))
+    assert ev0["lambda"] == 0.0  # no G_d trained: no λ, as at every later step
+
+
 def test_bf16_autocast_trains_and_is_recorded(runs_dir):
     s = _moons(runs_dir, run_name="bf16", amp="bf16", epochs=10)
     r = RunReader(os.path.join(runs_dir, "bf16"))

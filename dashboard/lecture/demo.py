@@ -5,9 +5,11 @@ No training, no projection, no torch: everything shown was computed ahead, so th
 at once. Pure functions of the files (no Streamlit); bad or missing files raise DemoError with
 one line that says which file and what to do.
 
-assets/demo/demo.json                 {"format": 1, "demos": {key: {title, pair, kind, n, runs, sweep?}}}
-assets/demo/<key>/source_only.npz     steps (S), pca and tsne (S×N×2 float16), pred (S×N), y, domain (N),
-assets/demo/<key>/dann.npz            feature_steps (K), features (K×N×D float16), w_* (moons weights, S×…),
+assets/demo/demo.json                 {"format": 1, "demos": {key: {title, pair, kind, n, runs, modes?, sweep?}}}
+                                      modes: the demo's runs in order (default source_only, dann)
+assets/demo/<key>/<mode>.npz          one per mode (source_only.npz, dann.npz, cdan_e.npz, ...):
+                                      steps (S), pca and tsne (S×N×2 float16), pred (S×N), y, domain (N),
+                                      feature_steps (K), features (K×N×D float16), w_* (moons weights, S×…),
                                       pca_hidden and tsne_hidden (S×N×2, image demos: G_y's hidden layer;
                                       absent in older assets and where that layer is G_f, as for moons)
 assets/demo/<key>/metrics.json        {mode: {evals, train, final, config, feature_note}}
@@ -24,7 +26,7 @@ import pandas as pd
 
 from dann_core.layers import LAYERS
 from dann_core.metrics import proxy_a_distance
-from dann_core.modes import label
+from dann_core.modes import ADVERSARIAL, label
 
 from ..export.gif import figures_gif
 from ..export.projector import metadata_frame, point_images, projector_files, zip_files
@@ -36,7 +38,7 @@ from ..plots.style import big_type
 from ..runs.sweeps import SweepError, read_sweep
 
 FORMAT = 1
-MODES = ("source_only", "dann")
+MODES = ("source_only", "dann")  # a demo's runs when demo.json names none (and the moons figure's rows)
 
 
 class DemoError(ValueError):
@@ -112,6 +114,17 @@ class Demo:
     sweep: dict = None
     n_classes: int = 2
     _thumbs: list = None
+
+    @property
+    def modes(self):
+        """The demo's runs in order: source-only first, then the adapted ones."""
+        return list(self.runs)
+
+    def pairs(self):
+        """The pairs of runs the page can put side by side, in order: each run against each later one
+        (two runs: just source-only vs DANN)."""
+        ms = self.modes
+        return [(a, b) for i, a in enumerate(ms) for b in ms[i + 1:]]
 
     @property
     def steps(self):
@@ -200,8 +213,14 @@ def load(root, key):
         raise DemoError(f"{mpath} is missing; {MAKE}") from None
     except (OSError, ValueError) as e:
         raise DemoError(f"{mpath} is unreadable ({type(e).__name__}); {MAKE}") from None
+    modes = info.get("modes", list(MODES))
+    if (not isinstance(modes, list) or len(modes) < 2 or modes[:2] != list(MODES) or len(set(modes)) != len(modes)
+            or not all(m in ADVERSARIAL for m in modes[1:])):
+        others = ", ".join(sorted(set(ADVERSARIAL) - {"dann"}))
+        raise DemoError(f"{os.path.join(root, 'demo.json')}: demo {key!r} lists runs {modes!r}; expected source_only, "
+                        f"dann and optionally other adversarial modes ({others}); {MAKE}")
     runs, y, dom = {}, None, None
-    for mode in MODES:
+    for mode in modes:
         runs[mode], y_, dom_ = _run(os.path.join(d, f"{mode}.npz"), mode, metrics, info.get("n"))
         if y is None:
             y, dom = y_, dom_

@@ -68,8 +68,9 @@ def curves_figure(train, evals, title="Training curves", height=None, compact=Fa
     layout = grid([cells[p] for p in panels], [PANELS[p][0] for p in panels])
     for p, (xa, ya) in ax.items():
         xk, yk = xa.replace("x", "xaxis"), ya.replace("y", "yaxis")
-        layout[xk].update(title=dict(text="step", standoff=4), tickfont=TICK_FONT)
-        layout[yk].update(title=dict(text=PANELS[p][1], standoff=6), tickfont=TICK_FONT)
+        # compact: only the bottom panel names its x axis; a top panel's "step" ran into the title below
+        layout[xk].update(title=dict(text=None if compact and p != "acc" else "step", standoff=4), tickfont=TICK_FONT)
+        layout[yk].update(title=dict(text=PANELS[p][1], standoff=10), tickfont=TICK_FONT)
         layout[yk].update(range=[0, 1.02]) if p == "acc" else layout[yk].update(rangemode="tozero")
     # chance level of the domain classifier
     layout["shapes"] = [dict(type="line", xref=f"{ax['acc'][0]} domain", yref=ax["acc"][1], x0=0, x1=1, y0=0.5,

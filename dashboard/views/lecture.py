@@ -4,10 +4,11 @@ import os
 import streamlit as st
 
 from dann_core.layers import LAYERS
-from dann_core.modes import label
+from dann_core.modes import adversarial, label
 from dashboard import paths, widgets
 from dashboard.lecture import demo
 from dashboard.plots import classes, projections
+from dashboard.plots.style import big_type
 from dashboard.plots.sweep import picked_row, sweep_figure
 
 VIEWS = {"before_after": "Source-only vs DANN", "moons": "Two moons · JMLR Fig. 2", "sweep": "Choosing λ"}
@@ -34,20 +35,23 @@ def moons_fig(d, step, height):
     return _moons(root, d.key, demo.stamp(root), step, height)
 
 
-def before_after(d, method, colour_by, layers=("features",)):
-    widgets.stepper(f"lec::{d.key}", d.steps, lambda step: before_after_body(d, step, method, colour_by, layers),
+def before_after(d, method, colour_by, layers=("features",), shown=demo.MODES):
+    widgets.stepper(f"lec::{d.key}", d.steps,
+                    lambda step: before_after_body(d, step, method, colour_by, layers, shown),
                     play_s=PLAY_S, text="Training step (checkpoint)")
     if d.kind == "image":
         widgets.hover_thumbnails()
 
 
-def before_after_body(d, step, method, colour_by, layers=("features",)):
+def before_after_body(d, step, method, colour_by, layers=("features",), shown=demo.MODES):
+    """Two of the demo's runs side by side (`shown`), one row per layer; for image demos each
+    run's target confusion below, read in one sentence."""
     both = len(layers) > 1
     for row, layer in enumerate(layers):
         if "hidden" in d.layers:  # one sentence: what this layer's picture shows, and what it does not
             st.markdown(demo.READINGS[layer])
         cols = st.columns(2, gap="medium")
-        for col, mode in zip(cols, demo.MODES):
+        for col, mode in zip(cols, shown):
             run = d.runs[mode]
             rec = run.metrics_at(run.steps[run.index(step)])
             with col:
@@ -55,7 +59,7 @@ def before_after_body(d, step, method, colour_by, layers=("features",)):
                 if row == 0:  # the run's numbers once; each layer row adds its own two
                     m.metric("Target accuracy", demo.fmt(rec.get("target_acc"), 3), width="content")
                     m.metric("Source accuracy", demo.fmt(rec.get("source_acc"), 3), width="content")
-                    trained = mode == "dann"
+                    trained = adversarial(mode)
                     m.metric("G_d error", demo.fmt(rec.get("domain_err")) if trained else "—", width="content",
                              help="the domain classifier's held-out error; 0.5: it cannot tell source from target"
                              if trained else "source-only trains no domain classifier")
@@ -71,32 +75,67 @@ def before_after_body(d, step, method, colour_by, layers=("features",)):
                 fig = demo.embedding(d, mode, step, method, colour_by, height=560 if both else 600, subtitle=False,
                                      layer=layer, title=f"{label(mode)} · step {step}")
                 st.plotly_chart(fig, key=f"lec_emb_{mode}_{layer}", width="stretch")
+    if d.kind == "image":
+        confusions(d, step, shown)
+    export(d, step, method, colour_by, layers, shown)
+
+
+def confusions(d, step, shown):
+    """Which target classes land on which: each shown run's confusion matrix, with its reading
+    (domains mixed or not, classes aligned or not, the classes confused most)."""
+    recs = {mode: d.runs[mode].metrics_at(d.runs[mode].steps[d.runs[mode].index(step)]) for mode in shown}
+    if not any(classes.has_diagnostics(r) for r in recs.values()):
+        return
+    st.markdown("**Class by class**: rows the true target class, columns the predicted one.")
+    for col, mode in zip(st.columns(2, gap="medium"), shown):
+        with col:
+            text = classes.reading(recs[mode])
+            if text:
+                st.markdown(f"{label(mode)}: {text}.")
+            fig = big_type(classes.confusion_figure(recs[mode].get("confusion"), height=460,
+                                                    title=f"{label(mode)} · target confusion · step {step}"))
+            st.plotly_chart(fig, key=f"lec_conf_{mode}", width="stretch")
+
+
+def export(d, step, method, colour_by, layers, shown):
     with st.expander("Export", icon=":material/download:"):
         items = []
         for layer in layers:
             sfx, where = ("", "") if layer == "features" else (f"-{layer}", f" · {LAYERS[layer]}")
-            for mode in demo.MODES:
+            for mode in shown:
                 name = f"{d.key}-{mode.replace('_', '')}-{method}{sfx}-step{step}"
                 items += widgets.figure_items(
                     f"{label(mode)} embedding ({name})",
                     lambda mode=mode, layer=layer, where=where: demo.embedding(
                         d, mode, step, method, colour_by, height=760, layer=layer,
                         title=f"{d.title} · {label(mode)} · {projections.LABELS[method]}{where} · step {step}"))
-            for mode in demo.MODES:
+            for mode in shown:
                 items.append((f"{label(mode)} embedding{where} over all checkpoints · animated GIF",
                               f"{d.key}-{mode.replace('_', '')}-{method}{sfx}.gif",
                               lambda mode=mode, layer=layer: demo.gif(d, mode, method, colour_by, layer)))
-        for mode in demo.MODES:
+        for mode in shown:
             items.append((f"{label(mode)} features · TensorBoard projector (.zip)", "projector.zip",
                           lambda mode=mode: demo.tensorboard_zip(d, mode, step)))
-        for mode in demo.MODES:
+        for mode in shown:
             items += widgets.figure_items(f"{label(mode)} training curves ({d.key})",
                                              lambda mode=mode: demo.curves(d, mode))
-        widgets.export_picker("lec_exp_ba", items, (d.key, step, method, colour_by, tuple(layers)))
-        run = d.runs["dann"]
+        widgets.export_picker("lec_exp_ba", items, (d.key, step, method, colour_by, tuple(layers), tuple(shown)))
+        run = d.runs[shown[-1]]
         st.caption(f"TensorBoard features: {run.feature_note}"
                    + ("" if len(run.feature_steps) > 1 else f" (stored for step {run.feature_steps[-1]} only)")
                    + ". Open with `tensorboard --logdir <unzipped folder>` (Projector tab).")
+
+
+def runs_choice(d):
+    """Which two runs stand side by side: source-only vs DANN, unless the demo has more runs
+    (the "when DANN fails" demo: CDAN+E too), then a choice of pairs."""
+    pairs = d.pairs()
+    if len(pairs) == 1:
+        return pairs[0]
+    names = {f"{a}|{b}": f"{label(a)} vs {label(b)}" for a, b in pairs}
+    v = st.segmented_control("Side by side", list(names), default=next(iter(names)), format_func=names.get,
+                             key=f"lec_runs_{d.key}", required=True) or next(iter(names))
+    return tuple(v.split("|"))
 
 
 BOTH = "both"
@@ -185,8 +224,9 @@ def main():
                                       key="lec_method", default="tsne", required=True) or "tsne"
         colour_by = widgets.colour_by_picker("lec_colour_by")
         layers = layer_choice(d) if view == "before_after" else ("features",)
+        shown = runs_choice(d) if view == "before_after" else demo.MODES
     if view == "before_after":
-        before_after(d, method, colour_by, layers)
+        before_after(d, method, colour_by, layers, shown)
     elif view == "moons":
         moons_view(d)
     else:
