@@ -272,10 +272,12 @@ def big_type_css():
 MIME = {"png": "image/png", "html": "text/html", "gif": "image/gif", "zip": "application/zip"}
 
 
-def figure_items(name, make_fig):
-    """Export choices for one figure: (label, file name, maker) for PNG and standalone HTML."""
-    return [(f"{name} · PNG", safe_filename(name, "png"), lambda: figure_png(make_fig())),
-            (f"{name} · HTML (standalone, works offline)", safe_filename(name, "html"),
+def figure_items(name, make_fig, file=None):
+    """Export choices for one figure: (label, file name, maker) for PNG and standalone HTML.
+    `file`: the file's name when it is not `name` (a short label; the Download button names the file)."""
+    file = file or name
+    return [(f"{name} · PNG", safe_filename(file, "png"), lambda: figure_png(make_fig())),
+            (f"{name} · HTML (standalone, works offline)", safe_filename(file, "html"),
              lambda: figure_html(make_fig(), title=name))]
 
 

@@ -43,7 +43,11 @@ DEMOS = {
     # where DANN fails: G_d is fooled, the classes are not aligned; CDAN+E conditions G_d on the
     # class predictions (issue 13)
     "syndigits-mnist": dict(title="Synthetic → MNIST: when DANN fails", pair="syndigits-mnist", n_probe=300,
-                            sweep=None, modes=("source_only", "dann", "cdan_e")),
+                            sweep=None, modes=("source_only", "dann", "cdan_e"),
+                            note="Printed digits → handwriting. DANN fools its own domain classifier (G_d error "
+                                 "near 0.5), yet a linear probe trained afresh still tells the domains apart, and "
+                                 "target digits do not land in their own class (class agreement; the confusions "
+                                 "below). CDAN+E's domain classifier also sees the class predictions."),
 }
 MODES = ("source_only", "dann")  # a demo's runs unless it names its own
 QUICK = {"moons": dict(epochs=20, sweep=[0, 1], sweep_epochs=10), "mnist-mnistm": dict(epochs=1, sweep=None),
@@ -195,6 +199,8 @@ def make_demo(key, spec, out, work, quick, jobs, log):
             "modes": list(modes), "runs": {m: {"final": v["final"], "config": v["config"]} for m, v in metrics.items()}}
     if kind == "image":
         info["thumb_side"] = side
+    if spec.get("note"):
+        info["note"] = spec["note"]
     sweep_lams = QUICK[key]["sweep"] if quick else spec["sweep"]
     if sweep_lams:
         from dann_core.sweep import sweep

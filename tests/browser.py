@@ -35,24 +35,27 @@ READABLE = ", ".join([
     '[data-testid="stButtonGroup"] button', '[data-testid="stWidgetLabel"]', '[data-testid="stMetricLabel"]',
     '[data-testid="stMetricValue"]', '[data-testid="stPageLink"] a', '[data-testid="stExpander"] summary',
     '[data-testid="stHeading"]', '[data-testid="stSidebarNav"] a', '[data-testid="stSelectbox"] [value]',
-    '[data-testid="stSelectbox"] div[data-baseweb="select"] > div > div:first-child'])
+    '[data-testid="stSelectbox"] div[data-baseweb="select"] > div > div:first-child',
+    '[data-testid="stSelectbox"] input'])
 
 CLIPPED_JS = """sel => {
   // clipped: the text needs more room than its box shows. Either the box itself cuts it (ellipsis,
   // overflow hidden: scrollWidth > clientWidth), or it sticks out of an ancestor that cuts what
   // sticks out (a segmented control wider than its column)
   const out = [];
+  // a select box shows its value in an <input> (no text content): its value is its text
+  const text = e => (e.tagName === 'INPUT' ? e.value : e.textContent).trim();
   const say = (e, shown, need) =>
-    out.push(`${e.textContent.trim().slice(0, 60)} (${Math.round(shown)}px of ${Math.round(need)}px)`);
+    out.push(`${text(e).slice(0, 60)} (${Math.round(shown)}px of ${Math.round(need)}px)`);
   const cuts = e => {
     const cs = getComputedStyle(e);
     return cs.overflowX !== 'visible' || cs.textOverflow === 'ellipsis';
   };
   for (const el of document.querySelectorAll(sel)) {
-    if (!el.offsetParent || !el.textContent.trim()) continue;     // not displayed, or no text
+    if (!el.offsetParent || !text(el)) continue;     // not displayed, or no text
     let bad = false;
     for (const e of [el, ...el.querySelectorAll('*')]) {
-      if (cuts(e) && e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1 && e.textContent.trim()) {
+      if (cuts(e) && e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1 && text(e)) {
         say(e, e.clientWidth, e.scrollWidth); bad = true; break;
       }
     }

@@ -75,7 +75,7 @@ def test_no_page_cuts_off_its_text(dashboard):
                         problems[f"{name} {w}"] = clipped(page)
                     _open(page, f"{url}/sweep")
                     problems[f"sweep {w}"] = clipped(page)
-                    # Lecture mode: each view of the moons demo, then the MNIST demo
+                    # Lecture mode: each view of the moons demo, then the MNIST demo and the one where DANN fails
                     _open(page, f"{url}/lecture", wait_for=CHARTS)
                     problems[f"lecture {w}"] = clipped(page)
                     page.screenshot(path=os.path.join(OUT, f"e2e_lecture_{w}.png"))
@@ -89,6 +89,15 @@ def test_no_page_cuts_off_its_text(dashboard):
                     time.sleep(4)
                     problems[f"lecture, MNIST demo {w}"] = clipped(page)
                     page.screenshot(path=os.path.join(OUT, f"e2e_lecture_mnist_{w}.png"))
+                    # "when DANN fails": three runs, two side by side, and their confusion matrices
+                    page.get_by_test_id("stSelectbox").first.click()
+                    page.get_by_role("option").filter(has_text="when DANN fails").first.click()
+                    page.get_by_text("DANN vs CDAN+E", exact=True).first.click()
+                    page.get_by_text("Class by class").first.wait_for(timeout=60_000)
+                    page.locator(CHARTS).nth(5).wait_for(timeout=60_000)  # 4 embeddings, 2 confusions
+                    time.sleep(2)
+                    problems[f"lecture, when DANN fails {w}"] = clipped(page)
+                    page.screenshot(path=os.path.join(OUT, f"e2e_lecture_fails_{w}.png"), full_page=True)
                 # an unknown run in the address says so
                 _open(page, f"{url}/train?run=no-such-run")
                 assert page.get_by_text("There is no run named 'no-such-run'").count() == 1

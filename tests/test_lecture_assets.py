@@ -36,7 +36,7 @@ def test_shipped_assets_are_small_and_hold_no_weights_of_big_nets():
     assert total < 5e6, f"assets/ holds {total / 1e6:.1f} MB"
     assert not [f for f in files if f.endswith((".pt", ".pth", ".ckpt"))]
     idx = demo.read_index(SHIPPED)
-    assert {"moons", "mnist-mnistm"} <= set(idx["demos"])
+    assert {"moons", "mnist-mnistm", "syndigits-mnist"} <= set(idx["demos"])
     assert idx["made_with"]["quick"] is False  # lectures get the full runs, not the test-sized ones
 
 
@@ -65,6 +65,21 @@ def test_shipped_demos_load_and_adaptation_shows(key):
         assert knn["dann"]["knn_agreement_hidden"] > knn["source_only"]["knn_agreement_hidden"] + 0.15
         assert knn["dann"]["knn_agreement_hidden"] > knn["dann"]["knn_agreement"]
         assert not np.allclose(dann.layouts["tsne", "hidden"], dann.layouts["tsne", "features"], atol=1e-2)
+
+
+def test_shipped_when_dann_fails_demo_shows_domains_mixed_for_g_d_but_not_class_by_class():
+    # what docs/lecture.md says of it, at the last checkpoint: DANN nearly fools its own G_d, yet a
+    # linear probe trained afresh separates the domains and the class agreement is source-only's;
+    # CDAN+E's G_d, which sees the class predictions, is not fooled
+    from dashboard.plots import classes
+    d = demo.load(SHIPPED, "syndigits-mnist")
+    assert d.modes == ["source_only", "dann", "cdan_e"] and "fools its own domain classifier" in d.note
+    last = {m: r.metrics_at(r.steps[-1]) for m, r in d.runs.items()}
+    assert last["dann"]["domain_err"] > 0.35 and last["dann"]["linear_domain_err"] < 0.05
+    assert abs(last["dann"]["knn_agreement"] - last["source_only"]["knn_agreement"]) < 0.05
+    assert last["cdan_e"]["domain_err"] < last["dann"]["domain_err"] - 0.15
+    assert ("6", "4") in [(t, p) for t, p, _ in classes.top_confusions(last["dann"]["confusion"])]
+    assert d.layers == ["features", "hidden"] and d.images.shape == (600, 28, 28, 3)
 
 
 @pytest.fixture(scope="module")

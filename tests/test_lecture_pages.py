@@ -116,7 +116,8 @@ def test_lecture_exports_png_html_gif_and_tensorboard(lecture_env):
     at = app("views/lecture.py")
     f = prepare(at, "lec_exp_ba", "DANN embedding")
     assert f["name"].endswith(".png") and Image.open(io.BytesIO(f["data"])).size[0] > 500
-    f = prepare(at, "lec_exp_ba", "Source-only embedding (moons-sourceonly")
+    f = prepare(at, "lec_exp_ba", "Source-only embedding · step")
+    assert f["name"].startswith("moons-sourceonly-tsne-step") and f["name"].endswith(".png")
     sel = at.selectbox(key="lec_exp_ba_what")
     sel.set_value(next(o for o in sel.options if o.startswith("DANN embedding") and "HTML" in o)).run()
     assert not at.get("download_button")  # a file prepared for another choice is not offered
@@ -165,8 +166,32 @@ def test_lecture_shows_the_mnist_demo_with_thumbnails_at_both_layers(lecture_env
             run = d.runs[mode]
             assert np.allclose(_xs(spec), sorted(run.layouts["tsne", layer][run.index(step)][:, 0]), atol=1e-4)
             assert not np.allclose(_xs(spec), sorted(run.layouts["tsne", other][run.index(step)][:, 0]), atol=1e-2)
-    f = prepare(at, "lec_exp_ba", "DANN embedding (mnist-mnistm-dann-tsne-step")
-    assert f["name"].endswith(".png")
+    f = prepare(at, "lec_exp_ba", "DANN embedding · step")
+    assert f["name"].startswith("mnist-mnistm-dann-tsne-step") and f["name"].endswith(".png")
+
+
+def test_lecture_when_dann_fails_puts_two_of_three_runs_side_by_side_with_their_confusions(lecture_env):
+    from dashboard.lecture import demo
+    d = demo.load(SHIPPED, "syndigits-mnist")
+    at = app("views/lecture.py", lec_demo="syndigits-mnist")
+    ctl = at.segmented_control(key="lec_runs_syndigits-mnist")
+    assert ctl.options == ["Source-only vs DANN", "Source-only vs CDAN+E", "DANN vs CDAN+E"]  # as shown
+    assert ctl.value == "source_only|dann"
+    heat = lambda: [s for s in charts(at) if any(t.get("type") == "heatmap" for t in s["data"])]
+    for value, shown in (("source_only|dann", ("Source-only", "DANN")), ("dann|cdan_e", ("DANN", "CDAN+E"))):
+        ctl.set_value(value).run()
+        assert not at.exception
+        embs = embedding_specs(at)
+        assert [s["layout"]["title"]["text"].split(" · step")[0] for s in embs] == list(shown) * 2  # both layers
+        # below them, each run's target confusion, read in one line that names the classes confused most
+        assert [s["layout"]["title"]["text"].split(" · ")[0] for s in heat()] == list(shown)
+        for name in shown:
+            read = next(t for t in texts(at.markdown).split(" | ") if t.startswith(f"{name}: "))
+            assert "→" in read and "classes" in read
+    # the embedding drawn is CDAN+E's own stored layout
+    run = d.runs["cdan_e"]
+    i = run.index(d.steps[-1])
+    assert np.allclose(_xs(embedding_specs(at)[1]), sorted(run.layouts["tsne", "features"][i][:, 0]), atol=1e-4)
 
 
 def test_lecture_moons_has_one_layer_and_no_layer_control(lecture_env):

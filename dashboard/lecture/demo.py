@@ -5,7 +5,7 @@ No training, no projection, no torch: everything shown was computed ahead, so th
 at once. Pure functions of the files (no Streamlit); bad or missing files raise DemoError with
 one line that says which file and what to do.
 
-assets/demo/demo.json                 {"format": 1, "demos": {key: {title, pair, kind, n, runs, modes?, sweep?}}}
+assets/demo/demo.json                 {"format": 1, "demos": {key: {title, pair, kind, n, runs, modes?, note?, sweep?}}}
                                       modes: the demo's runs in order (default source_only, dann)
 assets/demo/<key>/<mode>.npz          one per mode (source_only.npz, dann.npz, cdan_e.npz, ...):
                                       steps (S), pca and tsne (S×N×2 float16), pred (S×N), y, domain (N),
@@ -113,6 +113,7 @@ class Demo:
     images: np.ndarray = None     # image pairs: N×H×W×3 uint8
     sweep: dict = None
     n_classes: int = 2
+    note: str = ""                # what the demo is there to show (one or two sentences)
     _thumbs: list = None
 
     @property
@@ -228,7 +229,8 @@ def load(root, key):
               "its points differ from the other run's")
     kind = info.get("kind")
     demo = Demo(key=key, title=str(info.get("title", key)), pair=str(info.get("pair", key)), kind=kind, y=y,
-                domain=dom, runs=runs, n_classes=int(info.get("n_classes") or (int(y.max()) + 1)))
+                domain=dom, runs=runs, n_classes=int(info.get("n_classes") or (int(y.max()) + 1)),
+                note=str(info.get("note") or ""))
     if kind == "points":
         ipath = os.path.join(d, "inputs.npz")
         x = _npz(ipath).get("x")

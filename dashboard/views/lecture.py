@@ -86,14 +86,15 @@ def confusions(d, step, shown):
     recs = {mode: d.runs[mode].metrics_at(d.runs[mode].steps[d.runs[mode].index(step)]) for mode in shown}
     if not any(classes.has_diagnostics(r) for r in recs.values()):
         return
-    st.markdown("**Class by class**: rows the true target class, columns the predicted one.")
+    st.markdown(f"**Class by class**, the target's confusion at step {step}: rows the true class, columns the "
+                "predicted one.")
     for col, mode in zip(st.columns(2, gap="medium"), shown):
         with col:
             text = classes.reading(recs[mode])
             if text:
                 st.markdown(f"{label(mode)}: {text}.")
-            fig = big_type(classes.confusion_figure(recs[mode].get("confusion"), height=460,
-                                                    title=f"{label(mode)} · target confusion · step {step}"))
+            # a title as short as the run's name: a half screen in big type is narrow
+            fig = big_type(classes.confusion_figure(recs[mode].get("confusion"), height=460, title=label(mode)))
             st.plotly_chart(fig, key=f"lec_conf_{mode}", width="stretch")
 
 
@@ -105,10 +106,11 @@ def export(d, step, method, colour_by, layers, shown):
             for mode in shown:
                 name = f"{d.key}-{mode.replace('_', '')}-{method}{sfx}-step{step}"
                 items += widgets.figure_items(
-                    f"{label(mode)} embedding ({name})",
+                    f"{label(mode)} embedding{where} · step {step}",
                     lambda mode=mode, layer=layer, where=where: demo.embedding(
                         d, mode, step, method, colour_by, height=760, layer=layer,
-                        title=f"{d.title} · {label(mode)} · {projections.LABELS[method]}{where} · step {step}"))
+                        title=f"{d.title} · {label(mode)} · {projections.LABELS[method]}{where} · step {step}"),
+                    file=name)
             for mode in shown:
                 items.append((f"{label(mode)} embedding{where} over all checkpoints · animated GIF",
                               f"{d.key}-{mode.replace('_', '')}-{method}{sfx}.gif",
@@ -117,8 +119,8 @@ def export(d, step, method, colour_by, layers, shown):
             items.append((f"{label(mode)} features · TensorBoard projector (.zip)", "projector.zip",
                           lambda mode=mode: demo.tensorboard_zip(d, mode, step)))
         for mode in shown:
-            items += widgets.figure_items(f"{label(mode)} training curves ({d.key})",
-                                             lambda mode=mode: demo.curves(d, mode))
+            items += widgets.figure_items(f"{label(mode)} training curves", lambda mode=mode: demo.curves(d, mode),
+                                          file=f"{label(mode)} training curves ({d.key})")
         widgets.export_picker("lec_exp_ba", items, (d.key, step, method, colour_by, tuple(layers), tuple(shown)))
         run = d.runs[shown[-1]]
         st.caption(f"TensorBoard features: {run.feature_note}"
@@ -208,7 +210,7 @@ def main():
         st.session_state["lec_demo"] = "moons" if "moons" in keys else keys[0]
     # controls as wide as their text, in a row that wraps: nothing is cut off on a laptop
     c = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
-    key = c.selectbox("Demo", keys, format_func=titles.get, key="lec_demo", width=330)
+    key = c.selectbox("Demo", keys, format_func=titles.get, key="lec_demo", width=400)
     try:
         d = load(root, key)
     except demo.DemoError as e:
@@ -219,12 +221,16 @@ def main():
     if st.session_state.get("lec_view") not in views:
         st.session_state["lec_view"] = views[0]
     with c:
-        view = st.segmented_control("Show", views, format_func=VIEWS.get, key="lec_view", required=True) or views[0]
+        # with more than two runs, which two stand side by side is chosen below
+        names = dict(VIEWS, before_after="Runs side by side") if len(d.pairs()) > 1 else VIEWS
+        view = st.segmented_control("Show", views, format_func=names.get, key="lec_view", required=True) or views[0]
         method = st.segmented_control("Projection", ["tsne", "pca"], format_func=projections.LABELS.get,
                                       key="lec_method", default="tsne", required=True) or "tsne"
         colour_by = widgets.colour_by_picker("lec_colour_by")
         layers = layer_choice(d) if view == "before_after" else ("features",)
         shown = runs_choice(d) if view == "before_after" else demo.MODES
+    if d.note:
+        st.markdown(d.note)
     if view == "before_after":
         before_after(d, method, colour_by, layers, shown)
     elif view == "moons":
