@@ -19,14 +19,33 @@ def _fail(msg, code=2):
     return code
 
 
-def _parser():
-    from .augment import KINDS as AUGMENTS
-    from .models import MODELS
+def _parser(light=False):
+    """`light`: for `dann control`, which must answer at once: the other commands' options are left
+    out, since their choices (networks, augmentations) import torch (~6 s)."""
     from .modes import ADVERSARIAL, MODES
-    from .reproduce import OPTIONAL
     p = _Parser(prog="dann", description="Domain-adversarial training that streams to a run directory.")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    if not light:
+        _train_parsers(sub, MODES, ADVERSARIAL)
+    else:
+        for name in ("train", "pairs", "reproduce", "sweep", "dashboard"):
+            sub.add_parser(name)
 
+    c = sub.add_parser("control", help="steer a running trainer through its control file")
+    c.add_argument("run_dir")
+    g = c.add_mutually_exclusive_group(required=True)
+    g.add_argument("--lambda", dest="lambd", type=float, help="set lambda from now on (overrides the schedule)")
+    g.add_argument("--schedule", action="store_true", help="drop a lambda override: follow the schedule again")
+    g.add_argument("--pause", action="store_true")
+    g.add_argument("--resume", action="store_true")
+    g.add_argument("--stop", action="store_true")
+    return p
+
+
+def _train_parsers(sub, MODES, ADVERSARIAL):
+    from .augment import KINDS as AUGMENTS
+    from .models import MODELS
+    from .reproduce import OPTIONAL
     t = sub.add_parser("train", help="train one run", description=(
         "Train a run. Options left out take the pair's defaults (`dann pairs`)."))
     t.add_argument("--pair", default="mnist-mnistm", help="source->target pair (default: %(default)s)")
@@ -116,16 +135,6 @@ def _parser():
     d.add_argument("--port", type=int, default=8501)
     d.add_argument("--runs-dir",
                    help="the runs to show and start (default: $DANN_RUNS_DIR, else runs/ in the checkout)")
-
-    c = sub.add_parser("control", help="steer a running trainer through its control file")
-    c.add_argument("run_dir")
-    g = c.add_mutually_exclusive_group(required=True)
-    g.add_argument("--lambda", dest="lambd", type=float, help="set lambda from now on (overrides the schedule)")
-    g.add_argument("--schedule", action="store_true", help="drop a lambda override: follow the schedule again")
-    g.add_argument("--pause", action="store_true")
-    g.add_argument("--resume", action="store_true")
-    g.add_argument("--stop", action="store_true")
-    return p
 
 
 def cmd_pairs(data_root=None):
@@ -279,7 +288,8 @@ def main(argv=None):
 
 
 def _main(argv=None):
-    a = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    a = _parser(light=argv[:1] == ["control"]).parse_args(argv)
     if a.cmd == "dashboard":
         return cmd_dashboard(a)
     if a.cmd == "pairs":

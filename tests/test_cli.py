@@ -112,6 +112,13 @@ def test_control_command(tmp_path):
     _one_line_error(run("control", str(tmp_path), "--lambda", "-2"), "lambda must be a finite number >= 0")
     assert run("control", str(tmp_path), "--stop").returncode == 0
     assert '"stop": true' in (tmp_path / "control.json").read_text()
+    # it answers at once: steering imports no torch (which took ~6 s before the first write)
+    code = ("import sys; from dann_core import cli; rc = cli.main(['control', sys.argv[1], '--pause']); "
+            "print(rc, 'torch' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)
+    assert p.stdout.split()[-2:] == ["0", "False"], (p.stdout, p.stderr)
+    assert '"paused": true' in (tmp_path / "control.json").read_text()
 
 
 def test_help_works():
