@@ -102,6 +102,15 @@ def train(cfg, progress=False, log=print):
             np.array([0, 1], np.int64), n_probe), lambd=np.float32(extra.get("lambda", 0)), **probe)
         return m
 
+    def poll_control(step):
+        """Rank 0 reads the control file (a corrupt one is logged once, and the last valid one kept);
+        the other ranks keep theirs until the broadcast."""
+        polled, err = control.poll() if at.main else (control.control, None)
+        if err:
+            writer.log({"step": step, "warning": f"{err}; ignored, keeping the last valid control"})
+            log(f"warning: {err}; ignored")
+        return polled
+
     def lambda_for(ctl, p):
         """The λ a step uses and its source: the control file's (set by hand), else the schedule's at
         progress p; 0 where no G_d is trained."""
@@ -118,17 +127,15 @@ def train(cfg, progress=False, log=print):
     bar = progress_bar(last_step, name) if at.main and progress else None
     try:
         if at.main:
-            lam0, src0 = lambda_for(control.control, 0.0)  # a start control's λ (set by hand) counts from step 0
+            # a λ set by hand before the start (--control, or the dashboard's file) counts from step 0
+            lam0, src0 = lambda_for(poll_control(0), 0.0)
             last_eval = checkpoint(0, {"lambda": lam0, "lambda_source": src0, "lr": cfg.lr})
             writer.set_status("running", step=0, progress=0.0)
             imgs, t_log = 0, time.perf_counter()  # evaluation time is not training throughput
         while last_step is None or step < last_step:
             # -- control: rank 0 reads the file, every rank follows (under torchrun, from the next
             #    multiple of log_every: telling the other ranks waits for the device)
-            polled, err = control.poll() if at.main else (control.control, None)
-            if err:
-                writer.log({"step": step, "warning": f"{err}; ignored, keeping the last valid control"})
-                log(f"warning: {err}; ignored")
+            polled = poll_control(step)
             if not at.distributed or step % cfg.log_every == 0:
                 ctl = at.broadcast(polled)
             if ctl.get("stop"):

@@ -97,6 +97,12 @@ def test_a_start_controls_lambda_is_logged_from_step_0(runs_dir, tmp_path):
     ev0 = next(m for m in recs if m.get("eval") and m["step"] == 0)
     assert (ev0["lambda"], ev0["lambda_source"]) == (0.25, "control")
     assert {(m["lambda"], m["lambda_source"]) for m in recs if "label_loss" in m} == {(0.25, "control")}
+    # the dashboard's way: control.json written into the new run directory before the trainer starts
+    os.makedirs(os.path.join(runs_dir, "page"))
+    write_control(os.path.join(runs_dir, "page"), lambda_=0.0)
+    _moons(runs_dir, run_name="page", lambda_schedule="constant", lambda_max=6.0, max_steps=10, log_every=5)
+    recs = RunReader(os.path.join(runs_dir, "page")).metrics()
+    assert {(m["lambda"], m["lambda_source"]) for m in recs if "lambda_source" in m} == {(0.0, "control")}
     _moons(runs_dir, run_name="so", mode="source_only", lambda_schedule="constant", lambda_max=6.0, max_steps=5)
     ev0 = next(m for m in RunReader(os.path.join(runs_dir, "so")).metrics() if m.get("eval"))
     assert ev0["lambda"] == 0.0  # no G_d trained: no λ, as at every later step
