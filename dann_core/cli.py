@@ -22,11 +22,10 @@ def _fail(msg, code=2):
 def _parser(light=False):
     """`light`: for `dann control`, which must answer at once: the other commands' options are left
     out, since their choices (networks, augmentations) import torch (~6 s)."""
-    from .modes import ADVERSARIAL, MODES
     p = _Parser(prog="dann", description="Domain-adversarial training that streams to a run directory.")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     if not light:
-        _train_parsers(sub, MODES, ADVERSARIAL)
+        _other_parsers(sub)
     else:
         for name in ("train", "pairs", "reproduce", "sweep", "dashboard"):
             sub.add_parser(name)
@@ -42,9 +41,11 @@ def _parser(light=False):
     return p
 
 
-def _train_parsers(sub, MODES, ADVERSARIAL):
+def _other_parsers(sub):
+    """train, pairs, reproduce, sweep and dashboard, with their options."""
     from .augment import KINDS as AUGMENTS
     from .models import MODELS
+    from .modes import ADVERSARIAL, MODES
     from .reproduce import OPTIONAL
     t = sub.add_parser("train", help="train one run", description=(
         "Train a run. Options left out take the pair's defaults (`dann pairs`)."))

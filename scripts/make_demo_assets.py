@@ -49,7 +49,6 @@ DEMOS = {
                                  "target digits do not land in their own class (class agreement; the confusions "
                                  "below). CDAN+E's domain classifier also sees the class predictions."),
 }
-MODES = ("source_only", "dann")  # a demo's runs unless it names its own
 QUICK = {"moons": dict(epochs=20, sweep=[0, 1], sweep_epochs=10), "mnist-mnistm": dict(epochs=1, sweep=None),
          "syndigits-mnist": dict(epochs=1, sweep=None)}
 
@@ -104,7 +103,7 @@ def thin(records, k=300):
     return [records[i] for i in idx]
 
 
-def train_runs(pair, runs_dir, epochs, n_probe, jobs, log, modes=MODES):
+def train_runs(pair, runs_dir, epochs, n_probe, jobs, log, modes):
     from dann_core.jobs import run_many
     kws = [dict(pair=pair, mode=m, seed=0, runs_dir=runs_dir, run_name=f"demo-{pair}-{m.replace('_', '')}",
                 epochs=epochs, n_probe=n_probe, threads=1) for m in modes]
@@ -177,7 +176,8 @@ def export_run(run_dir, kind, out_npz, log):
 def make_demo(key, spec, out, work, quick, jobs, log):
     from dann_core.reader import RunReader
     from dashboard.export.projector import sprite_png
-    modes = tuple(spec.get("modes", MODES))
+    from dashboard.lecture.demo import MODES
+    modes = tuple(spec.get("modes", MODES))  # source-only and DANN unless the demo names its runs
     log(f"{key}: training {', '.join(modes)} ...")
     epochs = QUICK[key]["epochs"] if quick else None
     runs = train_runs(spec["pair"], work, epochs, spec["n_probe"], jobs, log, modes)
