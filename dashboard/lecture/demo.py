@@ -94,6 +94,10 @@ class RunAsset:
     def metrics_at(self, step):
         return next((r for r in reversed(self.evals) if r.get("step") == step), {})
 
+    def record_near(self, step):
+        """The evaluation record of the kept checkpoint nearest to `step`."""
+        return self.metrics_at(self.steps[self.index(step)])
+
     @property
     def layers(self):
         """The layers with stored layouts: ["features"], plus "hidden" for image demos."""

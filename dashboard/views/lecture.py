@@ -52,8 +52,7 @@ def before_after_body(d, step, method, colour_by, layers=("features",), shown=de
             st.markdown(demo.READINGS[layer])
         cols = st.columns(2, gap="medium")
         for col, mode in zip(cols, shown):
-            run = d.runs[mode]
-            rec = run.metrics_at(run.steps[run.index(step)])
+            rec = d.runs[mode].record_near(step)
             with col:
                 m = st.container(horizontal=True)  # metrics as wide as their text, wrapping: never cut off
                 if row == 0:  # the run's numbers once; each layer row adds its own two
@@ -83,7 +82,7 @@ def before_after_body(d, step, method, colour_by, layers=("features",), shown=de
 def confusions(d, step, shown):
     """Which target classes land on which: each shown run's confusion matrix, with its reading
     (domains mixed or not, classes aligned or not, the classes confused most)."""
-    recs = {mode: d.runs[mode].metrics_at(d.runs[mode].steps[d.runs[mode].index(step)]) for mode in shown}
+    recs = {mode: d.runs[mode].record_near(step) for mode in shown}
     if not any(classes.has_diagnostics(r) for r in recs.values()):
         return
     st.markdown(f"**Class by class**, the target's confusion at step {step}: rows the true class, columns the "
