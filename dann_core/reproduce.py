@@ -6,6 +6,10 @@ see docs/fidelity.md), and runs Subspace Alignment on the source-only network's 
 It writes `reproduce.md` and `reproduce.csv` (per-pair mean ± std and the share of the
 source→target gap that DANN closes) plus `runs.csv` (every run, with its seconds).
 
+A run already finished in the runs directory with the same settings is read, not trained
+again: `--seeds 3` into the `--out` of an earlier `--seeds 1` trains seeds 1 and 2 only, and an
+interrupted reproduce picks up where it stopped.
+
 Optional columns (`methods`), each only in tables that have it:
     dann_lambda0        DANN with λ = 0 (`ablation`): target batches still pass through the net
                         and its BatchNorm, nothing is reversed: is DANN's gain the reversal's?
@@ -17,7 +21,10 @@ Besides accuracy, the tables give each trained method's linear domain error and 
 agreement at G_f's output and at G_y's hidden layer (LAYER_KEYS; evaluation.py).
 """
 import csv
+import dataclasses
+import json
 import os
+import shutil
 import time
 
 import numpy as np
@@ -207,6 +214,45 @@ def _adabn(run_dir, method, pair_name, seed, data_root=None):
             "seconds": time.perf_counter() - t, "run": run_dir}
 
 
+# settings that say where and how fast a run went, not what it computed
+NOT_COMPARED = ("runs_dir", "data_root", "threads")
+
+
+class RunClash(ValueError):
+    """The runs directory holds a finished run of that name with other settings."""
+
+
+def _earlier(kw):
+    """The summary of a finished run with these settings already in the runs directory, else None.
+    A run there that did not finish is removed (its metrics would mix with the new run's: the
+    stream appends); a finished one with other settings raises RunClash: it is kept."""
+    from .config import Config, resolve
+    from .train import SUMMARY_KEYS
+    run_dir = os.path.join(kw["runs_dir"], kw["run_name"])
+    if not os.path.isdir(run_dir):
+        return None
+    try:
+        with open(os.path.join(run_dir, "status.json")) as f:
+            status = json.load(f)
+        with open(os.path.join(run_dir, "manifest.json")) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        status = {}
+    if status.get("state") != "finished":
+        shutil.rmtree(run_dir)
+        return None
+    want = dataclasses.asdict(resolve(Config(**kw)))
+    had = manifest.get("config", {})
+    differ = [k for k in want if k not in NOT_COMPARED and had.get(k) != want[k]]
+    if differ:
+        k = differ[0]
+        raise RunClash(f"{run_dir} holds a finished run with other settings ({k} {had.get(k)!r}, here {want[k]!r}); "
+                       "use another --out")
+    return {"run": kw["run_name"], "run_dir": run_dir, "state": "finished", "steps": status.get("step"),
+            **{k: status.get(k) for k in SUMMARY_KEYS},
+            "seconds": status.get("updated", 0.0) - manifest.get("started", 0.0), "reused": True}
+
+
 def _jobs(pairs, seeds, trained, runs_dir, epochs, evals, data_root):
     """(method, Config kwargs) of every training, the adversarial ones (two domains a step) first
     so that the pool's tail is short."""
@@ -245,8 +291,16 @@ def reproduce(pairs=DEFAULT_PAIRS, seeds=3, out_dir="results", runs_dir=None, jo
     names, kws = [m for m, _ in jobs_list], [kw for _, kw in jobs_list]
 
     def line(pair, seed, method, r):
-        log(f"{pair:<16} seed {seed}  {method:<18} target_acc={r['target_acc']:.4f}  {r['seconds']:6.1f} s")
-    summaries = run_many(kws, jobs, on_done=lambda i, s: line(kws[i]["pair"], kws[i]["seed"], names[i], s))
+        log(f"{pair:<16} seed {seed}  {method:<18} target_acc={r['target_acc']:.4f}  {r['seconds']:6.1f} s"
+            + ("  (finished earlier: read, not trained)" if r.get("reused") else ""))
+    summaries = [_earlier(kw) for kw in kws]
+    for i in (i for i, s in enumerate(summaries) if s):
+        line(kws[i]["pair"], kws[i]["seed"], names[i], summaries[i])
+    todo = [i for i, s in enumerate(summaries) if s is None]
+    fresh = run_many([kws[i] for i in todo], jobs,
+                     on_done=lambda j, s: line(kws[todo[j]]["pair"], kws[todo[j]]["seed"], names[todo[j]], s))
+    for i, s in zip(todo, fresh):
+        summaries[i] = s
     rows = []
     for m, kw, s in sorted(zip(names, kws, summaries),
                            key=lambda t: (pairs.index(t[1]["pair"]), t[1]["seed"], order.index(t[0]))):
@@ -261,9 +315,11 @@ def reproduce(pairs=DEFAULT_PAIRS, seeds=3, out_dir="results", runs_dir=None, jo
             rows.append(_adabn(s["run_dir"], a, kw["pair"], kw["seed"], data_root))
             line(kw["pair"], kw["seed"], a, rows[-1])
     summary = summarize(rows)
+    reused = len(kws) - len(todo)
     note = (f"{seeds} seed(s) per pair, pair defaults{'' if epochs is None else f', {epochs} epochs'}; "
             f"{len(rows)} results in {time.perf_counter() - t0:.0f} s on {os.cpu_count()} cores "
-            f"({jobs} training(s) at a time). Target accuracy on the held-out target test split.")
+            f"({jobs} training(s) at a time{f'; {reused} run(s) finished earlier, read' if reused else ''}). "
+            "Target accuracy on the held-out target test split.")
     write_tables(summary, rows, out_dir, note)
     log(to_markdown(summary, note))
     return summary, rows
