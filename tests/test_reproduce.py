@@ -1,4 +1,5 @@
 import csv
+import json
 import math
 import os
 
@@ -145,3 +146,33 @@ def test_reproduce_optional_methods_on_a_tiny_run(tmp_path):
     assert "CDAN+E" in (tmp_path / "reproduce.md").read_text()
     with pytest.raises(ValueError, match="unknown method 'cdann'"):
         reproduce(["moons"], seeds=1, out_dir=str(tmp_path), methods=["cdann"])
+
+
+def test_reproduce_reads_finished_runs_and_trains_only_the_missing_ones(tmp_path):
+    from dann_core.reproduce import RunClash, reproduce
+    kw = dict(out_dir=str(tmp_path), jobs=1, epochs=3, evals=1)
+    reproduce(["moons"], seeds=1, log=lambda s: None, **kw)
+    runs = tmp_path / "runs"
+    before = (runs / "moons-dann-s0" / "metrics.jsonl").read_bytes()
+    # an interrupted run: trained again from scratch, not appended to
+    st = json.loads((runs / "moons-source_only-s0" / "status.json").read_text())
+    (runs / "moons-source_only-s0" / "status.json").write_text(json.dumps({**st, "state": "running"}))
+    n_lines = len((runs / "moons-source_only-s0" / "metrics.jsonl").read_text().splitlines())
+    out = []
+    summary, rows = reproduce(["moons"], seeds=2, log=out.append, **kw)
+    read = [line for line in out if line.startswith("moons") and "finished earlier" in line]
+    assert sorted(line.split()[3] for line in read) == ["dann", "target_only"]
+    assert all("seed 0" in line for line in read)
+    assert (runs / "moons-dann-s0" / "metrics.jsonl").read_bytes() == before
+    assert len((runs / "moons-source_only-s0" / "metrics.jsonl").read_text().splitlines()) == n_lines
+    assert summary[0]["seeds"] == 2 and sorted(os.listdir(runs)) == sorted(
+        f"moons-{m}-s{s}" for m in ("source_only", "dann", "target_only") for s in (0, 1))
+    by = {(r["seed"], r["method"]): r for r in rows}
+    assert by[(0, "dann")]["target_acc"] == pytest.approx(
+        json.loads((runs / "moons-dann-s0" / "status.json").read_text())["target_acc"])
+    assert "2 run(s) finished earlier, read" in (tmp_path / "reproduce.md").read_text()
+    # other settings in the same --out: refused in one line, the earlier runs kept
+    with pytest.raises(RunClash, match=r"moons-\w+-s0 holds a finished run with other settings \(epochs 3, here 4\); "
+                                       r"use another --out"):
+        reproduce(["moons"], seeds=1, log=lambda s: None, **{**kw, "epochs": 4})
+    assert (runs / "moons-dann-s0" / "metrics.jsonl").read_bytes() == before
