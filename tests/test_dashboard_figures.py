@@ -294,3 +294,19 @@ def test_the_dashboard_listens_on_localhost_only(tmp_path):
         assert addrs and addrs <= loopback, addrs
     finally:
         server.stop(proc)
+
+
+def test_streamlit_reads_the_projects_runner_settings():
+    """The live refresh runs a fragment every 2 s; Streamlit's default full gc.collect() after
+    each run cost the server 0.3-0.5 s a time (docs/dashboard.md). Streamlit, started in the
+    checkout as README line 1 does, must read the setting that turns it off (a misspelt option
+    would be ignored silently)."""
+    import subprocess
+    import sys
+
+    from dashboard import paths
+    code = "from streamlit import config; print(config.get_option('runner.postScriptGC'), " \
+           "config.get_option('server.address'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=paths.REPO_ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.split() == ["False", "localhost"], out.stderr[-500:]
