@@ -114,6 +114,8 @@ def test_curves_have_every_series_and_tolerate_missing_columns():
         xt = [fig.layout[f"xaxis{k or ''}"].title.text for k in ("", 2, 3)]
         assert all(fig.layout[f"yaxis{k or ''}"].title.text for k in ("", 2, 3))
         assert xt == ([None, None, "step"] if compact else ["step"] * 3)
+        # steps read 2k, 4k: a narrow panel turned "2000 4000 ..." on their side at 1280 px
+        assert {fig.layout[f"xaxis{k or ''}"].tickformat for k in ("", 2, 3)} == {"~s"}
     hand = next(t for t in fig.data if t.name == "λ set by hand")
     assert list(hand.y) == [0.5]
     # source-only runs log no domain loss: no empty domain series, and no KeyError on missing keys

@@ -69,7 +69,9 @@ def curves_figure(train, evals, title="Training curves", height=None, compact=Fa
     for p, (xa, ya) in ax.items():
         xk, yk = xa.replace("x", "xaxis"), ya.replace("y", "yaxis")
         # compact: only the bottom panel names its x axis; a top panel's "step" ran into the title below
-        layout[xk].update(title=dict(text=None if compact and p != "acc" else "step", standoff=4), tickfont=TICK_FONT)
+        # steps as 2k, 4k: at 1280 px a narrow panel turned "2000 4000 ..." on their side
+        layout[xk].update(title=dict(text=None if compact and p != "acc" else "step", standoff=4), tickfont=TICK_FONT,
+                          tickformat="~s")
         layout[yk].update(title=dict(text=PANELS[p][1], standoff=10), tickfont=TICK_FONT)
         layout[yk].update(range=[0, 1.02]) if p == "acc" else layout[yk].update(rangemode="tozero")
     # chance level of the domain classifier
