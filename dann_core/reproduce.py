@@ -225,12 +225,16 @@ class RunClash(ValueError):
 def _earlier(kw):
     """The summary of a finished run with these settings already in the runs directory, else None.
     A run there that did not finish is removed (its metrics would mix with the new run's: the
-    stream appends); a finished one with other settings raises RunClash: it is kept."""
+    stream appends); a finished one with other settings, or one a live trainer is still writing,
+    raises RunClash: it is kept."""
     from .config import Config, resolve
+    from .reader import RunReader
     from .train import SUMMARY_KEYS
     run_dir = os.path.join(kw["runs_dir"], kw["run_name"])
     if not os.path.isdir(run_dir):
         return None
+    if RunReader(run_dir).status().active:  # its trainer still alive (says the pid): not ours to clear
+        raise RunClash(f"{run_dir} is being trained by another process; use another --out")
     try:
         with open(os.path.join(run_dir, "status.json")) as f:
             status = json.load(f)

@@ -150,13 +150,20 @@ def test_reproduce_optional_methods_on_a_tiny_run(tmp_path):
 
 def test_reproduce_reads_finished_runs_and_trains_only_the_missing_ones(tmp_path):
     from dann_core.reproduce import RunClash, reproduce
+    from dashboard.runs import fixtures
     kw = dict(out_dir=str(tmp_path), jobs=1, epochs=3, evals=1)
     reproduce(["moons"], seeds=1, log=lambda s: None, **kw)
     runs = tmp_path / "runs"
     before = (runs / "moons-dann-s0" / "metrics.jsonl").read_bytes()
-    # an interrupted run: trained again from scratch, not appended to
+    # a run that says "running": while its trainer lives (this process's pid), refused and kept
     st = json.loads((runs / "moons-source_only-s0" / "status.json").read_text())
     (runs / "moons-source_only-s0" / "status.json").write_text(json.dumps({**st, "state": "running"}))
+    with pytest.raises(RunClash, match=r"moons-source_only-s0 is being trained by another process; use another --out"):
+        reproduce(["moons"], seeds=1, log=lambda s: None, **kw)
+    assert (runs / "moons-source_only-s0" / "metrics.jsonl").exists()
+    # its trainer gone (a pid no process has): an interrupted run, trained again from scratch, not appended to
+    (runs / "moons-source_only-s0" / "status.json").write_text(json.dumps({**st, "state": "running",
+                                                                          "pid": fixtures.dead_pid()}))
     n_lines = len((runs / "moons-source_only-s0" / "metrics.jsonl").read_text().splitlines())
     out = []
     summary, rows = reproduce(["moons"], seeds=2, log=out.append, **kw)
