@@ -22,7 +22,6 @@ agreement at G_f's output and at G_y's hidden layer (LAYER_KEYS; evaluation.py).
 """
 import csv
 import dataclasses
-import json
 import os
 import shutil
 import time
@@ -233,18 +232,14 @@ def _earlier(kw):
     run_dir = os.path.join(kw["runs_dir"], kw["run_name"])
     if not os.path.isdir(run_dir):
         return None
-    if RunReader(run_dir).status().active:  # its trainer still alive (says the pid): not ours to clear
+    r = RunReader(run_dir)
+    st, manifest = r.status(), r.manifest()
+    if st.active:  # its trainer still alive (says the pid): not ours to clear
         raise RunClash(f"{run_dir} is being trained by another process; use another --out")
-    try:
-        with open(os.path.join(run_dir, "status.json")) as f:
-            status = json.load(f)
-        with open(os.path.join(run_dir, "manifest.json")) as f:
-            manifest = json.load(f)
-    except (OSError, ValueError):
-        status = {}
-    if status.get("state") != "finished":
+    if st.state != "finished" or not manifest:
         shutil.rmtree(run_dir)
         return None
+    status = st.raw
     want = dataclasses.asdict(resolve(Config(**kw)))
     had = manifest.get("config", {})
     differ = [k for k in want if k not in NOT_COMPARED and had.get(k) != want[k]]
