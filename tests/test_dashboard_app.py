@@ -148,7 +148,7 @@ def test_train_page_follows_runs_with_curves_and_an_embedding_of_both_domains(ru
     assert "finished at step" in texts(at.markdown)
 
 
-def test_cli_run_appears_and_is_steered_by_lambda_and_stopped(runs_dir):
+def test_cli_run_appears_and_is_steered_by_lambda_and_stopped(runs_dir, monkeypatch):
     name = "cli-run"
     env = dict(os.environ, PYTHONPATH=ROOT)
     proc = subprocess.Popen([sys.executable, "-m", "dann_core", "train", "--pair", "moons", "--mode", "dann",
@@ -172,6 +172,15 @@ def test_cli_run_appears_and_is_steered_by_lambda_and_stopped(runs_dir):
         curve = next(s for s in charts(at) if any(t.get("name") == "λ" for t in s["data"]))
         hand = next(t for t in curve["data"] if t.get("name") == "λ set by hand")
         assert set(_array(hand["y"]).tolist()) == {0.5}
+        # a λ the page cannot write is said in one line, which outlives the next refreshes
+        with monkeypatch.context() as m:
+            m.setattr(launcher, "set_lambda", lambda *a: (_ for _ in ()).throw(OSError("No space left on device")))
+            at.slider(key=f"lam_{name}").set_value(0.7).run()
+        said = [e.value for e in at.error]
+        assert said == ["could not set λ: No space left on device"], said
+        assert json.load(open(os.path.join(run_dir, "control.json")))["lambda"] == 0.5
+        at.run()
+        assert [e.value for e in at.error] == said
         # Stop ends the run cleanly
         at.button(key=f"stop_{name}").click().run()
         assert json.load(open(os.path.join(run_dir, "control.json")))["stop"] is True

@@ -5,10 +5,12 @@ Needs Debian's chromium and the playwright python package (tests/browser.py); wi
 this test FAILS (it does not skip): CI must install them.
 """
 import os
+import re
 import time
 
 from browser import ARGS, CHROMIUM, OUT, browser_or_fail
 
+from dann_core.control import read_control
 from dann_core.reader import RunReader
 from dashboard.runs import fixtures
 
@@ -69,3 +71,45 @@ def test_start_a_run_and_watch_its_embedding(dashboard):
         finally:
             browser.close()
     assert os.path.getsize(os.path.join(OUT, "e2e_train_and_watch.png")) > 20_000
+
+
+def test_steer_yourself_follows_the_live_run(dashboard):
+    """Start here's 'Steer λ yourself': Train & watch follows the run live (later checkpoints are
+    drawn, the head keeps its step current), the page writes nothing into its control file, and
+    nothing on the page fails (the run had no manifest when the page was first drawn: its panel's
+    fragments must still fill it)."""
+    sync_playwright = browser_or_fail()
+    url, runs = dashboard
+    os.makedirs(OUT, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        try:
+            page.goto(url, wait_until="domcontentloaded")
+            page.get_by_role("button", name="Steer λ yourself (two moons)").click(timeout=60_000)
+            charts = page.locator(".js-plotly-plot", has_text="· step")
+            charts.first.wait_for(timeout=90_000)
+            (name,) = os.listdir(runs)
+
+            def shown():
+                steps = [int(m) for t in charts.all_inner_texts() for m in re.findall(r"· step (\d+)", t)]
+                return max(steps, default=-1)
+            first, t0 = shown(), time.time()
+            while shown() <= first and time.time() - t0 < 30:
+                time.sleep(0.5)
+            assert shown() > first, f"the embedding stayed at step {first} for 30 s"
+            head = page.locator(f'[class*="st-key-run_{name}"]').get_by_text("running, step").first
+            step_text = head.inner_text()
+            t0 = time.time()
+            while head.inner_text() == step_text and time.time() - t0 < 10:
+                time.sleep(0.3)
+            assert head.inner_text() != step_text, f"the status stayed at {step_text!r} for 10 s"
+            assert page.get_by_test_id("stException").count() == 0
+            assert page.get_by_text("This app has encountered an error").count() == 0
+            ctl = read_control(os.path.join(runs, name))
+            assert ctl.get("lambda") == 0.0 and ctl.get("seq") == 1, ctl  # the start's write only
+        except BaseException:
+            page.screenshot(path=os.path.join(OUT, "e2e_steer_failure.png"))
+            raise
+        finally:
+            browser.close()

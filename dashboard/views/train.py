@@ -14,7 +14,9 @@ SCHEDULES = {"paper": "paper ramp to λ_max", "constant": "constant λ_max"}
 MODE_CHOICES = {label("dann"): ["dann"], label("source_only"): ["source_only"],
                 "both side by side": ["source_only", "dann"], label("cdan"): ["cdan"], label("cdan_e"): ["cdan_e"]}
 LENGTHS = {"schedule": "its schedule's end", "live": "I stop it (λ by hand)"}
-REFRESH_S = 2.0      # live refresh while a followed run is active
+REFRESH_S = 2.0      # live refresh of the charts, per followed run, while one is active (see live())
+HEAD_S = 1.0         # live refresh of each run's status, λ slider and buttons (cheap)
+FLASH_S = 10.0       # how long a control's error stays said
 LIST_POLL_S = 4.0    # how often the run list is checked for runs started elsewhere (CLI)
 STARTING_S = 90      # a run directory this young without a manifest is starting, not broken
 
@@ -87,7 +89,13 @@ def _on_lambda(run_dir, key, step):
     try:
         launcher.set_lambda(run_dir, round(value, 6))
     except (ValueError, OSError) as e:
-        st.session_state["flash"] = ("error", f"could not set λ: {e}")
+        _flash(f"could not set λ: {e}")
+
+
+def _flash(text):
+    """An error from a control's callback: shown above the panels for FLASH_S seconds (the heads
+    redraw every second; one redraw would be too short to read)."""
+    st.session_state["flash"] = (text, time.time())
 
 
 def _act(key, fn, *args):
@@ -99,7 +107,7 @@ def _act(key, fn, *args):
     try:
         fn(*args)
     except (ValueError, OSError) as e:
-        st.session_state["flash"] = ("error", f"could not send it to the trainer: {e}")
+        _flash(f"could not send it to the trainer: {e}")
 
 
 def lambda_slider(run_dir, name, manifest, ctl, records):
@@ -162,11 +170,13 @@ def starting(run_dir, name):
     return True
 
 
-def run_panel(root, name, method, colour_by, compact, layer="features"):
+def run_head(root, name):
+    """A run's title, status, λ slider and buttons: the part a person acts on, redrawn by its own
+    fast fragment. Returns whether the run is still going (or starting)."""
     run_dir = os.path.join(root, name)
-    manifest, status, records, steps, warnings = reading.snapshot(run_dir)
+    manifest, status, records, _, warnings = reading.snapshot(run_dir)
     st.markdown(f"#### {widgets.run_label(root, name)}")
-    if not manifest and (launcher.is_ours(name) or _young(run_dir)) and not status.raw:
+    if _starting(run_dir, name, manifest, status):
         return starting(run_dir, name)
     adversarial = manifest.get("mode") in ADVERSARIAL
     status_line(run_dir, name, manifest, status, records)
@@ -182,6 +192,17 @@ def run_panel(root, name, method, colour_by, compact, layer="features"):
     if status.state == "failed" and launcher.is_ours(name):
         for line in launcher.log_tail(run_dir, 1):
             st.caption(f"trainer log: {line}")
+    return status.active
+
+
+def run_body(root, name, method, colour_by, compact, layer="features"):
+    """A run's live embedding and curves: the heavy part (the browser redraws them), on the slower
+    refresh."""
+    run_dir = os.path.join(root, name)
+    manifest, status, records, steps, _ = reading.snapshot(run_dir)
+    if _starting(run_dir, name, manifest, status):
+        return  # its head says so
+    adversarial = manifest.get("mode") in ADVERSARIAL
     # one run: the embedding (the larger half) beside the curves; two runs: stacked in each column
     left, right = st.columns([1.1, 1], gap="medium") if not compact else (st.container(), st.container())
     with left:
@@ -200,7 +221,6 @@ def run_panel(root, name, method, colour_by, compact, layer="features"):
     with right:
         st.plotly_chart(panels.curves(run_dir, records, adversarial=adversarial), key=f"curves_{name}",
                         width="stretch")
-    return status.active
 
 
 def layer_line(records, layer):
@@ -213,6 +233,11 @@ def layer_line(records, layer):
     if any(parts):
         st.caption(f"{'Features' if layer == 'features' else 'Hidden layer'} at step {rec.get('step')}: "
                    + " · ".join(p for p in parts if p), help=f"Class agreement: {widgets.AGREEMENT_HELP}")
+
+
+def _starting(run_dir, name, manifest, status):
+    """No manifest yet, from a trainer this page started or a run directory made moments ago."""
+    return not manifest and (launcher.is_ours(name) or _young(run_dir)) and not status.raw
 
 
 def _young(run_dir):
@@ -261,24 +286,62 @@ def follow_section(root):
     if not follow:
         return False
     busy = any(n in pending or reading.snapshot(os.path.join(root, n))[1].active for n in follow)
+    live(root, follow, busy, method, colour_by, layer)
+    return busy
 
-    @st.fragment(run_every=REFRESH_S if busy else None)
-    def live():
-        flash = st.session_state.pop("flash", None)
-        if flash:
-            widgets.show_status(*flash)
-        cols = st.columns(len(follow), gap="large") if len(follow) > 1 else [st.container()]
+
+def _charted(root, names):
+    """Every run in `names` has a checkpoint: its embedding can be drawn."""
+    return all(reading.snapshot(os.path.join(root, n))[3] for n in names)
+
+
+def live(root, follow, busy, method, colour_by, layer):
+    """The followed runs' panels, side by side: each a head (status, λ slider, buttons) and a body
+    (embedding, curves), each redrawn by its own fragment. The heads' refresh is cheap and fast,
+    and a move of the slider reruns only the heads: the browser shows it without waiting for
+    charts (docs/dashboard.md, "Live λ")."""
+    # Charts refresh every REFRESH_S per run shown: Chromium redraws each run's two charts whole
+    # at every refresh, and two runs every 2 s kept its main thread busy without a pause on two
+    # cores, so the page fell seconds behind, the slider with it. Until every followed run has
+    # its first checkpoint they refresh every REFRESH_S: a run just started shows its first
+    # embedding as soon as it can
+    ready = _charted(root, follow)
+    every = REFRESH_S * len(follow) if ready else REFRESH_S
+    flash_box = st.container()
+    cols = st.columns(len(follow), gap="large") if len(follow) > 1 else [st.container()]
+    panels_ = []
+    for col, name in zip(cols, follow):
+        with col, st.container(key=f"run_{name}"):  # the key names the panel in the page (browser tests)
+            panels_.append((name, st.container(), st.container()))
+
+    @st.fragment(run_every=HEAD_S if busy else None)
+    def heads():
+        # each fragment writes into every container it fills at every run (a container of its own
+        # there): Streamlit refuses a fragment's write into an outside container it left empty in
+        # the last full run (a panel that was starting then, a first error line)
+        text, t = st.session_state.get("flash") or ("", 0.0)
+        with flash_box.container():
+            if time.time() - t < FLASH_S:
+                st.error(text)
         still = []
-        for col, name in zip(cols, follow):
-            with col, st.container(key=f"run_{name}"):  # the key names the panel in the page (browser tests)
-                shown = widgets.ui_safe(run_panel, root, name, method, colour_by, len(follow) > 1, layer)
+        for name, head, _ in panels_:
+            with head.container():
+                shown = widgets.ui_safe(run_head, root, name)
                 still.append(shown is None or shown)  # a panel that failed to draw keeps the refresh going
         if busy and not any(still):
-            st.rerun()  # everything followed has ended: a full rerun stops the refresh timer
+            st.rerun()  # everything followed has ended: a full rerun stops the refresh timers
+
+    @st.fragment(run_every=every if busy else None)
+    def bodies():
+        for name, _, body in panels_:
+            with body.container():
+                widgets.ui_safe(run_body, root, name, method, colour_by, len(follow) > 1, layer)
         if busy:
             check_run_list(root)  # while refreshing anyway; the separate list poll is off then
-    live()
-    return busy
+        if busy and every != REFRESH_S * len(follow) and _charted(root, follow):
+            st.rerun()  # every run has its first embedding now: a full rerun sets the slower refresh
+    heads()
+    bodies()
 
 
 def check_run_list(root):
