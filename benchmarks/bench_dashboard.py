@@ -64,8 +64,8 @@ def img_per_s(run_dir):
     return statistics.median(vals) if vals else float("nan")
 
 
-def _proc_table():
-    """{pid: (ppid, cpu seconds)} of every process, from /proc."""
+def proc_table():
+    """{pid: (ppid, cpu seconds, command line)} of every process, from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
     out = {}
     for d in os.listdir("/proc"):
@@ -74,7 +74,9 @@ def _proc_table():
         try:
             with open(f"/proc/{d}/stat") as f:
                 rest = f.read().rsplit(")", 1)[1].split()
-            out[int(d)] = (int(rest[1]), (int(rest[11]) + int(rest[12])) / tick)
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            out[int(d)] = (int(rest[1]), (int(rest[11]) + int(rest[12])) / tick, cmd)
         except (OSError, IndexError, ValueError):
             pass
     return out
@@ -83,9 +85,9 @@ def _proc_table():
 def dashboard_cpu(exclude):
     """CPU seconds used so far by this script's descendants (server, browser, emulation),
     leaving out the subtree of `exclude` (the trainer)."""
-    table = _proc_table()
+    table = proc_table()
     kids = {}
-    for pid, (ppid, _) in table.items():
+    for pid, (ppid, _, _) in table.items():
         kids.setdefault(ppid, []).append(pid)
     total, todo = 0.0, list(kids.get(os.getpid(), []))
     while todo:
