@@ -46,6 +46,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEW = {"width": 1440, "height": 900}
 READ_S = 15.0  # a person reads Start here's three lines before the click
+FIGURES = {"start", "compare", "steer", "umap", "slider"}
 STEP_TITLE = re.compile(r"step (\d+)")
 
 
@@ -300,10 +301,12 @@ def cpu_by_kind(since=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=2)
-    ap.add_argument("--figures", default="start,compare,steer,umap,slider",
+    ap.add_argument("--figures", default=",".join(sorted(FIGURES)),
                     help="which figures, comma-separated (default: all)")
     args = ap.parse_args()
     figures = set(args.figures.split(","))
+    if figures - FIGURES:
+        ap.error(f"unknown figure(s) {', '.join(sorted(figures - FIGURES))}; choose from {', '.join(sorted(FIGURES))}")
     tmp = tempfile.mkdtemp(prefix="bench_live_page_")
     rows = {"start": [], "start, as Playwright saw it": [],
             "start, clicked at once": [], "compare": [], "umap": [], "umap, at server start": [],
@@ -348,10 +351,13 @@ def main():
     print("\nfigure                      median    max   target")
     targets = {"start": 5, "compare": 3, "umap": 8, "slider λ written": 3, "slider shows a key": 3}
     for k, v in rows.items():
+        got = [x for x in v if x == x]  # NaN: never happened (a key that wrote nothing): said, not sorted in
         if not v:
             continue
         t = targets.get(k)
-        print(f"{k:26s} {statistics.median(v):6.2f} {max(v):6.2f}   {'<= %g s' % t if t else '-'}")
+        never = f"   ({len(v) - len(got)} of {len(v)} never)" if len(got) < len(v) else ""
+        print(f"{k:26s} {statistics.median(got) if got else float('nan'):6.2f} {max(got, default=float('nan')):6.2f}   "
+              f"{'<= %g s' % t if t else '-'}{never}")
 
 
 if __name__ == "__main__":

@@ -338,7 +338,7 @@ def live(root, follow, busy, method, colour_by, layer):
                 widgets.ui_safe(run_body, root, name, method, colour_by, len(follow) > 1, layer)
         if busy:
             check_run_list(root)  # while refreshing anyway; the separate list poll is off then
-        if busy and every != REFRESH_S * len(follow) and _charted(root, follow):
+        if busy and not ready and len(follow) > 1 and _charted(root, follow):
             st.rerun()  # every run has its first embedding now: a full rerun sets the slower refresh
     heads()
     bodies()
