@@ -13,13 +13,13 @@ import time
 
 import torch
 
-from dann_core.batches import Batches
 from dann_core.config import Config, resolve
+from dann_core.data.batches import Batches
+from dann_core.data.pairs import load_pair
 from dann_core.device import sync
-from dann_core.inference import use_channels_last
-from dann_core.models import build_model
-from dann_core.objectives import OBJECTIVES
-from dann_core.pairs import load_pair
+from dann_core.eval.inference import use_channels_last
+from dann_core.methods.objectives import OBJECTIVES
+from dann_core.nn.models import build_model
 from dann_core.train import make_optimizer, train_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -28,7 +28,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-from dann_core.reader import RunReader
+from dann_core.rundir.reader import RunReader
 from dashboard import server
 from dashboard.plots import projections
 from dashboard.plots.curves import curves_figure, split_metrics
@@ -323,7 +323,7 @@ def main():
     if args.quick:
         args.steps, args.reps = 150, 1
     print(f"machine: {os.cpu_count()} cores, load average {load():.1f}; python {sys.version.split()[0]}")
-    from dann_core.pairs import load_pair
+    from dann_core.data.pairs import load_pair
     t = time.time()
     load_pair(PAIR, 0)  # build the pair cache once, outside every measurement
     print(f"pair {PAIR} ready in {time.time() - t:.1f} s (cache: $DANN_CACHE or ~/.cache/dann_explorer)")

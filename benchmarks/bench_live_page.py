@@ -36,8 +36,8 @@ import time
 from bench_dashboard import proc_table  # this folder is on the path of a script run from it
 from playwright.sync_api import sync_playwright
 
-from dann_core.control import read_control, write_control
-from dann_core.reader import RunReader
+from dann_core.rundir.control import read_control, write_control
+from dann_core.rundir.reader import RunReader
 from dashboard import server
 from dashboard.runs import launcher
 

@@ -24,7 +24,7 @@ BUILD_BUDGET, HIT_BUDGET = 5.0, 0.5
 def one(name, seed):
     import time
 
-    from dann_core.pairs import all_specs, load_pair
+    from dann_core.data.pairs import all_specs, load_pair
     t0 = time.perf_counter()
     all_specs()                      # the registry: imports every builder module, once per process
     t1 = time.perf_counter()
@@ -54,7 +54,7 @@ def main():
     a = ap.parse_args()
     if a.one:
         return one(a.one[0], int(a.one[1]))
-    from dann_core.pairs import all_specs
+    from dann_core.data.pairs import all_specs
     specs = all_specs()
     names = a.pairs or sorted(n for n, s in specs.items() if s.offline(None)[0] and not s.downloads)
     print(f"{'pair':<18} {'seed':>4} {'build s':>8} {'hit s':>7} {'MB':>6} {'registry s':>10}  "

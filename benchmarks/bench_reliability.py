@@ -22,8 +22,8 @@ import sys
 import tempfile
 import time
 
-from dann_core.control import write_control
-from dann_core.reader import RunReader
+from dann_core.rundir.control import write_control
+from dann_core.rundir.reader import RunReader
 from dashboard import server
 from dashboard.runs import launcher
 

@@ -17,8 +17,8 @@ import torch
 from bare_step import bare_img_per_s, launch_to_first_checkpoint
 
 from dann_core.config import Config
+from dann_core.data.pairs import load_pair
 from dann_core.device import pick_device
-from dann_core.pairs import load_pair
 from dann_core.train import train
 
 

@@ -186,8 +186,8 @@ def load_features(run_dir, steps, n_max):
         return out
     import torch
 
-    from dann_core.inference import forward_all, load_run_model
-    from dann_core.pairs import load_pair
+    from dann_core.data.pairs import load_pair
+    from dann_core.eval.inference import forward_all, load_run_model
     torch.set_num_threads(1)
     pair = load_pair(PAIR, 0)
     half = n_max // 2

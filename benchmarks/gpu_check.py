@@ -34,9 +34,9 @@ import torch
 from bare_step import ROOT, bare_img_per_s, cli, env, launch_to_first_checkpoint
 
 from dann_core.config import Config
-from dann_core.jobs import default_jobs
-from dann_core.pairs import load_pair
-from dann_core.reader import RunReader
+from dann_core.data.pairs import load_pair
+from dann_core.experiments.jobs import default_jobs
+from dann_core.rundir.reader import RunReader
 from dann_core.train import train
 
 SUMMARY_RE = re.compile(r"^(\w+): source_acc=\S+ target_acc=(\S+) .*seconds=([\d.]+)", re.M)
@@ -44,7 +44,7 @@ SUMMARY_RE = re.compile(r"^(\w+): source_acc=\S+ target_acc=(\S+) .*seconds=([\d
 # what a dashboard page reads on each refresh, every `every` seconds, until the run ends
 READER = r"""
 import json, sys, time
-from dann_core.reader import RunReader
+from dann_core.rundir.reader import RunReader
 run_dir, every, limit = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 r, calls, t_end = RunReader(run_dir), [], time.time() + limit
 print("ready", flush=True)

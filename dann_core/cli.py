@@ -43,10 +43,10 @@ def _parser(light=False):
 
 def _other_parsers(sub):
     """train, pairs, reproduce, sweep and dashboard, with their options."""
-    from .augment import KINDS as AUGMENTS
-    from .models import MODELS
-    from .modes import ADVERSARIAL, MODES
-    from .reproduce import OPTIONAL
+    from dann_core.data.augment import KINDS as AUGMENTS
+    from dann_core.experiments.reproduce import OPTIONAL
+    from dann_core.methods.modes import ADVERSARIAL, MODES
+    from dann_core.nn.models import MODELS
     t = sub.add_parser("train", help="train one run", description=(
         "Train a run. Options left out take the pair's defaults (`dann pairs`)."))
     t.add_argument("--pair", default="mnist-mnistm", help="source->target pair (default: %(default)s)")
@@ -139,7 +139,7 @@ def _other_parsers(sub):
 
 
 def cmd_pairs(data_root=None):
-    from .pairs import all_specs
+    from dann_core.data.pairs import all_specs
     rows = []
     for name, spec in sorted(all_specs().items()):
         try:
@@ -156,7 +156,7 @@ def cmd_pairs(data_root=None):
 
 
 def cmd_control(a):
-    from .control import write_control
+    from dann_core.rundir.control import write_control
     if not os.path.isfile(os.path.join(a.run_dir, "manifest.json")):
         return _fail(f"{a.run_dir} is not a run directory (no manifest.json)")
     if a.lambd is not None:
@@ -176,8 +176,8 @@ def cmd_control(a):
 
 
 def cmd_reproduce(a):
-    from .pairs import PairError, get_spec
-    from .reproduce import DEFAULT_PAIRS, reproduce
+    from dann_core.data.pairs import PairError, get_spec
+    from dann_core.experiments.reproduce import DEFAULT_PAIRS, reproduce
     if a.seeds < 1 or (a.jobs is not None and a.jobs < 1) or (a.epochs is not None and a.epochs <= 0):
         return _fail("--seeds and --jobs must be >= 1, --epochs > 0")
     try:
@@ -196,8 +196,8 @@ def cmd_reproduce(a):
 
 
 def cmd_sweep(a):
-    from .pairs import PairError, get_spec
-    from .sweep import sweep
+    from dann_core.data.pairs import PairError, get_spec
+    from dann_core.experiments.sweep import sweep
     if any(v < 0 for v in a.lambdas) or (a.jobs is not None and a.jobs < 1) or (a.epochs is not None and a.epochs <= 0):
         return _fail("--lambdas must be >= 0, --jobs >= 1, --epochs > 0")
     try:
@@ -221,11 +221,11 @@ def _check_runs_dir(runs_dir):
 
 
 def cmd_train(a):
-    from .config import Config, resolve
-    from .control import ControlError, parse_control
-    from .pairs import PairError
-    from .stream import WriteFailed
-    from .train import TrainingFailed, train
+    from dann_core.config import Config, resolve
+    from dann_core.data.pairs import PairError
+    from dann_core.rundir.control import ControlError, parse_control
+    from dann_core.rundir.writer import WriteFailed
+    from dann_core.train import TrainingFailed, train
     fields = {f.name for f in dataclasses.fields(Config)}
     cfg = Config(**{k: v for k, v in vars(a).items() if k in fields})
     # everything a user can get wrong is checked before any work starts

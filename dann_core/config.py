@@ -3,9 +3,9 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from .augment import KINDS as AUGMENTS
-from .modes import MODES
-from .pairs import get_spec
+from dann_core.data.augment import KINDS as AUGMENTS
+from dann_core.data.pairs import get_spec
+from dann_core.methods.modes import MODES
 
 
 @dataclass
@@ -105,7 +105,7 @@ def resolve(cfg):
         if not ok:
             raise ValueError(msg)
     if cfg.amp != "off" or cfg.compile:  # what the device must support (pick_device: the device's own errors)
-        from .device import pick_device, unsupported
+        from dann_core.device import pick_device, unsupported
         why = unsupported(pick_device(cfg.device), cfg.amp, cfg.compile)
         if why:
             raise ValueError(why)

@@ -28,21 +28,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
-from .adabn import adapt_bn
-from .averaging import WeightAverage
-from .batches import Batches
-from .config import resolve
-from .control import ControlPoll, parse_control, read_control
-from .device import autocast, place, sync
-from .evaluation import evaluate
-from .inference import use_channels_last
-from .models import build_model
-from .modes import adversarial
-from .objectives import OBJECTIVES
-from .pairs import load_pair
-from .schedules import annealed_lr, lambda_at
-from .stream import RunWriter, WriteFailed, atomic_write_json, safe_run_dir
+from dann_core import __version__
+from dann_core.config import resolve
+from dann_core.data.batches import Batches
+from dann_core.data.pairs import load_pair
+from dann_core.device import autocast, place, sync
+from dann_core.eval.evaluation import evaluate
+from dann_core.eval.inference import use_channels_last
+from dann_core.methods.modes import adversarial
+from dann_core.methods.objectives import OBJECTIVES
+from dann_core.methods.schedules import annealed_lr, lambda_at
+from dann_core.nn.adabn import adapt_bn
+from dann_core.nn.averaging import WeightAverage
+from dann_core.nn.models import build_model
+from dann_core.rundir.control import ControlPoll, parse_control, read_control
+from dann_core.rundir.writer import RunWriter, WriteFailed, atomic_write_json, safe_run_dir
 
 STATUS_EVERY_S = 0.5  # status.json: rewritten at a log step at most this often (a rewrite is an fsync)
 

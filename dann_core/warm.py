@@ -22,7 +22,7 @@ def main():
     import torch  # noqa: F401
     import torch._dynamo  # noqa: F401  (what the first optimizer would import)
 
-    from . import cli, train  # noqa: F401
+    from dann_core import cli, train  # noqa: F401
     line = sys.stdin.readline()
     if not line.strip():
         return 0

@@ -7,8 +7,8 @@ import sys
 import time
 import urllib.request
 
-from .paths import APP
-from .runs.launcher import spawn, stop_group
+from dashboard.paths import APP
+from dashboard.runs.launcher import spawn, stop_group
 
 
 def free_port():

@@ -12,15 +12,14 @@ import traceback
 
 import streamlit as st
 
-from dann_core.layers import LAYERS
-from dann_core.modes import label
-
-from .export import ExportError, safe_filename
-from .export.html import figure_html
-from .export.png import figure_png
-from .plots import background, classes, hover, projections
-from .plots.embedding import COLOUR_BY
-from .runs import reading
+from dann_core.methods.modes import label
+from dann_core.rundir.layers import LAYERS
+from dashboard.export import ExportError, safe_filename
+from dashboard.export.html import figure_html
+from dashboard.export.png import figure_png
+from dashboard.plots import background, classes, hover, projections
+from dashboard.plots.embedding import COLOUR_BY
+from dashboard.runs import reading
 
 log = logging.getLogger("dann_explorer")
 
@@ -175,7 +174,7 @@ def run_label(root, name):
 @st.cache_data(show_spinner=False, ttl=300)
 def pair_options():
     """{pair: (defaults, description, available, why)} from dann_core's registry."""
-    from dann_core.pairs import all_specs
+    from dann_core.data.pairs import all_specs
     out = {}
     for name, spec in sorted(all_specs().items()):
         try:

@@ -104,7 +104,7 @@ def thin(records, k=300):
 
 
 def train_runs(pair, runs_dir, epochs, n_probe, jobs, log, modes):
-    from dann_core.jobs import run_many
+    from dann_core.experiments.jobs import run_many
     kws = [dict(pair=pair, mode=m, seed=0, runs_dir=runs_dir, run_name=f"demo-{pair}-{m.replace('_', '')}",
                 epochs=epochs, n_probe=n_probe, threads=1) for m in modes]
     t0 = time.perf_counter()
@@ -122,7 +122,7 @@ def export_run(run_dir, kind, out_npz, log):
     """One run's kept checkpoints -> a compact npz; returns its metrics (for metrics.json)."""
     import torch
 
-    from dann_core.reader import RunReader
+    from dann_core.rundir.reader import RunReader
     from dashboard.plots import projections
     from dashboard.plots.moons import weights_from_state_dict
     from dashboard.runs import reading
@@ -174,7 +174,7 @@ def export_run(run_dir, kind, out_npz, log):
 
 
 def make_demo(key, spec, out, work, quick, jobs, log):
-    from dann_core.reader import RunReader
+    from dann_core.rundir.reader import RunReader
     from dashboard.export.projector import sprite_png
     from dashboard.lecture.demo import MODES
     modes = tuple(spec.get("modes", MODES))  # source-only and DANN unless the demo names its runs
@@ -203,7 +203,7 @@ def make_demo(key, spec, out, work, quick, jobs, log):
         info["note"] = spec["note"]
     sweep_lams = QUICK[key]["sweep"] if quick else spec["sweep"]
     if sweep_lams:
-        from dann_core.sweep import sweep
+        from dann_core.experiments.sweep import sweep
         log(f"{key}: λ sweep over {sweep_lams} ...")
         sw_epochs = QUICK[key].get("sweep_epochs") if quick else None
         rows, pick, sdir = sweep(spec["pair"], sweep_lams, seed=0, runs_dir=work, jobs=jobs, epochs=sw_epochs,

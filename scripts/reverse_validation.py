@@ -21,8 +21,8 @@ import torch
 def reverse_score(pair, spec, run_dir, cfg_kw):
     """Accuracy on the labelled source test split of a DANN trained on the run's target pseudo-labels."""
     from dann_core.config import Config
-    from dann_core.inference import forward_all, load_run_model
-    from dann_core.pairs import PairSpec, register
+    from dann_core.data.pairs import PairSpec, register
+    from dann_core.eval.inference import forward_all, load_run_model
     from dann_core.train import train
     net, _ = load_run_model(run_dir)
     _, prob, _ = forward_all(net, torch.from_numpy(pair.x("target_train")), pair.kind)
@@ -45,7 +45,7 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     a = ap.parse_args(argv)
     from dann_core.config import Config
-    from dann_core.pairs import get_spec, load_pair
+    from dann_core.data.pairs import get_spec, load_pair
     from dann_core.train import train
     spec = get_spec(a.pair)
     picked, fixed = [], {lam: [] for lam in a.lambdas}

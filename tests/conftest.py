@@ -10,8 +10,8 @@ os.environ.setdefault("DANN_WARM_UMAP", "0")
 # start, in every test's server); tests/test_warm_trainers.py turns them on
 os.environ.setdefault("DANN_WARM_TRAINERS", "0")
 
-from dann_core.control import write_control
-from dann_core.reader import RunReader
+from dann_core.rundir.control import write_control
+from dann_core.rundir.reader import RunReader
 from dashboard import server
 
 

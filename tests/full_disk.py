@@ -43,7 +43,7 @@ class FullDisk:
         return _File(open(path, "ab", buffering=0), self, path, False, lines=self.target == "metrics")
 
     def install(self, monkeypatch=None):
-        from dann_core import stream
+        from dann_core.rundir import writer as stream
         for name, fn in (("_open_new", self.open_new), ("_open_append", self.open_append)):
             if monkeypatch is not None:
                 monkeypatch.setattr(stream, name, fn)

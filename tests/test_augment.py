@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from dann_core.augment import augment
 from dann_core.config import Config
-from dann_core.pairs import PairSpec, register
-from dann_core.reader import RunReader
+from dann_core.data.augment import augment
+from dann_core.data.pairs import PairSpec, register
+from dann_core.rundir.reader import RunReader
 from dann_core.train import train
 
 
@@ -80,8 +80,8 @@ def test_training_with_augmentation_records_it_and_changes_the_run(runs_dir):
 def test_the_training_batches_bend_the_source_and_leave_the_target_as_it_is():
     """Batches with augmentation, against the same batches without (one seed): every source image
     moved (most of its pixels changed), every target image is bit for bit the same."""
-    from dann_core.batches import Batches
-    from dann_core.pairs import Pair
+    from dann_core.data.batches import Batches
+    from dann_core.data.pairs import Pair
     arrays, n_classes, kind = _tiny_images(0, None)
     pair = Pair("tiny", arrays, n_classes, kind)
     plain = Batches(pair, torch.device("cpu"), 16, torch.Generator().manual_seed(3))

@@ -5,11 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from dann_core.averaging import WeightAverage
 from dann_core.config import Config
-from dann_core.inference import forward_all, load_run_model
-from dann_core.pairs import load_pair
-from dann_core.reader import RunReader
+from dann_core.data.pairs import load_pair
+from dann_core.eval.inference import forward_all, load_run_model
+from dann_core.nn.averaging import WeightAverage
+from dann_core.rundir.reader import RunReader
 from dann_core.train import train
 
 

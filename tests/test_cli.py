@@ -133,7 +133,7 @@ def test_control_steers_a_running_trainer(tmp_path):
     import json
     import time
 
-    from dann_core.reader import RunReader
+    from dann_core.rundir.reader import RunReader
     runs = str(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "dann_core", "train", "--pair", "moons", "--epochs", "3000",
                              "--pace", "300", "--log-every", "5", "--runs-dir", runs, "--run-name", "live",
@@ -184,6 +184,6 @@ def test_a_run_that_diverges_exits_1_with_one_line(tmp_path):
     assert p.returncode == 1, (p.stdout, p.stderr)
     assert len(lines) == 1 and lines[0].startswith("dann: error: run failed: loss became NaN/inf")
     assert "Traceback" not in p.stderr
-    from dann_core.reader import RunReader
+    from dann_core.rundir.reader import RunReader
     st = RunReader(os.path.join(str(tmp_path), "boom")).status()
     assert st.state == "failed" and "NaN" in st.error

@@ -5,12 +5,12 @@ import os
 import pytest
 import torch
 
-from dann_core.batches import Batch
 from dann_core.config import Config
-from dann_core.models import build_model
-from dann_core.network import MultilinearMap, RandomizedMultilinearMap
-from dann_core.objectives import OBJECTIVES, certainty_weight, domain_adversarial_loss
-from dann_core.reader import RunReader
+from dann_core.data.batches import Batch
+from dann_core.methods.objectives import OBJECTIVES, certainty_weight, domain_adversarial_loss
+from dann_core.nn.models import build_model
+from dann_core.nn.network import MultilinearMap, RandomizedMultilinearMap
+from dann_core.rundir.reader import RunReader
 from dann_core.train import train
 
 
@@ -82,7 +82,7 @@ def test_conditional_modes_train_on_moons(runs_dir, mode):
     r = RunReader(os.path.join(runs_dir, mode))
     rec = [m for m in r.metrics() if not m.get("eval")]
     assert all(m["domain_loss"] is not None for m in rec) and rec[-1]["lambda"] == 6.0
-    from dann_core.inference import load_run_model
+    from dann_core.eval.inference import load_run_model
     net, man = load_run_model(os.path.join(runs_dir, mode))   # the map's width comes back with the mode
     assert man["mode"] == mode and isinstance(net.condition, MultilinearMap)
 
@@ -114,7 +114,7 @@ def test_adabn_changes_only_the_evaluation(runs_dir):
 
 
 def test_adabn_re_estimates_the_statistics_on_the_target():
-    from dann_core.adabn import adapt_bn
+    from dann_core.nn.adabn import adapt_bn
     torch.manual_seed(0)
     net = build_model("mnist_bn", (3, 28, 28), 10).eval()
     x = torch.randint(100, 200, (300, 3, 28, 28), dtype=torch.uint8)

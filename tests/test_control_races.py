@@ -12,8 +12,8 @@ import sys
 import threading
 import time
 
-from dann_core.control import ControlPoll, read_control, write_control
-from dann_core.reader import RunReader
+from dann_core.rundir.control import ControlPoll, read_control, write_control
+from dann_core.rundir.reader import RunReader
 from dashboard.runs import launcher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,7 +65,7 @@ def test_two_writers_lose_no_update(tmp_path):
 
     ts = [threading.Thread(target=writer, args=("lambda_", [i / 10 for i in range(n // 2)])),
           threading.Thread(target=writer, args=("paused", [bool(i % 2) for i in range(n // 2)]))]
-    p = subprocess.Popen([sys.executable, "-c", "import sys\nfrom dann_core.control import write_control\n"
+    p = subprocess.Popen([sys.executable, "-c", "import sys\nfrom dann_core.rundir.control import write_control\n"
                           f"for i in range({n // 2}): print(write_control(sys.argv[1], stop=False)['seq'])", d],
                          cwd=ROOT, stdout=subprocess.PIPE, text=True)
     for t in ts:

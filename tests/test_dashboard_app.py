@@ -6,13 +6,14 @@ import subprocess
 import sys
 import time
 
+import fixtures
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dann_core.modes import label
-from dann_core.reader import RunReader
-from dashboard.runs import fixtures, launcher
+from dann_core.methods.modes import label
+from dann_core.rundir.reader import RunReader
+from dashboard.runs import launcher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APP = os.path.join(ROOT, "dashboard", "app.py")

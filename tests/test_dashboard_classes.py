@@ -6,13 +6,14 @@ import os
 import time
 import zipfile
 
+import fixtures
 import numpy as np
 import pytest
 from test_dashboard_app import _array, app, charts, embedding_specs, texts
 
-from dann_core.layers import LAYERS
+from dann_core.rundir.layers import LAYERS
 from dashboard.plots import background, classes, projections
-from dashboard.runs import fixtures, reading
+from dashboard.runs import reading
 
 # ----------------------------------------------------------------------------- figure builders
 

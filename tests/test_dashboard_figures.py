@@ -3,15 +3,16 @@ import json
 import os
 import sys
 
+import fixtures
 import numpy as np
 import pandas as pd
 import pytest
 
-from dann_core.reader import RunReader
+from dann_core.rundir.reader import RunReader
 from dashboard.plots.curves import compare_curves_figure, curves_figure, split_metrics, update_curves
 from dashboard.plots.embedding import CORRECT_COLOURS, domains_in, embedding_figure
 from dashboard.plots.style import CLASS_COLOURS, CLASS_SYMBOLS, DOMAIN_COLOURS, DOMAIN_SYMBOLS
-from dashboard.runs import fixtures, launcher, reading
+from dashboard.runs import launcher, reading
 
 
 def points(n=40, thumbs=False, inputs=False, classes=2):
@@ -177,7 +178,7 @@ def test_step_at_progress_uses_the_runs_own_end():
 def test_domain_error_of_a_checkpoint_reads_its_domains(tmp_path):
     """The fixture's target cloud starts shifted away from the source (step 0) and lies on it at the
     end: the probe's ε is then ~0 (separable: PAD ~2) and near 0.5 (alike: PAD ~0)."""
-    from dann_core.metrics import proxy_a_distance
+    from dann_core.eval.metrics import proxy_a_distance
     run = fixtures.make_run(str(tmp_path / "r"), steps=(0, 100), n_per_domain=90)
     eps0 = reading.domain_error_eps(reading.checkpoint(run, 0))
     eps1 = reading.domain_error_eps(reading.checkpoint(run, 100))

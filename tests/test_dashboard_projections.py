@@ -2,12 +2,12 @@
 import os
 import time
 
+import fixtures
 import numpy as np
 import pytest
 
 from dashboard.plots import projections
 from dashboard.plots.tsne import tsne
-from dashboard.runs import fixtures
 
 
 def blobs(n_per=60, k=3, dim=12, seed=0):

@@ -9,8 +9,8 @@ from urllib.error import URLError
 import numpy as np
 import pytest
 
-from dann_core.data import torchvision_sets as tvs
-from dann_core.pairs import SPLITS, PairError, load_pair
+from dann_core.data.pairs import SPLITS, PairError, load_pair
+from dann_core.data.sets import torchvision_sets as tvs
 
 VALUE = 20  # fabricated images are flat: pixel value = VALUE * (label + 1), so x and y can be checked together
 
@@ -113,7 +113,7 @@ def _check_aligned(x, y, channel=0):
 def test_svhn_mnist_pair(tmp_path):
     root = str(tmp_path / "data")
     fab_svhn(root), fab_mnist(root)
-    from dann_core.pairs import get_spec
+    from dann_core.data.pairs import get_spec
     assert get_spec("svhn-mnist").offline(root) == (True, f"in {os.path.abspath(root)}")
     p = load_pair("svhn-mnist", seed=0, data_root=root)
     assert p.input_shape == (3, 32, 32) and p.sizes() == dict(zip(SPLITS, (30, 20, 30, 20)))
@@ -139,7 +139,7 @@ def test_mnist_usps_pair(tmp_path):
 def test_mnist_mnistm_full_uses_a_bsds_folder_when_present(tmp_path):
     from PIL import Image
 
-    from dann_core.pairs import get_spec
+    from dann_core.data.pairs import get_spec
     root = str(tmp_path)
     fab_mnist(root)
     spec = get_spec("mnist-mnistm-full")

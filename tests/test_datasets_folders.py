@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from dann_core import backbones
-from dann_core.data import torchvision_sets as tvs
-from dann_core.pairs import SPLITS, PairError, get_spec, load_pair
+from dann_core.data.pairs import SPLITS, PairError, get_spec, load_pair
+from dann_core.data.sets import torchvision_sets as tvs
+from dann_core.nn import backbones
 
 CLASSES = {"back_pack": 0, "bike": 1, "mug": 2}
 COLOURS = {"back_pack": (200, 30, 30), "bike": (30, 200, 30), "mug": (30, 30, 200)}
@@ -159,7 +159,7 @@ def test_imagenet_normalisation_of_the_trainers_input():
 
 
 def test_resnet50_scratch_shapes_and_heads(capsys):
-    from dann_core.models import build_model
+    from dann_core.nn.models import build_model
     net = build_model("resnet50_scratch", (3, 32, 32), 5)
     assert "random weights" in capsys.readouterr().err
     assert [m.out_features for m in net.discriminator if isinstance(m, torch.nn.Linear)] == [1024, 1024, 1]
@@ -172,7 +172,7 @@ def test_resnet50_scratch_shapes_and_heads(capsys):
 
 
 def test_resnet50_weights_offline_and_no_network_messages(monkeypatch):
-    from dann_core.models import build_model
+    from dann_core.nn.models import build_model
     monkeypatch.setenv("DANN_OFFLINE", "1")
     with pytest.raises(backbones.WeightsError) as e:
         build_model("resnet50", (3, 32, 32), 3)
@@ -194,7 +194,7 @@ def test_resnet50_loads_cached_imagenet_weights_and_slows_the_trunk(tmp_path):
     path = backbones.weights_path()
     os.makedirs(os.path.dirname(path))
     torch.save(ref.state_dict(), path)
-    from dann_core.models import build_model
+    from dann_core.nn.models import build_model
     net = build_model("resnet50", (3, 32, 32), 3)
     assert torch.equal(net.features.trunk.conv1.weight, ref.conv1.weight)
     # the pre-trained trunk's gradients are scaled by 0.1 (the paper's 10x lower learning rate);
@@ -227,7 +227,7 @@ def test_train_a_few_steps_on_folders(tmp_path):
 
 def test_folders_fits_the_net_to_the_image_size(tmp_path, monkeypatch):
     from dann_core.config import Config, resolve
-    from dann_core.data.folders import DEFAULTS, SMALL_DEFAULTS
+    from dann_core.data.sets.folders import DEFAULTS, SMALL_DEFAULTS
     monkeypatch.delenv("DANN_IMAGE_SIZE")
     small = office(tmp_path)                  # 48-80 x 40 px images: shorter side 40
     fit = get_spec("folders").fit
@@ -267,7 +267,7 @@ def test_folders_fits_the_net_to_the_image_size(tmp_path, monkeypatch):
 
 def test_cli_trains_a_small_folder_pair_with_the_digits_net(tmp_path, monkeypatch, capsys):
     from dann_core.cli import main
-    from dann_core.reader import RunReader
+    from dann_core.rundir.reader import RunReader
     monkeypatch.delenv("DANN_IMAGE_SIZE")
     root = office(tmp_path)
     runs = str(tmp_path / "runs")

@@ -5,10 +5,10 @@ import os
 import numpy as np
 import pytest
 
-from dann_core import diagnostics as dg
 from dann_core.config import Config
-from dann_core.metrics import linear_domain_error
-from dann_core.reader import RunReader
+from dann_core.eval import diagnostics as dg
+from dann_core.eval.metrics import linear_domain_error
+from dann_core.rundir.reader import RunReader
 from dann_core.train import train
 
 

@@ -18,8 +18,8 @@ import torch
 from full_disk import FullDisk
 
 from dann_core.config import Config
-from dann_core.reader import RunReader
-from dann_core.stream import WriteFailed
+from dann_core.rundir.reader import RunReader
+from dann_core.rundir.writer import WriteFailed
 from dann_core.train import train
 from dashboard.runs import reading
 

@@ -8,11 +8,11 @@ import os
 import re
 import time
 
+import fixtures
 from browser import ARGS, CHROMIUM, OUT, browser_or_fail
 
-from dann_core.control import read_control
-from dann_core.reader import RunReader
-from dashboard.runs import fixtures
+from dann_core.rundir.control import read_control
+from dann_core.rundir.reader import RunReader
 
 
 def test_start_a_run_and_watch_its_embedding(dashboard):

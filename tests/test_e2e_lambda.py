@@ -14,9 +14,9 @@ import time
 
 from browser import ARGS, CHROMIUM, OUT, browser_or_fail, start_from_sidebar
 
-from dann_core.control import read_control
-from dann_core.reader import RunReader
-from dann_core.schedules import lambda_at
+from dann_core.methods.schedules import lambda_at
+from dann_core.rundir.control import read_control
+from dann_core.rundir.reader import RunReader
 
 EPOCHS = "8000"  # moons: 72,000 steps, far longer than the test
 PACE = "150"     # steps a second: λ still moves along its ramp, and two trainers leave the page CPU

@@ -8,10 +8,10 @@ import subprocess
 import sys
 import time
 
+import fixtures
 from browser import ARGS, CHROMIUM, OUT, browser_or_fail, clipped
 
-from dann_core.reader import RunReader
-from dashboard.runs import fixtures
+from dann_core.rundir.reader import RunReader
 
 SIZES = ((1280, 720), (1440, 900))
 CHARTS = ".js-plotly-plot"

@@ -5,12 +5,13 @@ import io
 import os
 import zipfile
 
+import fixtures
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
-from dann_core.reader import RunReader
+from dann_core.rundir.reader import RunReader
 from dashboard.export import ExportError, projector, safe_filename
 from dashboard.export.gif import figures_gif, gif_from_pngs
 from dashboard.export.html import figure_html
@@ -20,7 +21,7 @@ from dashboard.plots import projections
 from dashboard.plots.curves import curves_figure, split_metrics
 from dashboard.plots.embedding import embedding_figure
 from dashboard.plots.style import LAMBDA, SOURCE, TARGET, message_figure
-from dashboard.runs import fixtures, reading
+from dashboard.runs import reading
 
 
 def _rgb(hexcol):

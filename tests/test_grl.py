@@ -1,6 +1,6 @@
 import torch
 
-from dann_core.grl import GradientReversal, grad_reverse
+from dann_core.nn.grl import GradientReversal, grad_reverse
 
 
 def _grad(f, x):

@@ -12,15 +12,16 @@ import socket
 import time
 import tracemalloc
 
+import fixtures
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from dann_core.inference import load_run_model
-from dann_core.pairs import get_spec
-from dann_core.reader import MAX_LINE, READ_BUDGET, RunReader, list_runs, refused_entries
-from dashboard.runs import fixtures, launcher
+from dann_core.data.pairs import get_spec
+from dann_core.eval.inference import load_run_model
+from dann_core.rundir.reader import MAX_LINE, READ_BUDGET, RunReader, list_runs, refused_entries
+from dashboard.runs import launcher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APP = os.path.join(ROOT, "dashboard", "app.py")

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import torch
 
-from dann_core.reader import RunReader
+from dann_core.rundir.reader import RunReader
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KILLS = int(os.environ.get("DANN_KILLS", "12"))  # CI size; docs/reliability.md: 50

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from dann_core.config import Config
-from dann_core.layers import LAYERS
-from dann_core.models import build_model
-from dann_core.reader import RunReader
-from dann_core.stream import RunWriter, safe_run_dir
+from dann_core.nn.models import build_model
+from dann_core.rundir.layers import LAYERS
+from dann_core.rundir.reader import RunReader
+from dann_core.rundir.writer import RunWriter, safe_run_dir
 from dann_core.train import train
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from dann_core.models import moons_mlp
+from dann_core.nn.models import moons_mlp
 from dashboard.export.png import figure_png
 from dashboard.plots import moons
 from dashboard.plots.sweep import picked_row, sweep_figure

@@ -5,14 +5,15 @@ import os
 import time
 import zipfile
 
+import fixtures
 import numpy as np
 import pytest
 from PIL import Image
 from test_dashboard_app import _array, app, charts, domain_points, embedding_specs, texts, wait_for
 from test_exports import check_projector_folder
 
-from dann_core.reader import RunReader
-from dashboard.runs import fixtures, sweeps
+from dann_core.rundir.reader import RunReader
+from dashboard.runs import sweeps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, "assets", "demo")

@@ -19,8 +19,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_dashboard_app import wait_for
 
-from dann_core.control import write_control
-from dann_core.reader import RunReader
+from dann_core.rundir.control import write_control
+from dann_core.rundir.reader import RunReader
 from dashboard.runs import launcher, reading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

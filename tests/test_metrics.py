@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from dann_core.metrics import linear_domain_error, proxy_a_distance
+from dann_core.eval.metrics import linear_domain_error, proxy_a_distance
 
 
 def test_separable_clouds_are_told_apart():

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from dann_core.models import MODELS, build_model
-from dann_core.schedules import annealed_lr, lambda_at, paper_lambda
+from dann_core.methods.schedules import annealed_lr, lambda_at, paper_lambda
+from dann_core.nn.models import MODELS, build_model
 
 
 @pytest.mark.parametrize("name,shape,feat_dim", [
@@ -55,7 +55,7 @@ def test_channels_last_gives_the_same_outputs():
     # the trainer lays image nets out channels-last on the CPU (1.5x faster there): same maths
     import copy
 
-    from dann_core.inference import forward_all, to_input, use_channels_last
+    from dann_core.eval.inference import forward_all, to_input, use_channels_last
     torch.manual_seed(0)
     plain = build_model("mnist_bn", (3, 28, 28), 10).eval()
     fast = copy.deepcopy(plain)

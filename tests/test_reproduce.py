@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from dann_core.reproduce import gap_closed, summarize, to_markdown, write_tables
+from dann_core.experiments.reproduce import gap_closed, summarize, to_markdown, write_tables
 
 
 def _rows():
@@ -83,7 +83,7 @@ def test_reproduce_smoke_on_moons(tmp_path):
     assert s["pair"] == "moons" and 0 <= float(s["dann_mean"]) <= 1 and 0 <= float(s["dann_lambda0_mean"]) <= 1
     assert sorted(os.listdir(tmp_path / "runs")) == ["moons-dann-s0", "moons-dann_lambda0-s0",
                                                      "moons-source_only-s0", "moons-target_only-s0"]
-    from dann_core.reader import RunReader
+    from dann_core.rundir.reader import RunReader
     cfg = RunReader(str(tmp_path / "runs" / "moons-dann_lambda0-s0")).manifest()["config"]
     assert cfg["mode"] == "dann" and cfg["lambda_max"] == 0.0
     bad = subprocess.run([sys.executable, "-m", "dann_core", "reproduce", "--pairs", "nope"], cwd=root,
@@ -103,7 +103,7 @@ def _with_optional():
 
 
 def test_optional_columns_gaps_and_layers(tmp_path):
-    from dann_core.reproduce import columns, optional_in
+    from dann_core.experiments.reproduce import columns, optional_in
     (s,) = summarize(_with_optional())
     assert optional_in(s) == ("cdan", "cdan_e", "dann_adabn")
     assert columns(optional_in(s)) == ("source_only", "subspace_alignment", "dann", "dann_adabn", "cdan", "cdan_e",
@@ -130,7 +130,7 @@ def test_optional_columns_gaps_and_layers(tmp_path):
 
 
 def test_reproduce_optional_methods_on_a_tiny_run(tmp_path):
-    from dann_core.reproduce import reproduce
+    from dann_core.experiments.reproduce import reproduce
     out = []
     summary, rows = reproduce(["moons"], seeds=1, out_dir=str(tmp_path), jobs=1, epochs=3, evals=1,
                               methods=["cdan", "cdan_e", "dann_adabn", "source_only_adabn"], log=out.append)
@@ -149,8 +149,9 @@ def test_reproduce_optional_methods_on_a_tiny_run(tmp_path):
 
 
 def test_reproduce_reads_finished_runs_and_trains_only_the_missing_ones(tmp_path):
-    from dann_core.reproduce import RunClash, reproduce
-    from dashboard.runs import fixtures
+    import fixtures
+
+    from dann_core.experiments.reproduce import RunClash, reproduce
     kw = dict(out_dir=str(tmp_path), jobs=1, epochs=3, evals=1)
     reproduce(["moons"], seeds=1, log=lambda s: None, **kw)
     runs = tmp_path / "runs"

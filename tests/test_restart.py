@@ -9,9 +9,9 @@ import time
 
 from browser import ARGS, CHROMIUM, OUT, browser_or_fail, start_from_sidebar
 
-from dann_core.control import read_control
-from dann_core.liveness import pid_alive
-from dann_core.reader import RunReader
+from dann_core.rundir.control import read_control
+from dann_core.rundir.liveness import pid_alive
+from dann_core.rundir.reader import RunReader
 from dashboard import server
 from dashboard.runs import launcher
 

@@ -5,8 +5,8 @@ import pytest
 from test_dashboard_app import app, charts, texts
 from test_reproduce import _rows, _with_ablation
 
-from dann_core.modes import label
-from dann_core.reproduce import summarize, write_tables
+from dann_core.experiments.reproduce import summarize, write_tables
+from dann_core.methods.modes import label
 from dashboard.export.before_after import before_after_png
 from dashboard.plots.results import results_figure
 from dashboard.runs.tables import latest, read
@@ -78,9 +78,8 @@ def test_before_after_figure_from_two_runs(tmp_path):
     import subprocess
     import sys
 
+    import fixtures
     from PIL import Image
-
-    from dashboard.runs import fixtures
     runs = tmp_path / "res" / "runs"
     fixtures.make_run(str(runs / "mnist-mnistm-source_only-s0"), kind="image", mode="source_only", n_per_domain=40,
                       hidden=True, diagnostics=True)

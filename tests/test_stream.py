@@ -4,9 +4,9 @@ import os
 import numpy as np
 import pytest
 
-from dann_core.control import ControlError, ControlPoll, parse_control, read_control, write_control
-from dann_core.reader import RunReader, list_runs
-from dann_core.stream import RunWriter, safe_run_dir
+from dann_core.rundir.control import ControlError, ControlPoll, parse_control, read_control, write_control
+from dann_core.rundir.reader import RunReader, list_runs
+from dann_core.rundir.writer import RunWriter, safe_run_dir
 
 
 def _writer(runs_dir, name="r1"):

@@ -1,7 +1,7 @@
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 
-from dann_core.subspace import subspace_alignment_predict
+from dann_core.eval.subspace import subspace_alignment_predict
 
 
 def test_subspace_alignment_helps_on_a_rotated_subspace():

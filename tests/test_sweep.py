@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from dann_core.sweep import label_free_pick
+from dann_core.experiments.sweep import label_free_pick
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,8 +46,8 @@ def test_sweep_cli_on_moons(tmp_path):
 
 
 def test_sweep_of_a_conditional_mode(tmp_path):
-    from dann_core.reader import RunReader
-    from dann_core.sweep import sweep
+    from dann_core.experiments.sweep import sweep
+    from dann_core.rundir.reader import RunReader
     rows, pick, out = sweep("moons", [0.5, 2], runs_dir=str(tmp_path), jobs=1, epochs=3, mode="cdan_e",
                             log=lambda m: None)
     assert [r["lambda_max"] for r in rows] == [0.5, 2.0] and pick in rows and "cdan_e" in os.path.basename(out)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from dann_core import pairs
 from dann_core.config import Config
-from dann_core.control import write_control
-from dann_core.pairs import PairSpec, register
-from dann_core.reader import RunReader
+from dann_core.data import pairs
+from dann_core.data.pairs import PairSpec, register
+from dann_core.rundir.control import write_control
+from dann_core.rundir.reader import RunReader
 from dann_core.train import TrainingFailed, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -227,7 +227,7 @@ def test_torchrun_two_ranks_only_rank0_writes(runs_dir):
 
 
 def test_probe_features_stay_finite_when_large(runs_dir):
-    from dann_core.evaluation import evaluate
+    from dann_core.eval.evaluation import evaluate
     big = torch.full((8, 3), 1e6)
 
     class Huge(torch.nn.Module):  # features and hidden layer beyond float16's range (65504)
@@ -254,7 +254,7 @@ def test_evals_spreads_checkpoints_over_the_run(runs_dir):
 
 
 def test_run_many_reports_each_run_as_it_finishes(runs_dir):
-    from dann_core.jobs import run_many
+    from dann_core.experiments.jobs import run_many
     kws = [dict(pair="moons", mode=m, epochs=e, runs_dir=runs_dir, run_name=f"rm-{m}", evals=1)
            for m, e in (("dann", 30), ("source_only", 2))]
     seen = []

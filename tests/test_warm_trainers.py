@@ -16,7 +16,7 @@ import pytest
 from browser import ARGS, CHROMIUM, OUT, browser_or_fail
 from test_dashboard_app import wait_for
 
-from dann_core.reader import RunReader
+from dann_core.rundir.reader import RunReader
 from dashboard import server
 from dashboard.runs import launcher
 

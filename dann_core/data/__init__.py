@@ -1,1 +1,1 @@
-"""Pair builders. Every module here (not starting with '_') registers its pairs on import."""
+"""The pairs and what feeds the step: the registry and cache, batches, augmentation, input preparation."""

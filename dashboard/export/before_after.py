@@ -2,15 +2,14 @@
 DANN), each laid out by a projection, as one PNG."""
 import io
 
-from dann_core.layers import LAYERS
-from dann_core.metrics import proxy_a_distance
-from dann_core.modes import label
-from dann_core.reader import RunReader
-
-from ..plots import classes, projections
-from ..plots.embedding import embedding_figure
-from ..runs import reading
-from .png import figure_png
+from dann_core.eval.metrics import proxy_a_distance
+from dann_core.methods.modes import label
+from dann_core.rundir.layers import LAYERS
+from dann_core.rundir.reader import RunReader
+from dashboard.export.png import figure_png
+from dashboard.plots import classes, projections
+from dashboard.plots.embedding import embedding_figure
+from dashboard.runs import reading
 
 
 def _final_panel(run_dir, method, label, size, layer="features"):

@@ -3,8 +3,8 @@ import io
 
 import numpy as np
 
-from . import ExportError
-from .png import _arr, figure_png
+from dashboard.export import ExportError
+from dashboard.export.png import _arr, figure_png
 
 
 def share_ranges(figs, pad=0.05):

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from . import ExportError
+from dashboard.export import ExportError
 
 PX_TO_PT = 0.72  # plotly sizes are CSS pixels; matplotlib draws in points at 100 dpi here
 

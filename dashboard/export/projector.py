@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 
-from . import ExportError
+from dashboard.export import ExportError
 
 SPRITE_MAX = 8192  # the projector's limit on the sprite image's side, in pixels
 

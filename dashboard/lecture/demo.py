@@ -24,18 +24,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from dann_core.layers import LAYERS
-from dann_core.metrics import proxy_a_distance
-from dann_core.modes import ADVERSARIAL, label
-
-from ..export.gif import figures_gif
-from ..export.projector import metadata_frame, point_images, projector_files, zip_files
-from ..plots import classes, projections
-from ..plots import moons as moons_figure
-from ..plots.curves import curves_figure, split_metrics
-from ..plots.embedding import embedding_figure, place_key
-from ..plots.style import big_type
-from ..runs.sweeps import SweepError, read_sweep
+from dann_core.eval.metrics import proxy_a_distance
+from dann_core.methods.modes import ADVERSARIAL, label
+from dann_core.rundir.layers import LAYERS
+from dashboard.export.gif import figures_gif
+from dashboard.export.projector import metadata_frame, point_images, projector_files, zip_files
+from dashboard.plots import classes, projections
+from dashboard.plots import moons as moons_figure
+from dashboard.plots.curves import curves_figure, split_metrics
+from dashboard.plots.embedding import embedding_figure, place_key
+from dashboard.plots.style import big_type
+from dashboard.runs.sweeps import SweepError, read_sweep
 
 FORMAT = 1
 MODES = ("source_only", "dann")  # a demo's runs when demo.json names none (and the moons figure's rows)
@@ -145,7 +144,7 @@ class Demo:
         if self.images is None:
             return None
         if self._thumbs is None:
-            from dann_core.thumbnails import data_uri
+            from dann_core.data.thumbnails import data_uri
             self._thumbs = [data_uri(im, size=int(im.shape[0])) for im in self.images]
         return self._thumbs
 

@@ -18,7 +18,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import projections
+from dashboard.plots import projections
 
 _lock = threading.Condition()
 _wanted = OrderedDict()     # (run_dir, method, layer) -> (step, load_features)

@@ -8,7 +8,7 @@ None (the page says the run predates them).
 import numpy as np
 import plotly.graph_objects as go
 
-from .style import AXIS, GRAY, base_layout, message_figure
+from dashboard.plots.style import AXIS, GRAY, base_layout, message_figure
 
 DIAGNOSTIC_KEYS = ("confusion", "centroid_agreement", "cond_domain_err", "knn_agreement")
 # a domain error at least this high counts as mixed (0.5: a linear classifier cannot tell them apart)

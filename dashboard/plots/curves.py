@@ -4,9 +4,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dann_core.metrics import proxy_a_distance
-
-from .style import CLASS_COLOURS, GRAY, LAMBDA, SOURCE, TARGET, base_layout, grid
+from dann_core.eval.metrics import proxy_a_distance
+from dashboard.plots.style import CLASS_COLOURS, GRAY, LAMBDA, SOURCE, TARGET, base_layout, grid
 
 
 def split_metrics(records):

@@ -3,7 +3,15 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .style import CLASS_COLOURS, CLASS_SYMBOLS, DOMAIN_COLOURS, DOMAIN_SYMBOLS, GRAY, base_layout, message_figure
+from dashboard.plots.style import (
+    CLASS_COLOURS,
+    CLASS_SYMBOLS,
+    DOMAIN_COLOURS,
+    DOMAIN_SYMBOLS,
+    GRAY,
+    base_layout,
+    message_figure,
+)
 
 
 def _class_name(c, class_names):

@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import CLASS_SYMBOLS, GRAY, SOURCE, TARGET, base_layout
+from dashboard.plots.style import CLASS_SYMBOLS, GRAY, SOURCE, TARGET, base_layout
 
 KEYS = {"W1": "features.0.weight", "b1": "features.0.bias", "Wy": "classifier.weight", "by": "classifier.bias",
         "Wd": "discriminator.weight", "bd": "discriminator.bias"}

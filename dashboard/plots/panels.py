@@ -8,12 +8,11 @@ is built once per run and its data replaced in place (a rebuild costs ~100 ms).
 import threading
 from collections import OrderedDict
 
-from dann_core.layers import LAYERS
-
-from ..runs import reading
-from . import background, projections
-from .curves import curves_figure, split_metrics, update_curves
-from .embedding import embedding_figure
+from dann_core.rundir.layers import LAYERS
+from dashboard.plots import background, projections
+from dashboard.plots.curves import curves_figure, split_metrics, update_curves
+from dashboard.plots.embedding import embedding_figure
+from dashboard.runs import reading
 
 _figs = OrderedDict()
 _curves = {}

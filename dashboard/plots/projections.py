@@ -20,9 +20,9 @@ import zipfile
 
 import numpy as np
 
-from dann_core.reader import load_npz
-from dann_core.safe_read import real_dir
-from dann_core.stream import atomic_save_npz
+from dann_core.rundir.reader import load_npz
+from dann_core.rundir.safe_read import real_dir
+from dann_core.rundir.writer import atomic_save_npz
 
 METHODS = ("pca", "tsne", "umap")
 LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
@@ -135,7 +135,7 @@ def compute(features, method, init=None, seed=0, threads=None):
         if method == "pca":
             y = pca2(x)
         elif method == "tsne":
-            from .tsne import tsne
+            from dashboard.plots.tsne import tsne
             # warm start from the previous layout; cold otherwise (PCA initialisation)
             y = tsne(_reduce(x), init=None if init is None else procrustes_align(np.asarray(init, np.float64), None),
                      seed=seed)

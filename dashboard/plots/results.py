@@ -3,10 +3,9 @@ import math
 
 import plotly.graph_objects as go
 
-from dann_core.modes import label
-from dann_core.reproduce import ABLATION, columns
-
-from .style import AXIS, FONT, GRAY, TARGET, base_layout
+from dann_core.experiments.reproduce import ABLATION, columns
+from dann_core.methods.modes import label
+from dashboard.plots.style import AXIS, FONT, GRAY, TARGET, base_layout
 
 METHOD_COLOURS = {"source_only": "#9a9a9a", "subspace_alignment": "#7fb0d8", "dann": TARGET,
                   ABLATION: "#f2c49b", "target_only": "#3a7d44"}

@@ -2,7 +2,7 @@
 with the label-free pick marked."""
 import plotly.graph_objects as go
 
-from .style import GRAY, LAMBDA, SOURCE, TARGET, base_layout, big_type, message_figure
+from dashboard.plots.style import GRAY, LAMBDA, SOURCE, TARGET, base_layout, big_type, message_figure
 
 
 def _fmt_lam(v):

@@ -17,14 +17,13 @@ import threading
 import time
 from dataclasses import dataclass
 
-from dann_core.control import write_control
-from dann_core.liveness import pid_alive, trainer_alive
-from dann_core.modes import MODES
-from dann_core.reader import RunReader, list_runs
-from dann_core.safe_read import open_regular
-from dann_core.stream import RUN_NAME_RE, safe_run_dir
-
-from ..paths import REPO_ROOT, runs_dir
+from dann_core.methods.modes import MODES
+from dann_core.rundir.control import write_control
+from dann_core.rundir.liveness import pid_alive, trainer_alive
+from dann_core.rundir.reader import RunReader, list_runs
+from dann_core.rundir.safe_read import open_regular
+from dann_core.rundir.writer import RUN_NAME_RE, safe_run_dir
+from dashboard.paths import REPO_ROOT, runs_dir
 
 LOG_NAME = "trainer.log"  # the trainer's stdout/stderr, next to the stream it writes
 # Trainers run at a lower CPU priority than the server and the browser: a trainer takes all the

@@ -12,9 +12,8 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
-from dann_core.reader import RunReader, list_runs
-
-from ..paths import runs_dir
+from dann_core.rundir.reader import RunReader, list_runs
+from dashboard.paths import runs_dir
 
 
 def runs(root=None):
@@ -62,14 +61,14 @@ def snapshot(run_dir):
     if not rd.refused:
         warnings += [w for w in [probe_problem(run_dir)] if w]
     if status.state == "dead" and not rd.refused:
-        from .launcher import log_tail
+        from dashboard.runs.launcher import log_tail
         warnings += [f"trainer log: {line[:300]}" for line in log_tail(run_dir, 1)]
     return manifest, status, records, steps, warnings
 
 
 def refused_entries(root=None):
     """One line per entry of the runs directory that is not read (a symlinked run)."""
-    from dann_core.reader import refused_entries as refused
+    from dann_core.rundir.reader import refused_entries as refused
     return refused(root or runs_dir())
 
 
@@ -133,7 +132,7 @@ def probe_problem(run_dir):
 
 
 def _build_probe_table(run_dir, thumbs=True, stamp=None):
-    from dann_core.thumbnails import data_uri
+    from dann_core.data.thumbnails import data_uri
     rd = RunReader(run_dir)
     p = rd.probe()
     if rd.warnings:
@@ -221,7 +220,7 @@ def points_frame(probe, ck, y):
 
 def domain_error_eps(ck):
     """ε of the proxy A-distance on this checkpoint's probe features (a held-out linear classifier)."""
-    from dann_core.metrics import linear_domain_error
+    from dann_core.eval.metrics import linear_domain_error
     f, dom = ck.get("features"), np.asarray(ck.get("domain", []))
     if f is None or len(f) != len(dom):
         return None

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from .launcher import Children, spawn, tail_lines
+from dashboard.runs.launcher import Children, spawn, tail_lines
 
 MAX_LAMBDAS = 12
 LAUNCH_LOG = "sweep-launch-{stamp}-{pid}.log"

@@ -4,9 +4,8 @@ import csv
 import math
 import os
 
-from dann_core.reproduce import METHODS
-
-from ..paths import results_dirs
+from dann_core.experiments.reproduce import METHODS
+from dashboard.paths import results_dirs
 
 
 def latest(dirs=None):

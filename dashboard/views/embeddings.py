@@ -4,9 +4,9 @@ import os
 
 import streamlit as st
 
-from dann_core.layers import LAYERS
-from dann_core.metrics import proxy_a_distance
-from dann_core.modes import ADVERSARIAL, label
+from dann_core.eval.metrics import proxy_a_distance
+from dann_core.methods.modes import ADVERSARIAL, label
+from dann_core.rundir.layers import LAYERS
 from dashboard import paths, widgets
 from dashboard.plots import panels, projections
 from dashboard.runs import reading

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import streamlit as st
 
-from dann_core.layers import LAYERS
-from dann_core.reader import RunReader
+from dann_core.rundir.layers import LAYERS
+from dann_core.rundir.reader import RunReader
 from dashboard import paths, widgets
 from dashboard.export import ExportError
 from dashboard.export.gif import figures_gif

@@ -3,8 +3,8 @@ import os
 
 import streamlit as st
 
-from dann_core.layers import LAYERS
-from dann_core.modes import adversarial, label
+from dann_core.methods.modes import adversarial, label
+from dann_core.rundir.layers import LAYERS
 from dashboard import paths, widgets
 from dashboard.lecture import demo
 from dashboard.plots import classes, projections

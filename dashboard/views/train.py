@@ -4,8 +4,8 @@ import time
 
 import streamlit as st
 
-from dann_core.layers import LAYERS
-from dann_core.modes import ADVERSARIAL, label
+from dann_core.methods.modes import ADVERSARIAL, label
+from dann_core.rundir.layers import LAYERS
 from dashboard import paths, widgets
 from dashboard.plots import classes, panels
 from dashboard.runs import launcher, reading, steering

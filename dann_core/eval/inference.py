@@ -4,8 +4,8 @@ import os
 
 import torch
 
-from .device import autocast
-from .models import build_model
+from dann_core.device import autocast
+from dann_core.nn.models import build_model
 
 
 def to_input(x, kind, channels_last=False):

@@ -9,7 +9,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .device import to_device
+from dann_core.device import to_device
 
 KINDS = ("none", "affine", "elastic")
 

@@ -30,8 +30,8 @@ import os
 import numpy as np
 from PIL import Image
 
-from ..pairs import PairError, PairSpec, register
-from .torchvision_sets import resolve_data_root
+from dann_core.data.pairs import PairError, PairSpec, register
+from dann_core.data.sets.torchvision_sets import resolve_data_root
 
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 DOMAINS = ("source", "target")

@@ -6,10 +6,10 @@ The forwards stay on the device; the three headline metrics come to the host in 
 import numpy as np
 import torch
 
-from . import diagnostics as dg
-from .inference import forward_layers
-from .metrics import linear_domain_error
-from .objectives import entropy
+from dann_core.eval import diagnostics as dg
+from dann_core.eval.inference import forward_layers
+from dann_core.eval.metrics import linear_domain_error
+from dann_core.methods.objectives import entropy
 
 
 def _half(a):

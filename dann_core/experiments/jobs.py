@@ -15,8 +15,8 @@ def default_jobs(device="auto"):
 
 def train_summary(kw):
     """Train one run from Config keyword arguments; returns the trainer's summary dict."""
-    from .config import Config
-    from .train import train
+    from dann_core.config import Config
+    from dann_core.train import train
     return train(Config(**kw))
 
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .control import ControlError, read_control
-from .layers import LAYERS
-from .liveness import pid_alive
-from .safe_read import open_regular, read_capped, real_dir
-from .stream import CKPT_RE, RUN_NAME_RE, STATES
+from dann_core.rundir.control import ControlError, read_control
+from dann_core.rundir.layers import LAYERS
+from dann_core.rundir.liveness import pid_alive
+from dann_core.rundir.safe_read import open_regular, read_capped, real_dir
+from dann_core.rundir.writer import CKPT_RE, RUN_NAME_RE, STATES
 
 MAX_JSON = 1 << 20        # manifest.json / status.json: ~2 kB when a trainer wrote them
 MAX_LINE = 4 << 20        # a metrics record is ~300 bytes: a longer line is skipped, not parsed

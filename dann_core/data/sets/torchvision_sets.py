@@ -21,7 +21,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from ..pairs import PairError, PairSpec, register
+from dann_core.data.pairs import PairError, PairSpec, register
 
 # ---------------------------------------------------------------- data root and downloads
 
@@ -266,7 +266,7 @@ PHOTO_DIRS = ("bsds500", os.path.join("BSR", "BSDS500", "data", "images", "train
 
 def photo_folder(root):
     """The first of root/bsds500, root/BSR/BSDS500/data/images/train holding images, or None."""
-    from .photos import IMAGE_EXT
+    from dann_core.data.sets.photos import IMAGE_EXT
     for d in PHOTO_DIRS:
         p = os.path.join(root, d)
         if os.path.isdir(p) and any(n.lower().endswith(IMAGE_EXT) for n in os.listdir(p)):
@@ -292,8 +292,8 @@ def _photos_key(data_root):
 
 
 def build_mnist_mnistm_full(seed, data_root=None):
-    from .mnistm import blend_mnistm
-    from .photos import embedded_photos, photos_from_folder
+    from dann_core.data.sets.mnistm import blend_mnistm
+    from dann_core.data.sets.photos import embedded_photos, photos_from_folder
     root = _root_for_build(data_root, MNIST)
     folder = photo_folder(root)
     try:
@@ -321,7 +321,7 @@ def build_svhn_mnist(seed, data_root=None):
 
 
 def build_mnist_usps(seed, data_root=None):
-    from .uci_digits import to_mnist_frame
+    from dann_core.data.sets.uci_digits import to_mnist_frame
     root = _root_for_build(data_root, MNIST, USPS)
     (mtr, mty), (mte, mey) = load_mnist(root, True), load_mnist(root, False)
     (utr, uty), (ute, uey) = load_usps(root, True), load_usps(root, False)
@@ -333,7 +333,7 @@ N_SYN_SVHN_TRAIN, N_SYN_SVHN_TEST = 60000, 10000
 
 
 def build_syndigits_svhn(seed, data_root=None):
-    from .syndigits import render
+    from dann_core.data.sets.syndigits import render
     root = _root_for_build(data_root, SVHN)
     (ttr, tty), (tte, tey) = load_svhn(root, "train"), load_svhn(root, "test")
     sx, sy = render(N_SYN_SVHN_TRAIN + N_SYN_SVHN_TEST, size=32, seed=seed * 7 + 13)
@@ -377,7 +377,7 @@ register(PairSpec(
 
 
 def _syn_svhn_key(data_root):
-    from .syndigits import fonts_fingerprint
+    from dann_core.data.sets.syndigits import fonts_fingerprint
     return f"fonts{fonts_fingerprint()}"
 
 

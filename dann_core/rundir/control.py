@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from .safe_read import read_capped
-from .stream import atomic_write_json
+from dann_core.rundir.safe_read import read_capped
+from dann_core.rundir.writer import atomic_write_json
 
 try:
     import fcntl

@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from .liveness import process_start
+from dann_core.rundir.liveness import process_start
 
 STATES = ("starting", "running", "paused", "finished", "failed", "stopped")
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

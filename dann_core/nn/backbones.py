@@ -25,7 +25,7 @@ import sys
 import torch
 from torch import nn
 
-from .network import DANN, conditioning
+from dann_core.nn.network import DANN, conditioning
 
 BACKBONE_LR_MULT = 0.1
 BOTTLENECK = 256
@@ -56,7 +56,7 @@ def imagenet_state_dict(url=WEIGHTS_URL):
     fix = (f"connect to the internet once, or copy {os.path.basename(path)} (from {url}) into "
            f"{os.path.dirname(path)}, or use --model resnet50_scratch to train from random weights (far worse)")
     if not os.path.isfile(path):
-        from .data.torchvision_sets import downloads_enabled
+        from dann_core.data.sets.torchvision_sets import downloads_enabled
         if not downloads_enabled():
             raise WeightsError(f"ResNet-50 ImageNet weights are not in {os.path.dirname(path)} and downloads "
                                f"are off (DANN_OFFLINE=1); {fix}")

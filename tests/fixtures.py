@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from dann_core.layers import LAYERS
-from dann_core.stream import atomic_save_npz, atomic_write_json
+from dann_core.rundir.layers import LAYERS
+from dann_core.rundir.writer import atomic_save_npz, atomic_write_json
 
 
 def features_at(t, n_per_domain, n_classes=3, dim=16, seed=0):

@@ -152,7 +152,7 @@ def _load_builtin():
     import importlib
     import pkgutil
 
-    from . import data
-    for m in pkgutil.iter_modules(data.__path__):
+    from dann_core.data import sets
+    for m in pkgutil.iter_modules(sets.__path__):
         if not m.name.startswith("_"):
-            importlib.import_module(f"{data.__name__}.{m.name}")
+            importlib.import_module(f"{sets.__name__}.{m.name}")

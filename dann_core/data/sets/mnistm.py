@@ -7,8 +7,8 @@ also gets a random scale, flip and channel order, for background variety.
 """
 import numpy as np
 
-from ..pairs import PairSpec, register
-from .photos import embedded_photos
+from dann_core.data.pairs import PairSpec, register
+from dann_core.data.sets.photos import embedded_photos
 
 N_TRAIN = 4000
 

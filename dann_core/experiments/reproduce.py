@@ -28,8 +28,8 @@ import time
 
 import numpy as np
 
-from .jobs import run_many
-from .modes import adversarial, label
+from dann_core.experiments.jobs import run_many
+from dann_core.methods.modes import adversarial, label
 
 # the issue's / the paper's Table 2 analogues that run offline; others with --pairs
 DEFAULT_PAIRS = ("moons", "mnist-mnistm", "syndigits-mnist")
@@ -180,9 +180,9 @@ def _subspace_alignment(so_run_dir, pair_name, seed, data_root=None, d=30):
     """SA on the features of the trained source-only network (the shallow baseline)."""
     import torch
 
-    from .inference import forward_all, load_run_model
-    from .pairs import load_pair
-    from .subspace import subspace_alignment_predict
+    from dann_core.data.pairs import load_pair
+    from dann_core.eval.inference import forward_all, load_run_model
+    from dann_core.eval.subspace import subspace_alignment_predict
     t = time.perf_counter()
     net, man = load_run_model(so_run_dir)
     pair = load_pair(pair_name, seed, data_root)
@@ -200,9 +200,9 @@ def _adabn(run_dir, method, pair_name, seed, data_root=None):
     unlabelled target train split (what `train --adabn` reports, here without training again)."""
     import torch
 
-    from .adabn import adapt_bn
-    from .inference import forward_all, load_run_model
-    from .pairs import load_pair
+    from dann_core.data.pairs import load_pair
+    from dann_core.eval.inference import forward_all, load_run_model
+    from dann_core.nn.adabn import adapt_bn
     t = time.perf_counter()
     net, _ = load_run_model(run_dir)
     pair = load_pair(pair_name, seed, data_root)
@@ -226,9 +226,9 @@ def _earlier(kw):
     A run there that did not finish is removed (its metrics would mix with the new run's: the
     stream appends); a finished one with other settings, or one a live trainer is still writing,
     raises RunClash: it is kept."""
-    from .config import Config, resolve
-    from .reader import RunReader
-    from .train import SUMMARY_KEYS
+    from dann_core.config import Config, resolve
+    from dann_core.rundir.reader import RunReader
+    from dann_core.train import SUMMARY_KEYS
     run_dir = os.path.join(kw["runs_dir"], kw["run_name"])
     if not os.path.isdir(run_dir):
         return None
@@ -255,7 +255,7 @@ def _earlier(kw):
 def _jobs(pairs, seeds, trained, runs_dir, epochs, evals, data_root):
     """(method, Config kwargs) of every training, the adversarial ones (two domains a step) first
     so that the pool's tail is short."""
-    from .pairs import get_spec, load_pair
+    from dann_core.data.pairs import get_spec, load_pair
     out = []
     for pair in pairs:
         get_spec(pair)
@@ -276,7 +276,7 @@ def reproduce(pairs=DEFAULT_PAIRS, seeds=3, out_dir="results", runs_dir=None, jo
     core, one thread each); then SA (and AdaBN) on the trained networks.
     `evals`: evaluations + checkpoints per run (the dashboard can step through them).
     `methods`: optional columns (OPTIONAL); `ablation`: DANN with λ = 0 too (= methods ["dann_lambda0"])."""
-    from .jobs import default_jobs
+    from dann_core.experiments.jobs import default_jobs
     unknown = [m for m in methods if m not in OPTIONAL]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r} (optional columns: {', '.join(OPTIONAL)})")

@@ -7,7 +7,7 @@ itself is network.py's.
 import torch
 from torch import nn
 
-from .network import DANN, conditioning
+from dann_core.nn.network import DANN, conditioning
 
 
 def _flat_dim(features, in_shape, name):
@@ -77,7 +77,7 @@ def moons_mlp(in_shape=(2,), n_classes=2, mode="dann", hidden=15):
 def _backbone(name):
     """A network from backbones.py, imported on first use (it imports torchvision)."""
     def make(in_shape, n_classes, mode="dann"):
-        from . import backbones
+        from dann_core.nn import backbones
         return getattr(backbones, name)(in_shape=in_shape, n_classes=n_classes, mode=mode)
     make.__name__ = name
     return make

@@ -10,8 +10,8 @@ import json
 import os
 import time
 
-from .jobs import default_jobs, run_many
-from .modes import ADVERSARIAL, adversarial
+from dann_core.experiments.jobs import default_jobs, run_many
+from dann_core.methods.modes import ADVERSARIAL, adversarial
 
 FIELDS = ["lambda_max", "target_acc", "source_acc", "domain_err", "linear_domain_err", "seconds", "run"]
 

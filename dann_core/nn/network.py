@@ -19,8 +19,8 @@ import math
 import torch
 from torch import nn
 
-from .grl import GradientReversal
-from .layers import LAYERS
+from dann_core.nn.grl import GradientReversal
+from dann_core.rundir.layers import LAYERS
 
 CONDITIONAL = ("cdan", "cdan_e")
 MULTILINEAR_MAX = 4096   # the CDAN paper: the full map up to 4096 entries, else randomized

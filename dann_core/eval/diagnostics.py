@@ -20,7 +20,7 @@ Plain numpy on arrays the evaluation already holds: milliseconds for a few thous
 """
 import numpy as np
 
-from .metrics import linear_domain_error
+from dann_core.eval.metrics import linear_domain_error
 
 MIN_POINTS = 4   # fewer points than this on a side: no conditional domain error for that class
 

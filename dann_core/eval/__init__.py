@@ -1,0 +1,1 @@
+"""What a checkpoint is worth: evaluation, batched forwards, domain metrics, diagnostics, baselines."""

@@ -1,0 +1,1 @@
+"""Many runs: the Table 2 reproduction, λ sweeps, parallel jobs."""

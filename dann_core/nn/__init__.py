@@ -1,0 +1,1 @@
+"""Networks: the gradient reversal layer, the DANN module, the model registry, weight averaging, AdaBN."""
