@@ -256,7 +256,7 @@ def cmd_train(a):
         return 0  # under torchrun, rank 0 alone reports (and writes the stream)
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"
     print(f"{s['state']}: source_acc={fmt(s['source_acc'])} target_acc={fmt(s['target_acc'])} "
-          f"domain_err={fmt(s['domain_err'])} seconds={s['seconds']:.1f} run={s['run_dir']}")
+          f"domain_err={fmt(s['domain_err'])} seconds={s['seconds']:.3f} run={s['run_dir']}")
     return 0
 
 

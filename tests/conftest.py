@@ -1,4 +1,6 @@
+import multiprocessing.process
 import os
+import subprocess
 import time
 
 import pytest
@@ -20,6 +22,33 @@ def _shared_cache(tmp_path_factory):
     # one pair cache for the whole session (building MNIST-M costs seconds), never the user's
     if not os.environ.get("DANN_CACHE"):
         os.environ["DANN_CACHE"] = str(tmp_path_factory.mktemp("dann-cache"))
+    yield
+
+
+# what a test must be marked `server` (or `browser`) to start: the fast lane starts none of these
+PROCESS_WORDS = ("streamlit", "dann_core", "torch.distributed.run", "playwright", "chromium")
+
+
+@pytest.fixture(autouse=True)
+def _fast_lane_starts_no_process(request, monkeypatch):
+    """An unmarked test that starts a server, a trainer or a browser fails at once, naming the
+    marker it lacks: the fast lane stays fast and the markers stay true."""
+    if request.node.get_closest_marker("server") or request.node.get_closest_marker("browser"):
+        yield
+        return
+    real = subprocess.Popen.__init__
+
+    def guarded(self, args, *a, **kw):
+        cmd = " ".join(map(str, args)) if isinstance(args, (list, tuple)) else str(args)
+        if any(w in cmd for w in PROCESS_WORDS):
+            raise AssertionError(f"{request.node.nodeid} starts {cmd[:100]!r}: mark it server (or browser)")
+        real(self, args, *a, **kw)
+
+    def no_worker(self):  # multiprocessing's workers (jobs.run_many trains in them) start no Popen
+        raise AssertionError(f"{request.node.nodeid} starts a worker process: mark it server")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", no_worker)
     yield
 
 

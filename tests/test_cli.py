@@ -141,7 +141,7 @@ def test_control_steers_a_running_trainer(tmp_path):
                             stderr=subprocess.PIPE, text=True)
     d = os.path.join(runs, "live")
 
-    def until(pred, what, timeout=10):
+    def until(pred, what, timeout=60):
         t0 = time.time()
         while time.time() - t0 < timeout:
             if pred():

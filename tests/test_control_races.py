@@ -26,6 +26,7 @@ import io, contextlib, json, random, sys, time
 from dann_core.cli import main
 run_dir, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(seed)
+print("ready", flush=True)
 sys.stdin.readline()  # go
 for i in range(n):
     kind = rng.choice(["lambda"] * 5 + ["pause", "resume", "resume", "schedule"])
@@ -110,7 +111,7 @@ def test_a_hundred_writes_from_the_cli_and_the_page_while_the_trainer_reads(tmp_
         _wait(lambda: RunReader(run_dir).status().state == "running", 120, "the trainer to start")
         cli = subprocess.Popen([sys.executable, "-c", CLI_WRITER, run_dir, str(WRITES // 2), "1"], cwd=ROOT,
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        time.sleep(3)  # its interpreter starts; it then waits for "go"
+        assert cli.stdout.readline().strip() == "ready"  # its interpreter is up; it now waits for "go"
         page_log = []
 
         def page_writer(rng):  # what the page's callbacks call
@@ -149,10 +150,12 @@ def test_a_hundred_writes_from_the_cli_and_the_page_while_the_trainer_reads(tmp_
 
         # the trainer ends up in the final state: resume if paused, then check λ, then stop
         if final.get("paused"):  # λ written during the pause takes effect now: at this seq
-            _wait(lambda: RunReader(run_dir).status().state == "paused", 10, "the run to pause")
+            _wait(lambda: RunReader(run_dir).status().state == "paused", 60, "the run to pause")
             states[launcher.pause(run_dir, False)["seq"]] = {**state, "paused": False}
-        _wait(lambda: RunReader(run_dir).status().state == "running", 10, "the run to run")
-        time.sleep(0.5)
+        _wait(lambda: RunReader(run_dir).status().state == "running", 60, "the run to run")
+        # the stop is checked before λ in a step: it may go only once the last λ is in effect
+        _wait(lambda: _hand_in_effect(RunReader(run_dir).metrics()) == final.get("lambda"), 60,
+              "the trainer to apply the last λ")
         states[launcher.stop(run_dir)["seq"]] = {**state, "paused": False, "stop": True}
         assert trainer.wait(30) == 0, trainer.stderr.read()[-2000:]
         assert RunReader(run_dir).status().state == "stopped"
@@ -163,6 +166,15 @@ def test_a_hundred_writes_from_the_cli_and_the_page_while_the_trainer_reads(tmp_
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait(10)
+
+
+def _hand_in_effect(recs):
+    """The hand-set λ the trainer's last λ record put in effect (None: the schedule's)."""
+    hand = None
+    for m in recs:
+        if m.get("event") == "lambda":
+            hand = m["lambda"] if m["lambda_source"] == "control" else None
+    return hand
 
 
 def _check_lambda_records(recs, states, final):

@@ -87,16 +87,20 @@ def test_warm_start_moves_points_less_than_independent_layouts(method):
         assert d_warm < 0.75 * d_aligned, (d_warm, d_aligned)
 
 
-def test_layout_is_computed_once_then_read_from_disk(tmp_path):
+def test_layout_is_computed_once_then_read_from_disk(tmp_path, monkeypatch):
     run = fixtures.make_run(str(tmp_path / "r"), steps=(0, 50, 100))
     f = fixtures.features_at(0.5, 60)[0]
     y1, info1 = projections.layout(run, 50, "tsne", f)
     assert not info1["cached"] and info1["saved"]
     path = os.path.join(run, "projections", "tsne_00000050.npz")
     assert os.path.isfile(path)
-    t0 = time.perf_counter()
+
+    def not_again(*a, **kw):
+        raise AssertionError("a cached layout was computed again")
+    monkeypatch.setattr(projections, "compute", not_again)
     y2, info2 = projections.layout(run, 50, "tsne", f)
-    assert info2["cached"] and time.perf_counter() - t0 < 0.2
+    assert info2["cached"]
+    monkeypatch.undo()
     np.testing.assert_array_equal(y1, y2)
     assert not [n for n in os.listdir(os.path.dirname(path)) if ".tmp" in n]  # atomic: no leftovers
     # the next checkpoint warm-starts from the nearest earlier cached layout
@@ -177,12 +181,12 @@ def test_background_layouts_answer_at_once_and_drop_stale_requests(tmp_path, mon
 
     def slow(run_dir, step, method, features, **kw):
         computed.append(step)
-        gate.wait(10)
+        gate.wait(60)
         return real(run_dir, step, method, features, **kw)
     monkeypatch.setattr(projections, "layout", slow)
     load = lambda s: reading.features(run, s)
 
-    def wait_for(cond, timeout=10):
+    def wait_for(cond, timeout=60):
         t0 = time.time()
         while not cond() and time.time() - t0 < timeout:
             time.sleep(0.05)

@@ -9,10 +9,13 @@ import re
 import time
 
 import fixtures
+import pytest
 from browser import ARGS, CHROMIUM, OUT, browser_or_fail
 
 from dann_core.rundir.control import read_control
 from dann_core.rundir.reader import RunReader
+
+pytestmark = pytest.mark.browser
 
 
 def test_start_a_run_and_watch_its_embedding(dashboard):
@@ -61,7 +64,7 @@ def test_start_a_run_and_watch_its_embedding(dashboard):
             box = pt.bounding_box()
             page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             tip = page.locator("#dann-hover-thumb")
-            tip.wait_for(state="visible", timeout=10_000)
+            tip.wait_for(state="visible", timeout=60_000)
             assert tip.locator("img").get_attribute("src").startswith("data:image/png;base64,")
             page.screenshot(path=os.path.join(OUT, "e2e_embedding_hover.png"))
         except BaseException:
@@ -95,15 +98,15 @@ def test_steer_yourself_follows_the_live_run(dashboard):
                 steps = [int(m) for t in charts.all_inner_texts() for m in re.findall(r"· step (\d+)", t)]
                 return max(steps, default=-1)
             first, t0 = shown(), time.time()
-            while shown() <= first and time.time() - t0 < 30:
+            while shown() <= first and time.time() - t0 < 120:
                 time.sleep(0.5)
-            assert shown() > first, f"the embedding stayed at step {first} for 30 s"
+            assert shown() > first, f"the embedding stayed at step {first} for 120 s"
             head = page.locator(f'[class*="st-key-run_{name}"]').get_by_text("running, step").first
             step_text = head.inner_text()
             t0 = time.time()
-            while head.inner_text() == step_text and time.time() - t0 < 10:
+            while head.inner_text() == step_text and time.time() - t0 < 60:
                 time.sleep(0.3)
-            assert head.inner_text() != step_text, f"the status stayed at {step_text!r} for 10 s"
+            assert head.inner_text() != step_text, f"the status stayed at {step_text!r} for 60 s"
             assert page.get_by_test_id("stException").count() == 0
             assert page.get_by_text("This app has encountered an error").count() == 0
             ctl = read_control(os.path.join(runs, name))

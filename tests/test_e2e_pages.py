@@ -9,9 +9,12 @@ import sys
 import time
 
 import fixtures
+import pytest
 from browser import ARGS, CHROMIUM, OUT, browser_or_fail, clipped
 
 from dann_core.rundir.reader import RunReader
+
+pytestmark = pytest.mark.browser
 
 SIZES = ((1280, 720), (1440, 900))
 CHARTS = ".js-plotly-plot"

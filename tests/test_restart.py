@@ -7,6 +7,7 @@ import os
 import signal
 import time
 
+import pytest
 from browser import ARGS, CHROMIUM, OUT, browser_or_fail, start_from_sidebar
 
 from dann_core.rundir.control import read_control
@@ -14,6 +15,8 @@ from dann_core.rundir.liveness import pid_alive
 from dann_core.rundir.reader import RunReader
 from dashboard import server
 from dashboard.runs import launcher
+
+pytestmark = pytest.mark.browser
 
 EPOCHS, PACE = "8000", "50"  # far longer than the test, at a pace that leaves the page CPU
 

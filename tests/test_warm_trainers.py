@@ -105,6 +105,7 @@ def test_a_warm_trainer_without_a_run_exits_when_the_pipe_closes_and_a_bad_job_i
     assert out.stderr.decode().startswith("dann_core.warm: a bad job line (JSONDecodeError")
 
 
+@pytest.mark.browser
 def test_try_it_in_a_browser_hands_both_runs_to_warm_trainers(tmp_path):
     """Start here's "Try it" on a server that keeps two warm trainers: both runs are trained by
     them, and Train & watch draws both live embeddings."""
