@@ -140,8 +140,9 @@ def emulated_follow(run_dir, method, stop_file, period=1.5):
     """Without a browser: what one live refresh of the page computes, every `period` s."""
     while not os.path.exists(stop_file):
         t0 = time.time()
-        manifest, status, records, steps, _ = reading.snapshot(run_dir)
-        train, evals = split_metrics(records)
+        snap = reading.snapshot(run_dir)
+        steps = snap.steps
+        train, evals = split_metrics(snap.records)
         curves_figure(train, evals, compact=True).to_json()
         if steps:
             f = reading.features(run_dir, steps[-1])

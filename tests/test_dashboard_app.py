@@ -123,6 +123,28 @@ def test_train_page_has_its_controls(runs_dir):
     assert "No runs yet" in texts(at.info)
 
 
+def test_start_here_links_recent_runs_and_a_run_link_is_followed_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("DANN_RUNS_DIR", str(tmp_path))
+    fixtures.make_run(str(tmp_path / "a-run"), state="finished")
+    fixtures.make_run(str(tmp_path / "b-run"), state="failed")
+    at = AppTest.from_file(APP, default_timeout=90).run()  # Start here
+    assert not at.exception and not at.error, texts(at.error)
+    links = {p.proto.query_string: p.proto.label for p in at.get("page_link") if p.proto.page == "train"}
+    assert set(links) == {"run=a-run", "run=b-run"}
+    assert links["run=a-run"].endswith(" · finished") and links["run=b-run"].endswith(" · failed")
+    at.switch_page("views/train.py")
+    at.query_params["run"] = "b-run"
+    at.run()
+    assert not at.exception and list(at.session_state["follow_sel"]) == ["b-run"]
+    at.multiselect(key="follow_sel").set_value(["a-run"]).run()
+    at.run()  # the link seen already: the person's choice stands
+    assert list(at.session_state["follow_sel"]) == ["a-run"]
+    at.query_params["run"] = "nope"
+    at.run()
+    assert "There is no run named 'nope'" in texts(at.warning)
+    assert list(at.session_state["follow_sel"]) == ["a-run"]
+
+
 def test_start_both_writes_two_runs_with_one_thread_each(runs_dir, both):
     modes = {}
     for n in both:

@@ -146,16 +146,17 @@ def test_probe_table_thumbnails_for_images_and_coordinates_for_points(tmp_path):
 
 def test_status_messages_cover_broken_runs(tmp_path):
     dead = fixtures.make_run(str(tmp_path / "dead"), state="running", pid=fixtures.dead_pid())
-    m, st, *_ = reading.snapshot(dead)
-    level, text = reading.status_message("dead", m, st)
+    snap = reading.snapshot(dead)
+    level, text = reading.status_message("dead", snap.manifest, snap.status)
     assert level == "warning" and "gone" in text
     failed = fixtures.make_run(str(tmp_path / "failed"), state="failed")
-    m, st, *_ = reading.snapshot(failed)
-    assert reading.status_message("failed", m, st)[0] == "error"
+    snap = reading.snapshot(failed)
+    assert reading.status_message("failed", snap.manifest, snap.status)[0] == "error"
     with open(os.path.join(failed, "status.json"), "w") as f:
         f.write("{not json")
-    m, st, _, _, warnings = reading.snapshot(failed)
-    level, text = reading.status_message("failed", m, st)
+    snap = reading.snapshot(failed)
+    st, warnings = snap.status, snap.warnings
+    level, text = reading.status_message("failed", snap.manifest, st)
     # a corrupt status is said once, in the run's status line (not again as a warning)
     assert st.state == "corrupt" and level == "warning" and "status.json" in text and not warnings, (text, warnings)
 

@@ -76,9 +76,9 @@ def test_a_full_disk_fails_the_run_with_one_line(tmp_path, monkeypatch, target, 
     assert str(e.value) == why and disk.failed
     st = RunReader(run_dir).status()
     assert st.state == "failed" and st.error == why and "\n" not in why
-    manifest, status, _, _, warnings = reading.snapshot(run_dir)
-    assert reading.status_message("full", manifest, status) == ("error", f"full: the run failed at step {st.step}"
-                                                                         f"/{STEPS}: {why}")
+    snap = reading.snapshot(run_dir)
+    assert reading.status_message("full", snap.manifest, snap.status) == ("error", f"full: the run failed at step "
+                                                                                   f"{st.step}/{STEPS}: {why}")
     if target == "metrics":  # the line that did not fit is torn: skipped, and nothing after it
         with open(os.path.join(run_dir, "metrics.jsonl"), "rb") as f:
             assert not f.read().endswith(b"\n")
@@ -106,5 +106,4 @@ def test_a_disk_that_stays_full_leaves_a_dead_run_and_the_trainer_s_last_line(tm
     assert log[-1] == f"dann: error: run failed: {why}"
     st = RunReader(str(run_dir)).status()
     assert st.state == "dead"  # status.json still says running: the disk refused "failed" too
-    _, _, _, _, warnings = reading.snapshot(str(run_dir))
-    assert warnings == [f"trainer log: dann: error: run failed: {why}"]
+    assert reading.snapshot(str(run_dir)).warnings == [f"trainer log: dann: error: run failed: {why}"]

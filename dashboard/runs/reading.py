@@ -8,11 +8,12 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from dann_core.rundir.reader import RunReader, list_runs
+from dann_core.rundir.reader import RunReader, RunStatus, list_runs
 from dashboard.paths import runs_dir
 
 
@@ -43,8 +44,18 @@ def reader(run_dir):
     return r
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """A run as `snapshot` read it at one moment."""
+    manifest: dict       # {} before the trainer wrote it
+    status: RunStatus
+    records: list        # the metric records so far
+    steps: list          # the checkpoint steps, ascending
+    warnings: list       # one line each, for the page to show
+
+
 def snapshot(run_dir):
-    """(manifest, status, metric records, checkpoint steps, warnings) of a run, read now.
+    """A run's manifest, status, metric records, checkpoint steps and warnings, read now.
 
     A trainer that died without a word in status.json (killed, or a full disk refused even
     that) leaves its last line in trainer.log when a dashboard started it: it is one of the
@@ -63,7 +74,7 @@ def snapshot(run_dir):
     if status.state == "dead" and not rd.refused:
         from dashboard.runs.launcher import log_tail
         warnings += [f"trainer log: {line[:300]}" for line in log_tail(run_dir, 1)]
-    return manifest, status, records, steps, warnings
+    return Snapshot(manifest, status, records, steps, warnings)
 
 
 def refused_entries(root=None):

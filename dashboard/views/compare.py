@@ -14,17 +14,18 @@ from dashboard.runs import reading
 
 def column(root, name, p, method, colour_by, layer):
     run_dir = os.path.join(root, name)
-    manifest, status, records, steps, warnings = reading.snapshot(run_dir)
+    snap = reading.snapshot(run_dir)
+    manifest, records, steps = snap.manifest, snap.records, snap.steps
     if layer not in reading.layers(run_dir, manifest, steps):
         st.caption(f"This run has no separate {LAYERS[layer]}: its features are shown.")
         layer = "features"
     mode = label(manifest.get("mode", "?"))
     st.markdown(f"### {mode} · {manifest.get('pair', '?')} · seed {manifest.get('seed', '?')}")
     st.caption(name)
-    level, text = reading.status_message(name, manifest, status)
+    level, text = reading.status_message(name, manifest, snap.status)
     if level in ("warning", "error"):
         widgets.show_status(level, text)
-    widgets.show_warnings(warnings)
+    widgets.show_warnings(snap.warnings)
     step = reading.step_at_progress(steps, manifest, p)
     if step is None:
         st.warning(f"{name}: no checkpoint yet.")

@@ -7,7 +7,7 @@ import streamlit as st
 from dann_core.eval.metrics import proxy_a_distance
 from dann_core.methods.modes import ADVERSARIAL, label
 from dann_core.rundir.layers import LAYERS
-from dashboard import paths, widgets
+from dashboard import paths, state, widgets
 from dashboard.plots import panels, projections
 from dashboard.runs import reading
 
@@ -52,8 +52,8 @@ def main():
     if not names:
         st.info("No runs yet: start one on the Train & watch page.")
         return
-    wanted = st.query_params.get("run")
-    followed = (st.session_state.get("follow_sel") or [None])[0]
+    wanted = st.query_params.get(state.RUN_QUERY)
+    followed = (st.session_state.get(state.FOLLOWED) or [None])[0]
     row = widgets.controls_row()
     with row:
         name = widgets.pick_run("Run", names, "emb_run", default=wanted if wanted in names else followed,
@@ -61,13 +61,14 @@ def main():
         method = widgets.method_picker("emb_method", default="tsne")
         colour_by = widgets.colour_by_picker("emb_colour_by")
     run_dir = os.path.join(root, name)
-    manifest, status, records, steps, warnings = reading.snapshot(run_dir)
+    snap = reading.snapshot(run_dir)
+    manifest, records, steps = snap.manifest, snap.records, snap.steps
     with row:
         layer = widgets.layer_picker("emb_layer", reading.layers(run_dir, manifest, steps))
-    level, text = reading.status_message(name, manifest, status)
+    level, text = reading.status_message(name, manifest, snap.status)
     if level in ("warning", "error"):
         widgets.show_status(level, text)
-    widgets.show_warnings(warnings)
+    widgets.show_warnings(snap.warnings)
     if not steps:
         st.warning(f"{name}: no checkpoint yet, so there is nothing to project.")
         return

@@ -78,10 +78,11 @@ def main():
         method = widgets.method_picker("ex_method", default="pca")
         colour_by = widgets.colour_by_picker("ex_colour_by")
     run_dir = os.path.join(root, name)
-    manifest, status, records, steps, warnings = reading.snapshot(run_dir)
+    snap = reading.snapshot(run_dir)
+    steps = snap.steps
     with row:
-        layer = widgets.layer_picker("ex_layer", reading.layers(run_dir, manifest, steps))
-    widgets.show_warnings(warnings)
+        layer = widgets.layer_picker("ex_layer", reading.layers(run_dir, snap.manifest, steps))
+    widgets.show_warnings(snap.warnings)
     if not steps:
         st.warning(f"{name}: no checkpoint yet, so there is nothing to export.")
         return
@@ -95,7 +96,7 @@ def main():
     if fig is None:
         st.warning(f"{name}: cannot show step {step}: {info}")
         return
-    train, evals = split_metrics(records)
+    train, evals = split_metrics(snap.records)
     left, right = st.columns([1, 1.15])
     left.plotly_chart(fig, key="ex_emb", width="stretch")
     curves = curves_figure(train, evals, title=f"{name} · training curves", compact=True, height=620)

@@ -4,10 +4,10 @@ import time
 
 import streamlit as st
 
-from dashboard import paths, widgets
+from dashboard import paths, state, widgets
 from dashboard.lecture import demo
 from dashboard.plots.embedding import embedding_figure
-from dashboard.runs import launcher, reading
+from dashboard.runs import following, launcher, reading
 
 TRY = ("moons", ["source_only", "dann"])    # the one-click demo: both side by side, the pair's defaults
 TRY_PACE = 100.0  # steps a second: moons' 2,700 steps in ~30 s one can watch (at full speed: 4 s)
@@ -22,8 +22,8 @@ def start(pair, modes, **opts):
     except launcher.LaunchError as e:
         st.session_state["home_error"] = str(e)
         return
-    st.session_state["follow_sel"] = names
-    st.session_state["pending"] = {**st.session_state.get("pending", {}), **{n: time.time() for n in names}}
+    st.session_state[state.FOLLOWED] = names
+    st.session_state[state.PENDING] = following.started(st.session_state.get(state.PENDING, {}), names, time.time())
     st.session_state["go_watch"] = True
 
 
@@ -88,9 +88,9 @@ def main():
     if runs:
         st.subheader("Recent runs")
         for n in runs:
-            _, status, _, _, _ = reading.snapshot(os.path.join(root, n))
+            status = reading.snapshot(os.path.join(root, n)).status
             st.page_link("views/train.py", label=f"{widgets.run_label(root, n)} · {status.state}",
-                         query_params={"run": n}, icon=":material/monitoring:")
+                         query_params={state.RUN_QUERY: n}, icon=":material/monitoring:")
     st.caption("More on every page: Train & watch starts any pair and follows runs live; Embeddings steps "
                "through a run's checkpoints; Compare puts two runs side by side; Results has the paper's Table 2.")
 

@@ -66,7 +66,7 @@ def progress_section(root):
                         st.caption(f"λ_max {lam:g}: waiting")
                         st.progress(0.0)
                         continue
-                    _, status, _, _, _ = reading.snapshot(os.path.join(root, run))
+                    status = reading.snapshot(os.path.join(root, run)).status
                     st.caption(f"λ_max {lam:g}: {status.state}")
                     st.progress(max(0.0, min(1.0, status.progress)))
             if st.button("Stop the sweep", key="sw_stop"):

@@ -6,19 +6,16 @@ import streamlit as st
 
 from dann_core.methods.modes import ADVERSARIAL, label
 from dann_core.rundir.layers import LAYERS
-from dashboard import paths, widgets
+from dashboard import paths, state, widgets
 from dashboard.plots import classes, panels
-from dashboard.runs import launcher, reading, steering
+from dashboard.runs import following, launcher, reading, steering
 
 SCHEDULES = {"paper": "paper ramp to λ_max", "constant": "constant λ_max"}
 MODE_CHOICES = {label("dann"): ["dann"], label("source_only"): ["source_only"],
                 "both side by side": ["source_only", "dann"], label("cdan"): ["cdan"], label("cdan_e"): ["cdan_e"]}
 LENGTHS = {"schedule": "its schedule's end", "live": "I stop it (λ by hand)"}
-REFRESH_S = 2.0      # live refresh of the charts, per followed run, while one is active (see live())
-HEAD_S = 1.0         # live refresh of each run's status, λ slider and buttons (cheap)
 FLASH_S = 10.0       # how long a control's error stays said
 LIST_POLL_S = 4.0    # how often the run list is checked for runs started elsewhere (CLI)
-STARTING_S = 90      # a run directory this young without a manifest is starting, not broken
 
 
 def start_section(root):
@@ -75,8 +72,8 @@ def start_section(root):
         st.session_state["start_error"] = str(e)
         st.error(str(e))
         return
-    st.session_state["pending"] = {**st.session_state.get("pending", {}), **{n: time.time() for n in run_names}}
-    st.session_state["follow_sel"] = run_names
+    st.session_state[state.PENDING] = following.started(st.session_state.get(state.PENDING, {}), run_names, time.time())
+    st.session_state[state.FOLLOWED] = run_names
     st.toast(f"Started {', '.join(run_names)}")
 
 
@@ -174,9 +171,10 @@ def run_head(root, name):
     """A run's title, status, λ slider and buttons: the part a person acts on, redrawn by its own
     fast fragment. Returns whether the run is still going (or starting)."""
     run_dir = os.path.join(root, name)
-    manifest, status, records, _, warnings = reading.snapshot(run_dir)
+    snap = reading.snapshot(run_dir)
+    manifest, status, records = snap.manifest, snap.status, snap.records
     st.markdown(f"#### {widgets.run_label(root, name)}")
-    if _starting(run_dir, name, manifest, status):
+    if _starting(run_dir, name, snap):
         return starting(run_dir, name)
     adversarial = manifest.get("mode") in ADVERSARIAL
     status_line(run_dir, name, manifest, status, records)
@@ -188,7 +186,7 @@ def run_head(root, name):
             with row:
                 lambda_slider(run_dir, name, manifest, ctl, records)
         buttons(row, run_dir, name, ctl, adversarial)
-    widgets.show_warnings(warnings)
+    widgets.show_warnings(snap.warnings)
     if status.state == "failed" and launcher.is_ours(name):
         for line in launcher.log_tail(run_dir, 1):
             st.caption(f"trainer log: {line}")
@@ -199,8 +197,9 @@ def run_body(root, name, method, colour_by, compact, layer="features"):
     """A run's live embedding and curves: the heavy part (the browser redraws them), on the slower
     refresh."""
     run_dir = os.path.join(root, name)
-    manifest, status, records, steps, _ = reading.snapshot(run_dir)
-    if _starting(run_dir, name, manifest, status):
+    snap = reading.snapshot(run_dir)
+    manifest, records, steps = snap.manifest, snap.records, snap.steps
+    if _starting(run_dir, name, snap):
         return  # its head says so
     adversarial = manifest.get("mode") in ADVERSARIAL
     # one run: the embedding (the larger half) beside the curves; two runs: stacked in each column
@@ -235,64 +234,62 @@ def layer_line(records, layer):
                    + " · ".join(p for p in parts if p), help=f"Class agreement: {widgets.AGREEMENT_HELP}")
 
 
-def _starting(run_dir, name, manifest, status):
-    """No manifest yet, from a trainer this page started or a run directory made moments ago."""
-    return not manifest and (launcher.is_ours(name) or _young(run_dir)) and not status.raw
+def _starting(run_dir, name, snap):
+    """following.starting, asked of a run without a manifest."""
+    if snap.manifest:
+        return False  # the usual case, told without is_ours (which can read /proc)
+    return following.starting(snap.manifest, snap.status.raw, launcher.is_ours(name), _age(run_dir))
 
 
-def _young(run_dir):
+def _age(run_dir):
     try:
-        return time.time() - os.path.getmtime(run_dir) < STARTING_S
+        return time.time() - os.path.getmtime(run_dir)
     except OSError:
-        return False
+        return None
+
+
+def _active(root, name):
+    return reading.snapshot(os.path.join(root, name)).status.active
 
 
 # ----------------------------------------------------------------------------- following runs
 
 def follow_section(root):
     all_runs = reading.runs(root)
-    pending = {n: t for n, t in st.session_state.get("pending", {}).items()
-               if n not in all_runs and time.time() - t < 600}
-    st.session_state["pending"] = pending
-    options = list(pending) + all_runs
-    wanted = st.query_params.get("run")
-    if wanted and wanted not in options:
+    pending = following.still_pending(st.session_state.get(state.PENDING, {}), all_runs, time.time())
+    st.session_state[state.PENDING] = pending
+    options = following.options(pending, all_runs)
+    wanted = st.query_params.get(state.RUN_QUERY)
+    if following.unknown(wanted, options):
         st.warning(f"There is no run named {wanted!r} in {root}: showing the others.")
     if not options:
         st.info("No runs yet. Start one from the sidebar (or on Start here), or from a terminal:  \n"
                 f"`dann train --pair moons --runs-dir {root}`")
         return False
-    sel = st.session_state.get("follow_sel")
-    if wanted in options and st.session_state.get("run_param") != wanted:
-        sel = [wanted]  # a ?run= link opened in a session that follows other runs: the link wins, once
+    sel = following.choice(st.session_state.get(state.FOLLOWED), wanted, st.session_state.get("run_param"), options)
     st.session_state["run_param"] = wanted
     if sel is None:
-        if wanted in options:
-            sel = [wanted]
-        else:
-            active = [n for n in all_runs if reading.snapshot(os.path.join(root, n))[1].active]
-            sel = active[:2] or all_runs[:1]
-    st.session_state["follow_sel"] = [n for n in sel if n in options][:2]
+        sel = following.default(all_runs, {n for n in all_runs if _active(root, n)})
+    st.session_state[state.FOLLOWED] = sel
     with widgets.controls_row():
         shown = lambda n: widgets.run_label(root, n) if n in all_runs else f"{n} (starting)"
-        follow = st.multiselect("Follow (up to two, side by side)", options, key="follow_sel", max_selections=2,
-                                format_func=shown, width=330)
-        q = st.query_params.get("method")
-        method = widgets.method_picker("live_method", options=["pca", "tsne"],
-                                       default=q if q in ("pca", "tsne") else "pca")
+        follow = st.multiselect("Follow (up to two, side by side)", options, key=state.FOLLOWED,
+                                max_selections=following.MAX_FOLLOWED, format_func=shown, width=330)
+        method = widgets.method_picker("live_method", options=list(following.METHODS),
+                                       default=following.method(st.query_params.get("method")))
         colour_by = widgets.colour_by_picker("live_colour_by")
         have = {ly for n in follow if n in all_runs for ly in reading.layers(os.path.join(root, n))}
         layer = widgets.layer_picker("live_layer", [ly for ly in LAYERS if ly in have])
     if not follow:
         return False
-    busy = any(n in pending or reading.snapshot(os.path.join(root, n))[1].active for n in follow)
+    busy = following.busy(follow, pending, {n for n in follow if n not in pending and _active(root, n)})
     live(root, follow, busy, method, colour_by, layer)
     return busy
 
 
 def _charted(root, names):
     """Every run in `names` has a checkpoint: its embedding can be drawn."""
-    return all(reading.snapshot(os.path.join(root, n))[3] for n in names)
+    return all(reading.snapshot(os.path.join(root, n)).steps for n in names)
 
 
 def live(root, follow, busy, method, colour_by, layer):
@@ -300,13 +297,8 @@ def live(root, follow, busy, method, colour_by, layer):
     (embedding, curves), each redrawn by its own fragment. The heads' refresh is cheap and fast,
     and a move of the slider reruns only the heads: the browser shows it without waiting for
     charts (docs/dashboard.md, "Live λ")."""
-    # Charts refresh every REFRESH_S per run shown: Chromium redraws each run's two charts whole
-    # at every refresh, and two runs every 2 s kept its main thread busy without a pause on two
-    # cores, so the page fell seconds behind, the slider with it. Until every followed run has
-    # its first checkpoint they refresh every REFRESH_S: a run just started shows its first
-    # embedding as soon as it can
     ready = _charted(root, follow)
-    every = REFRESH_S * len(follow) if ready else REFRESH_S
+    every = following.refresh(busy, len(follow), ready)
     flash_box = st.container()
     cols = st.columns(len(follow), gap="large") if len(follow) > 1 else [st.container()]
     panels_ = []
@@ -314,7 +306,7 @@ def live(root, follow, busy, method, colour_by, layer):
         with col, st.container(key=f"run_{name}"):  # the key names the panel in the page (browser tests)
             panels_.append((name, st.container(), st.container()))
 
-    @st.fragment(run_every=HEAD_S if busy else None)
+    @st.fragment(run_every=every.heads)
     def heads():
         # each fragment writes into every container it fills at every run (a container of its own
         # there): Streamlit refuses a fragment's write into an outside container it left empty in
@@ -328,17 +320,17 @@ def live(root, follow, busy, method, colour_by, layer):
             with head.container():
                 shown = widgets.ui_safe(run_head, root, name)
                 still.append(shown is None or shown)  # a panel that failed to draw keeps the refresh going
-        if busy and not any(still):
-            st.rerun()  # everything followed has ended: a full rerun stops the refresh timers
+        if following.all_ended(busy, still):
+            st.rerun()  # a full rerun stops the refresh timers
 
-    @st.fragment(run_every=every if busy else None)
+    @st.fragment(run_every=every.bodies)
     def bodies():
         for name, _, body in panels_:
             with body.container():
                 widgets.ui_safe(run_body, root, name, method, colour_by, len(follow) > 1, layer)
         if busy:
             check_run_list(root)  # while refreshing anyway; the separate list poll is off then
-        if busy and not ready and len(follow) > 1 and _charted(root, follow):
+        if following.slower_once_charted(busy, len(follow), ready) and _charted(root, follow):
             st.rerun()  # every run has its first embedding now: a full rerun sets the slower refresh
     heads()
     bodies()
