@@ -8,6 +8,7 @@ Also what the device can do for a run: bf16 autocast (`amp`), torch.compile, and
 host tensor up without making the host wait.
 """
 import contextlib
+import gc
 import importlib.util
 import os
 import shutil
@@ -71,6 +72,10 @@ class Placement:
         if barrier:
             kw = {"device_ids": [self.device.index]} if self.device.type == "cuda" else {}
             torch.distributed.barrier(**kw)
+        # the group's worker threads must be joined now, while the interpreter lives: a group still
+        # referenced (a DDP wrapper in a cycle) is torn down at interpreter exit, where gloo's threads
+        # dropping their tensors abort the process (SIGABRT)
+        gc.collect()
         torch.distributed.destroy_process_group()
 
 

@@ -1,16 +1,16 @@
 """The DANN training loop, top to bottom (Ganin & Lempitsky 2015, Algorithm 1).
 
-Each step: half a batch of labelled source, half a batch of unlabelled target (batches.py).
+Each step: half a batch of labelled source, half a batch of unlabelled target (data/batches.py).
     label loss   CE(G_y(G_f(x_s)), y_s)                        trains G_f and G_y
     domain loss  BCE(G_d(GRL_lambda(G_f(x))), d), d = 0 / 1     trains G_d, and through the
                                                                GRL pushes G_f the other way
-The mode decides what is minimised (objectives.py): dann; source_only; target_only (the oracle);
+The mode decides what is minimised (methods/objectives.py): dann; source_only; target_only (the oracle);
 semi (dann plus the labels of `semi_k` fixed target samples).
 
-While it trains it streams into a run directory (stream.py): metrics every `log_every` steps,
+While it trains it streams into a run directory (rundir/writer.py): metrics every `log_every` steps,
 an evaluation plus a checkpoint with the probe features every `ckpt_every` steps, and it reads
-control.json between steps (control.py: set λ, pause, stop). `ema` > 0 makes the checkpoints
-evaluate a moving average of the weights (averaging.py). Under torchrun every rank trains and
+control.json between steps (rundir/control.py: set λ, pause, stop). `ema` > 0 makes the checkpoints
+evaluate a moving average of the weights (nn/averaging.py). Under torchrun every rank trains and
 rank 0 alone evaluates and writes (device.py); at the end every rank waits for rank 0's last
 write before the process group closes.
 
@@ -150,6 +150,7 @@ def train(cfg, progress=False, log=print):
         bar.close()
         if writer is not None:
             writer.close()
+        model = None  # under torchrun the DDP wrapper holds the process group: let it go first (device.py)
         at.close(barrier=reached_end)  # a failing rank does not wait: its peers may never come
 
     return {"run": name, "run_dir": run_dir, "state": state, "steps": step, "rank": at.rank,

@@ -1,5 +1,6 @@
 import multiprocessing.process
 import os
+import re
 import subprocess
 import time
 
@@ -25,8 +26,14 @@ def _shared_cache(tmp_path_factory):
     yield
 
 
-# what a test must be marked `server` (or `browser`) to start: the fast lane starts none of these
-PROCESS_WORDS = ("streamlit", "dann_core", "torch.distributed.run", "playwright", "chromium")
+# what a test must be marked `server` (or `browser`) to start: a server, a trainer, a browser, a
+# benchmark script (they train); a plain CLI call (`dann control`, `--help`) is no trainer
+SERVER_WORDS = ("streamlit run", "torch.distributed.run", "dann_core.warm", "benchmarks/", "playwright", "chromium")
+TRAINER_RE = re.compile(r" (train|reproduce|sweep)( |$)")
+
+
+def starts_a_server(cmd):
+    return any(w in cmd for w in SERVER_WORDS) or (bool(TRAINER_RE.search(cmd)) and "--help" not in cmd)
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +47,7 @@ def _fast_lane_starts_no_process(request, monkeypatch):
 
     def guarded(self, args, *a, **kw):
         cmd = " ".join(map(str, args)) if isinstance(args, (list, tuple)) else str(args)
-        if any(w in cmd for w in PROCESS_WORDS):
+        if starts_a_server(cmd):
             raise AssertionError(f"{request.node.nodeid} starts {cmd[:100]!r}: mark it server (or browser)")
         real(self, args, *a, **kw)
 

@@ -81,6 +81,7 @@ def test_unwritable_runs_dir(tmp_path, capsys):
                     "cannot write to runs directory")
 
 
+@pytest.mark.server
 def test_train_summary_line_and_pairs(tmp_path):
     p = run("train", "--pair", "moons", "--runs-dir", str(tmp_path), "--epochs", "3", "--threads", "1",
             "--no-progress", "--run-name", "ok")
@@ -127,6 +128,7 @@ def test_help_works():
     assert "resnet50" in p.stdout and "mnist_bn" in p.stdout  # --model lists the registry
 
 
+@pytest.mark.server
 def test_control_steers_a_running_trainer(tmp_path):
     """`dann control` on a live run: pause, resume, set λ, back to the schedule, stop; each shows
     in the trainer's own stream within seconds."""
@@ -176,6 +178,7 @@ def test_control_steers_a_running_trainer(tmp_path):
             proc.wait(10)
 
 
+@pytest.mark.server
 def test_a_run_that_diverges_exits_1_with_one_line(tmp_path):
     # plain SGD at an absurd rate blows a ReLU net up within a few steps (moons' sigmoid net only saturates)
     p = run("train", "--pair", "mnist-mnistm", "--optimizer", "sgd", "--lr", "1e20", "--max-steps", "30",

@@ -12,6 +12,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from dann_core.rundir.control import ControlPoll, read_control, write_control
 from dann_core.rundir.reader import RunReader
 from dashboard.runs import launcher
@@ -99,6 +101,7 @@ def test_poll_sees_a_second_write_within_one_tick_of_the_file_clock(tmp_path, mo
     assert poll.poll()[0]["lambda"] == 0.5
 
 
+@pytest.mark.server
 def test_a_hundred_writes_from_the_cli_and_the_page_while_the_trainer_reads(tmp_path):
     runs = str(tmp_path / "runs")
     run_dir = os.path.join(runs, "race")

@@ -171,6 +171,7 @@ def test_train_page_follows_runs_with_curves_and_an_embedding_of_both_domains(ru
     assert "finished at step" in texts(at.markdown)
 
 
+@pytest.mark.server
 def test_cli_run_appears_and_is_steered_by_lambda_and_stopped(runs_dir, monkeypatch):
     name = "cli-run"
     env = dict(os.environ, PYTHONPATH=ROOT)

@@ -237,6 +237,7 @@ def test_control_helpers_write_the_control_file(tmp_path):
         launcher.set_lambda(run, -1)
 
 
+@pytest.mark.server
 def test_a_trainer_that_fails_at_once_leaves_its_reason(tmp_path, monkeypatch):
     runs = str(tmp_path / "runs")
     launched = launcher.start("no-such-pair", "dann", runs, "bad-pair", epochs=1, threads=1)
@@ -279,6 +280,7 @@ def _listening(port):
     return out
 
 
+@pytest.mark.server
 def test_the_dashboard_listens_on_localhost_only(tmp_path):
     """README line 1 (`streamlit run dashboard/app.py` from the checkout) and `dann dashboard`:
     the project's .streamlit/config.toml makes the server listen on the loopback address only."""

@@ -89,6 +89,7 @@ DISK_STAYS_FULL = [("pt", POSITIONS[0])] if len(POSITIONS) == 1 else [(t, n) for
                                                                         for n in POSITIONS]
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("target,nth", DISK_STAYS_FULL)
 def test_a_disk_that_stays_full_leaves_a_dead_run_and_the_trainer_s_last_line(tmp_path, target, nth):
     runs = tmp_path / "runs"

@@ -8,6 +8,11 @@ import re
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.server
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = ["step fp32 b16", "step fp32 b32", "step bf16 b16", "step bf16 b32", "other layout", "first checkpoint",
         "default run fp32", "default run bf16", "torchrun nproc 1", "reader following", "parallel runs",

@@ -7,9 +7,13 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import torch
 
 from dann_core.rundir.reader import RunReader
+
+pytestmark = pytest.mark.server
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KILLS = int(os.environ.get("DANN_KILLS", "12"))  # CI size; docs/reliability.md: 50

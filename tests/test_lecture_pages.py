@@ -218,6 +218,7 @@ def test_lecture_without_assets_says_how_to_make_them(lecture_env, monkeypatch):
 
 # ----------------------------------------------------------------------------- λ sweep
 
+@pytest.mark.server
 def test_sweep_page_runs_a_sweep_as_a_process_and_marks_the_pick(tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     monkeypatch.setenv("DANN_RUNS_DIR", str(runs))

@@ -23,6 +23,9 @@ from dann_core.rundir.control import write_control
 from dann_core.rundir.reader import RunReader
 from dashboard.runs import launcher, reading
 
+pytestmark = pytest.mark.server
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APP = os.path.join(ROOT, "dashboard", "app.py")
 STEPS = int(os.environ.get("DANN_MANY_STEPS", "300"))

@@ -69,6 +69,7 @@ def test_ablation_column_only_where_it_was_run():
     assert "dann_lambda0_mean" not in summarize(_rows())[0] and "λ = 0" not in to_markdown(summarize(_rows()))
 
 
+@pytest.mark.server
 def test_reproduce_smoke_on_moons(tmp_path):
     import subprocess
     import sys

@@ -25,6 +25,7 @@ def test_label_free_pick_never_reads_target_accuracy():
     assert label_free_pick([]) is None
 
 
+@pytest.mark.server
 def test_sweep_cli_on_moons(tmp_path):
     p = subprocess.run([sys.executable, "-m", "dann_core", "sweep", "--pair", "moons", "--lambdas", "0", "1",
                         "--epochs", "10", "--jobs", "2", "--runs-dir", str(tmp_path)], cwd=ROOT,
@@ -45,6 +46,7 @@ def test_sweep_cli_on_moons(tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
+@pytest.mark.server
 def test_sweep_of_a_conditional_mode(tmp_path):
     from dann_core.experiments.sweep import sweep
     from dann_core.rundir.reader import RunReader

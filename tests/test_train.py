@@ -164,6 +164,7 @@ def _wait(pred, timeout=60):
     return False
 
 
+@pytest.mark.server
 def test_live_control_pause_lambda_stop(runs_dir, tmp_path):
     # start paused, so the test decides what happens step by step
     ctl = tmp_path / "ctl.json"
@@ -189,6 +190,7 @@ def test_live_control_pause_lambda_stop(runs_dir, tmp_path):
     assert r.load_checkpoint() is not None
 
 
+@pytest.mark.server
 def test_corrupt_control_mid_run_is_ignored_and_logged(runs_dir):
     p = _start(runs_dir, "cc", "--epochs", "100000", "--log-every", "1")
     d = os.path.join(runs_dir, "cc")
@@ -206,6 +208,7 @@ def test_corrupt_control_mid_run_is_ignored_and_logged(runs_dir):
     assert p.returncode == 0 and r.status().state == "stopped"
 
 
+@pytest.mark.server
 def test_torchrun_two_ranks_only_rank0_writes(runs_dir):
     # DDP on CPU (gloo): both ranks train, rank 0 alone evaluates, streams and reports
     # --standalone: a free rendezvous port, not the fixed 29500 another process may hold
@@ -253,6 +256,7 @@ def test_evals_spreads_checkpoints_over_the_run(runs_dir):
         _moons(runs_dir, evals=-1)
 
 
+@pytest.mark.server
 def test_run_many_reports_each_run_as_it_finishes(runs_dir):
     from dann_core.experiments.jobs import run_many
     kws = [dict(pair="moons", mode=m, epochs=e, runs_dir=runs_dir, run_name=f"rm-{m}", evals=1)

@@ -20,6 +20,9 @@ from dann_core.rundir.reader import RunReader
 from dashboard import server
 from dashboard.runs import launcher
 
+pytestmark = pytest.mark.server
+
+
 TIMING = ("time", "img_per_s", "seconds")
 
 
