@@ -156,8 +156,9 @@ def cmd_pairs(data_root=None):
 
 
 def cmd_control(a):
+    from dann_core.rundir import files
     from dann_core.rundir.control import write_control
-    if not os.path.isfile(os.path.join(a.run_dir, "manifest.json")):
+    if not os.path.isfile(files.manifest(a.run_dir)):
         return _fail(f"{a.run_dir} is not a run directory (no manifest.json)")
     if a.lambd is not None:
         change = {"lambda": a.lambd}
@@ -198,12 +199,15 @@ def cmd_reproduce(a):
 def cmd_sweep(a):
     from dann_core.data.pairs import PairError, get_spec
     from dann_core.experiments.sweep import sweep
-    if any(v < 0 for v in a.lambdas) or (a.jobs is not None and a.jobs < 1) or (a.epochs is not None and a.epochs <= 0):
-        return _fail("--lambdas must be >= 0, --jobs >= 1, --epochs > 0")
+    from dann_core.rundir.control import ControlError, check_lambda
+    if (a.jobs is not None and a.jobs < 1) or (a.epochs is not None and a.epochs <= 0):
+        return _fail("--jobs must be >= 1, --epochs > 0")
     try:
+        for v in a.lambdas:
+            check_lambda(v, "--lambdas")
         get_spec(a.pair)
         _check_runs_dir(a.runs_dir)
-    except (PairError, OSError) as e:
+    except (ControlError, PairError, OSError) as e:
         return _fail(str(e))
     sweep(a.pair, a.lambdas, a.seed, a.runs_dir, a.jobs, a.epochs, a.schedule, mode=a.mode)
     return 0

@@ -45,8 +45,8 @@ from dann_core.methods.schedules import annealed_lr, lambda_at
 from dann_core.nn.adabn import adapt_bn
 from dann_core.nn.averaging import WeightAverage
 from dann_core.nn.models import build_model
-from dann_core.rundir.control import ControlPoll, parse_control, read_control
-from dann_core.rundir.writer import RunWriter, WriteFailed, atomic_write_json, safe_run_dir
+from dann_core.rundir.control import ControlPoll, parse_control, read_control, write_control
+from dann_core.rundir.writer import RunWriter, WriteFailed, safe_run_dir
 
 STATUS_EVERY_S = 0.5  # status.json: rewritten at a log step at most this often (a rewrite is an fsync)
 
@@ -391,7 +391,7 @@ def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, to
     os.makedirs(run_dir, exist_ok=True)
     writer = RunWriter(run_dir, cfg.keep_weights, cfg.keep_checkpoints)
     if cfg.control:
-        atomic_write_json(os.path.join(run_dir, "control.json"), start_control)
+        write_control(run_dir, replace=True, **start_control)
     else:
         read_control(run_dir)
     writer.write_manifest({

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from dann_core.rundir import files
 from dann_core.rundir.layers import LAYERS
 from dann_core.rundir.writer import atomic_save_npz, atomic_write_json
 
@@ -59,11 +60,11 @@ def make_run(run_dir, kind="points", n_per_domain=60, steps=(0, 100, 200), mode=
     hidden=True: the checkpoints hold a `hidden` layer distinct from the features (and the
     manifest its `layers` entry); diagnostics=True: the evaluation records hold the
     class-conditional keys. Both off by default: a run as written before they existed."""
-    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    os.makedirs(files.checkpoints(run_dir), exist_ok=True)
     name = os.path.basename(run_dir)
     total = total_steps or (max(steps) if steps else 100) or 100
     pair = pair or ("moons" if kind == "points" else "mnist-mnistm")
-    atomic_write_json(os.path.join(run_dir, "manifest.json"), {
+    atomic_write_json(files.manifest(run_dir), {
         "name": name, "pair": pair, "mode": mode, "seed": seed, "kind": kind, "n_classes": n_classes,
         "n_probe": n_per_domain, "total_steps": total, "last_step": total, "steps_per_epoch": 10,
         "config": {"lambda_max": 1.0, "lambda_schedule": "paper"}, "started": time.time(),
@@ -77,8 +78,8 @@ def make_run(run_dir, kind="points", n_per_domain=60, steps=(0, 100, 200), mode=
         x = rng.normal(0, 1, (2 * n_per_domain, 2)).astype(np.float32)
     else:
         x = rng.integers(0, 256, (2 * n_per_domain, 3, 28, 28), dtype=np.uint8)
-    atomic_save_npz(os.path.join(run_dir, "probe.npz"), x=x, y=y, domain=dom, kind=np.array(kind))
-    with open(os.path.join(run_dir, "metrics.jsonl"), "w") as f:
+    atomic_save_npz(files.probe(run_dir), x=x, y=y, domain=dom, kind=np.array(kind))
+    with open(files.metrics(run_dir), "w") as f:
         for s in range(0, total + 1, 10):
             if s:
                 f.write(json.dumps({"step": s, "progress": s / total, "lambda": s / total, "lambda_source": "schedule",
@@ -99,10 +100,10 @@ def make_run(run_dir, kind="points", n_per_domain=60, steps=(0, 100, 200), mode=
         if hidden:  # another layer: its own clusters, so its layout differs from the features'
             h, _ = features_at(s / total, n_per_domain, n_classes, dim=HIDDEN_DIM, seed=seed + 7)
             extra["hidden"] = h.astype(np.float16)
-        atomic_save_npz(os.path.join(run_dir, "checkpoints", f"ckpt_{s:08d}.npz"), step=np.int64(s),
+        atomic_save_npz(files.ckpt_features(run_dir, s), step=np.int64(s),
                         features=feats.astype(np.float16), y=y, domain=dom, pred=y.copy(), class_prob=prob,
                         domain_prob=np.full(len(y), 0.5, np.float32), lambd=np.float32(s / total), **extra)
-    atomic_write_json(os.path.join(run_dir, "status.json"), {
+    atomic_write_json(files.status(run_dir), {
         "state": state, "pid": pid or os.getpid(), "host": socket.gethostname(), "updated": time.time(),
         "step": max(steps) if steps else 0, "progress": (max(steps) if steps else 0) / total})
     return run_dir

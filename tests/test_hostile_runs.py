@@ -20,7 +20,10 @@ from streamlit.testing.v1 import AppTest
 
 from dann_core.data.pairs import get_spec
 from dann_core.eval.inference import load_run_model
-from dann_core.rundir.reader import MAX_LINE, READ_BUDGET, RunReader, list_runs, refused_entries
+from dann_core.nn.models import build_model
+from dann_core.rundir import files
+from dann_core.rundir.reader import MAX_LINE, MAX_WEIGHTS, READ_BUDGET, RunReader, list_runs, refused_entries
+from dann_core.rundir.safe_read import Refused
 from dashboard.runs import launcher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +46,16 @@ def _good(root, name, seed=0):
     return fixtures.make_run(os.path.join(root, name), steps=(0, 100, 200), seed=seed)
 
 
+def _loadable(d):
+    """A fixture run whose manifest names a real network (moons'), so that load_run_model can build it."""
+    with open(os.path.join(d, "manifest.json")) as f:
+        man = json.load(f)
+    man.update(model=get_spec("moons").defaults["model"], input_shape=[2], n_classes=2)
+    with open(os.path.join(d, "manifest.json"), "w") as f:
+        json.dump(man, f)
+    return d
+
+
 def _make_hostile(root, outside, marker):
     """{case: run name} in `root`, each broken in one way; plus two good runs."""
     cases = {}
@@ -57,12 +70,7 @@ def _make_hostile(root, outside, marker):
                    "step": 200, "progress": 1.0}, f)
     cases["status 'updated' 10 years ahead, naming a live pid"] = "future-updated"
 
-    d = _good(root, "pickle-pt")
-    with open(os.path.join(d, "manifest.json")) as f:
-        man = json.load(f)
-    man.update(model=get_spec("moons").defaults["model"], input_shape=[2], n_classes=2)
-    with open(os.path.join(d, "manifest.json"), "w") as f:
-        json.dump(man, f)
+    d = _loadable(_good(root, "pickle-pt"))
     torch.save({"features.0.weight": Payload(marker)}, os.path.join(d, "checkpoints", "ckpt_00000200.pt"))
     cases[".pt holding a pickle payload"] = "pickle-pt"
 
@@ -203,6 +211,46 @@ def test_pickles_are_refused_where_weights_are_loaded(hostile):
     with pytest.raises(pickle.UnpicklingError):
         load_run_model(os.path.join(root, "pickle-pt"), 200)
     assert not os.path.exists(marker)
+
+
+def test_weights_are_loaded_through_the_readers_guards(tmp_path):
+    """load_run_model opens a .pt only as the reader opens files: a symlinked .pt, a symlinked
+    checkpoints/ directory and an oversized .pt are refused in one line, without falling back
+    to another checkpoint; the same weights in a regular file load."""
+    root, outside = tmp_path / "runs", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    net = build_model(get_spec("moons").defaults["model"], [2], 2)
+    sd = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v for k, v in net.state_dict().items()}
+
+    d = _loadable(_good(str(root), "plain"))
+    torch.save(sd, files.ckpt_weights(d, 200))
+    loaded, man = load_run_model(d)
+    assert man["model"] == get_spec("moons").defaults["model"]
+    assert all(torch.equal(v, sd[k]) for k, v in loaded.state_dict().items())
+
+    d = _loadable(_good(str(root), "link-pt"))
+    torch.save(sd, outside / "real.pt")
+    os.symlink(outside / "real.pt", files.ckpt_weights(d, 200))
+    torch.save(sd, files.ckpt_weights(d, 100))  # an older checkpoint is there, and not taken instead
+    assert RunReader(d).weight_steps() == [100, 200]
+    for step in (None, 200):
+        with pytest.raises(Refused, match=r"^ckpt_00000200\.pt is a symlink \(not followed\)$"):
+            load_run_model(d, step)
+
+    d = _loadable(_good(str(root), "link-dir"))
+    torch.save(sd, files.ckpt_weights(d, 200))
+    os.replace(files.checkpoints(d), outside / "ck")
+    os.symlink(outside / "ck", files.checkpoints(d))
+    with pytest.raises(Refused, match=r"^link-dir: checkpoints/ is a symlink \(not followed\)$"):
+        load_run_model(d, 200)
+    assert RunReader(d).weight_steps() == []  # and the reader lists none there
+
+    d = _loadable(_good(str(root), "huge-pt"))
+    with open(files.ckpt_weights(d, 200), "wb") as f:
+        f.truncate(MAX_WEIGHTS + 1)  # sparse: no disk used
+    with pytest.raises(Refused, match=r"^ckpt_00000200\.pt is larger than 2 GB \(not read\)$"):
+        load_run_model(d)
 
 
 def test_a_huge_metrics_line_is_skipped_in_bounded_reads(hostile):

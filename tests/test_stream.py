@@ -4,7 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from dann_core.rundir.control import ControlError, ControlPoll, parse_control, read_control, write_control
+from dann_core.rundir import files
+from dann_core.rundir.control import ControlError, ControlPoll, check_lambda, parse_control, read_control, write_control
 from dann_core.rundir.reader import RunReader, list_runs
 from dann_core.rundir.writer import RunWriter, safe_run_dir
 
@@ -77,7 +78,8 @@ def test_control_round_trip_and_validation(runs_dir):
     assert ctl["lambda"] == 0.4 and ctl["paused"] is True and ctl["seq"] == 2
     assert poll.poll()[0]["lambda"] == 0.4
     for bad, msg in [("{", "not valid JSON"), ("[1]", "JSON object"), ('{"lamda": 1}', "unknown key"),
-                     ('{"lambda": -1}', ">= 0"), ('{"lambda": "x"}', "bad value"), ('{"stop": 1}', "bad value")]:
+                     ('{"lambda": -1}', ">= 0"), ('{"lambda": "x"}', "bad value"), ('{"stop": 1}', "bad value"),
+                     ('{"lambda": 1' + "0" * 400 + "}", ">= 0")]:  # an integer no float holds
         with pytest.raises(ControlError, match=msg):
             parse_control(bad)
     open(os.path.join(w.dir, "control.json"), "w").write("{oops")
@@ -89,6 +91,41 @@ def test_control_round_trip_and_validation(runs_dir):
     with pytest.raises(ValueError):
         write_control(w.dir, lambda_=float("nan"))
     assert write_control(w.dir, stop=True)["stop"] is True  # a corrupt file is replaced
+
+
+def test_a_start_file_replaces_the_control_and_seq_goes_on(runs_dir):
+    """write_control(replace=True) (the trainer's --control start file): its keys are the whole
+    file; seq counts on from what was there, and a seq or updated in the changes is the writer's."""
+    w = _writer(runs_dir)
+    write_control(w.dir, lambda_=0.4, stop=True)
+    ctl = write_control(w.dir, replace=True, paused=True, seq=40, updated=1.0)
+    assert {k: ctl[k] for k in ("paused", "seq")} == {"paused": True, "seq": 2} and ctl["updated"] > 1.0
+    assert "lambda" not in ctl and "stop" not in ctl
+    assert read_control(w.dir) == ctl
+
+
+def test_the_lambda_rule(runs_dir):
+    assert check_lambda(0) == 0.0 and check_lambda(2.5) == 2.5 and check_lambda(None) is None
+    for bad in (-1, -0.1, float("nan"), float("inf"), True, "x", 10 ** 400):
+        with pytest.raises(ControlError, match="λ must be a finite number >= 0"):
+            check_lambda(bad, "λ")
+    w = _writer(runs_dir)
+    with pytest.raises(ControlError, match="control lambda must be a finite number >= 0"):
+        write_control(w.dir, lambda_=-1)
+    assert read_control(w.dir) == {}  # refused before anything was written
+
+
+@pytest.mark.parametrize("name", ["ckpt_0000010.npz", "ckpt_000000010.npz", "ckpt_00000010.npz.tmp12-3",
+                                  "ckpt_00000010.npz\n", "ckpt_0000001\u0660.npz", "xckpt_00000010.npz",
+                                  "ckpt_00000010.NPZ", "ckpt_-0000010.npz", "ckpt_00000010.pt.npz"])
+def test_checkpoint_names_are_parsed_strictly(runs_dir, name):
+    assert files.ckpt_step("ckpt_00000010.npz", files.FEATURES) == 10
+    assert files.ckpt_step("ckpt_00000010.pt", files.WEIGHTS) == 10
+    assert files.ckpt_step("ckpt_00000010.pt", files.FEATURES) is None
+    assert files.ckpt_step(name, files.FEATURES) is None
+    w = _writer(runs_dir)
+    open(os.path.join(w.dir, "checkpoints", name), "wb").close()
+    assert RunReader(w.dir).checkpoint_steps() == [] and RunReader(w.dir).weight_steps() == []
 
 
 @pytest.mark.parametrize("name", ["../x", "..", "a/b", "/etc", ".hidden", "", "a" * 200, "x\n"])

@@ -16,6 +16,7 @@ import pytest
 from browser import ARGS, CHROMIUM, OUT, browser_or_fail
 from test_dashboard_app import wait_for
 
+from dann_core.rundir import files
 from dann_core.rundir.reader import RunReader
 from dashboard import server
 from dashboard.runs import launcher
@@ -60,7 +61,7 @@ def test_a_run_handed_to_a_warm_trainer_is_the_run_a_cold_start_trains(pool, run
     st = RunReader(d).status()
     assert st.state == "finished" and st.pid in {p.pid for p in pool}  # one of the warm processes trained it
     assert os.path.isdir(cache) and os.listdir(cache)                    # with the Start's DANN_CACHE
-    assert "finished:" in open(os.path.join(d, launcher.LOG_NAME)).read()  # its output in the run's log
+    assert "finished:" in open(files.trainer_log(d)).read()  # its output in the run's log
     man = json.load(open(os.path.join(d, "manifest.json")))
     assert man["argv"][0].endswith(os.path.join("dann_core", "__main__.py")) and man["argv"][1] == "train"
     # a cold start of the same command line trains the same run, row for row

@@ -1,11 +1,9 @@
 """Running a trained DANN model: batched forward passes and loading a run's checkpoint."""
-import json
-import os
-
 import torch
 
 from dann_core.device import autocast
 from dann_core.nn.models import build_model
+from dann_core.rundir.reader import RunReader
 
 
 def to_input(x, kind, channels_last=False):
@@ -68,16 +66,22 @@ def forward_all(net, x, kind, chunk=None, amp="off"):
 
 
 def load_run_model(run_dir, step=None, device="cpu"):
-    """The model of a run at checkpoint `step` (default: the last one), in eval mode."""
-    with open(os.path.join(run_dir, "manifest.json")) as fh:
-        man = json.load(fh)
-    ck = os.path.join(run_dir, "checkpoints")
+    """The model of a run at checkpoint `step` (default: the last with weights), in eval mode, and
+    the run's manifest. Both are read through RunReader, with its guards: a symlinked, non-regular
+    or oversized file is refused with one line (safe_read.Refused, an OSError); a missing or
+    unreadable manifest, or no weights, is a FileNotFoundError."""
+    rd = RunReader(run_dir)
+    man = rd.manifest()
+    if not man:
+        raise FileNotFoundError(f"{run_dir}: {'; '.join(rd.warnings) or 'no manifest'}")
     if step is None:
-        steps = sorted(int(n[5:13]) for n in os.listdir(ck) if n.startswith("ckpt_") and n.endswith(".pt"))
+        steps = rd.weight_steps()
         if not steps:
             raise FileNotFoundError(f"{run_dir} has no weights checkpoint")
         step = steps[-1]
     net = build_model(man["model"], man["input_shape"], man["n_classes"], man.get("mode", "dann"))
     # weights_only: a .pt copied in from elsewhere could hold a pickle that runs code when loaded
-    net.load_state_dict(torch.load(os.path.join(ck, f"ckpt_{step:08d}.pt"), map_location=device, weights_only=True))
+    with rd.open_weights(step) as f:
+        state = torch.load(f, map_location=device, weights_only=True)
+    net.load_state_dict(state)
     return net.to(device).eval(), man

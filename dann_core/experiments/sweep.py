@@ -12,6 +12,7 @@ import time
 
 from dann_core.experiments.jobs import default_jobs, run_many
 from dann_core.methods.modes import ADVERSARIAL, adversarial
+from dann_core.rundir import files
 
 FIELDS = ["lambda_max", "target_acc", "source_acc", "domain_err", "linear_domain_err", "seconds", "run"]
 
@@ -41,13 +42,13 @@ def sweep(pair, lambdas, seed=0, runs_dir="runs", jobs=None, epochs=None, schedu
     rows = [{"lambda_max": lam, **{k: s.get(k) for k in FIELDS if k in s}, "run": os.path.basename(s["run_dir"])}
             for lam, s in zip(lambdas, summaries)]
     pick = label_free_pick(rows, tol)
-    out = os.path.join(runs_dir, "sweeps", name)
+    out = files.sweep_dir(runs_dir, name)
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "sweep.csv"), "w", newline="") as f:
+    with open(files.sweep_table(runs_dir, name), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS + ["picked"])
         w.writeheader()
         w.writerows({**{k: r.get(k) for k in FIELDS}, "picked": r is pick} for r in rows)
-    with open(os.path.join(out, "sweep.json"), "w") as f:
+    with open(files.sweep_result(runs_dir, name), "w") as f:
         json.dump({"pair": pair, "mode": mode, "seed": seed, "schedule": schedule, "epochs": epochs, "tol": tol,
                    "rows": rows,
                    "picked": pick["lambda_max"] if pick else None,
@@ -55,5 +56,5 @@ def sweep(pair, lambdas, seed=0, runs_dir="runs", jobs=None, epochs=None, schedu
     for r in rows:
         log(f"lambda_max={r['lambda_max']:<6g} target_acc={r['target_acc']:.4f} source_acc={r['source_acc']:.4f} "
             f"domain_err={r['domain_err']:.3f}{'   <- label-free pick' if r is pick else ''}")
-    log(f"{len(rows)} runs in {time.perf_counter() - t0:.0f} s; table: {out}/sweep.csv")
+    log(f"{len(rows)} runs in {time.perf_counter() - t0:.0f} s; table: {files.sweep_table(runs_dir, name)}")
     return rows, pick, out

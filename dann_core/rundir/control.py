@@ -1,18 +1,19 @@
 """The control file: how the dashboard and the CLI steer a running trainer.
 
 RUN/control.json holds {"lambda": number or null, "paused": bool, "stop": bool} (plus "seq"
-and "updated", set by the writer). It is written atomically (a writer merges its change into
-what is there, holding an flock on RUN/control.lock, so that two writers, the CLI and the
-page, cannot undo each other's change: the last write wins), and read by the trainer between
-steps: it never sees half a file.
+and "updated", set by the writer). `write_control` is its one writer (the CLI, the page, and
+the trainer's start file from --control): it merges a change into what is there, holding an
+flock on RUN/control.lock, so that two writers, the CLI and the page, cannot undo each other's
+change (the last write wins), and renames the file into place: the trainer, reading it between
+steps, never sees half a file. `check_lambda` is the one rule for a λ (by hand, or a sweep's λ_max).
 """
 import contextlib
 import json
+import math
 import os
 import time
 
-import numpy as np
-
+from dann_core.rundir import files
 from dann_core.rundir.safe_read import read_capped
 from dann_core.rundir.writer import atomic_write_json
 
@@ -24,10 +25,28 @@ except ImportError:  # not POSIX: one writer at a time is then up to the user
 MAX_CONTROL = 64 << 10  # a real control file is ~100 bytes
 
 CONTROL_KEYS = {"lambda": (int, float, type(None)), "paused": (bool,), "stop": (bool,)}
+WRITER_KEYS = ("seq", "updated")  # set by write_control at every write
 
 
 class ControlError(ValueError):
     pass
+
+
+def check_lambda(value, what="control lambda"):
+    """The rule for a λ (one set by hand, or a sweep's λ_max): a finite number >= 0; None passes
+    (a control file's "follow the schedule"). Returns it as a float (or None); ControlError with
+    one line naming `what` otherwise."""
+    if value is None:
+        return None
+    try:
+        v = math.inf if isinstance(value, bool) else float(value)
+    except OverflowError:  # an integer too large for a float (JSON allows any)
+        v = math.inf
+    except (TypeError, ValueError):
+        v = math.nan
+    if not (math.isfinite(v) and v >= 0):
+        raise ControlError(f"{what} must be a finite number >= 0, got {value!r}"[:200])
+    return v
 
 
 def parse_control(text):
@@ -39,22 +58,21 @@ def parse_control(text):
     if not isinstance(obj, dict):
         raise ControlError("control file must hold a JSON object")
     for k, v in obj.items():
-        if k in ("seq", "updated"):
+        if k in WRITER_KEYS:
             continue
         if k not in CONTROL_KEYS:
             raise ControlError(f"control file has unknown key {k!r} (known: lambda, paused, stop)")
         if not isinstance(v, CONTROL_KEYS[k]) or (k == "lambda" and isinstance(v, bool)):
             raise ControlError(f"control key {k!r} has a bad value {v!r}")
-        if k == "lambda" and v is not None and not (np.isfinite(v) and v >= 0):
-            raise ControlError(f"control lambda must be a finite number >= 0, got {v!r}")
+        if k == "lambda":
+            check_lambda(v)
     return obj
 
 
 def read_control(run_dir):
     """The run's control dict ({} when there is none). Raises ControlError if corrupt."""
-    path = os.path.join(run_dir, "control.json")
     try:
-        data = read_capped(path, MAX_CONTROL)
+        data = read_capped(files.control(run_dir), MAX_CONTROL)
     except FileNotFoundError:
         return {}
     try:
@@ -69,7 +87,7 @@ def _locked(run_dir):
     if fcntl is None:
         yield
         return
-    fd = os.open(os.path.join(run_dir, "control.lock"), os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    fd = os.open(files.control_lock(run_dir), os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -77,24 +95,28 @@ def _locked(run_dir):
         os.close(fd)  # releases the lock
 
 
-def write_control(run_dir, **changes):
-    """Merge `changes` (lambda=..., paused=..., stop=...) into the run's control file, atomically.
+def write_control(run_dir, replace=False, **changes):
+    """Merge `changes` (lambda=..., paused=..., stop=...) into the run's control file, atomically,
+    and return what it then holds. `replace`: the changes are the whole file (a trainer's start
+    file from --control), only "seq" goes on counting.
 
-    `lambda_` is accepted for `lambda` (a Python keyword). A corrupt existing file is replaced.
+    `lambda_` is accepted for `lambda` (a Python keyword). "seq" and "updated" among the changes
+    are left out: the writer sets them. A corrupt existing file is replaced.
     """
     if "lambda_" in changes:
         changes["lambda"] = changes.pop("lambda_")
+    changes = {k: v for k, v in changes.items() if k not in WRITER_KEYS}
     parse_control(json.dumps(changes))  # validate before it can reach a trainer
     with _locked(run_dir):
         try:
-            ctl = read_control(run_dir)
+            old = read_control(run_dir)
         except (ControlError, OSError):
-            ctl = {}
-        ctl.update(changes)
-        seq = ctl.get("seq", 0)
+            old = {}
+        seq = old.get("seq", 0)
+        ctl = {**({} if replace else old), **changes}
         ctl["seq"] = (seq if isinstance(seq, int) and not isinstance(seq, bool) else 0) + 1
         ctl["updated"] = time.time()
-        atomic_write_json(os.path.join(run_dir, "control.json"), ctl)
+        atomic_write_json(files.control(run_dir), ctl)
     return ctl
 
 
@@ -110,7 +132,7 @@ class ControlPoll:
     FRESH_S = 0.1
 
     def __init__(self, run_dir, start=None):
-        self.path = os.path.join(run_dir, "control.json")
+        self.path = files.control(run_dir)
         self.dir = run_dir
         self.control = dict(start or {})
         self._stamp = None

@@ -1,13 +1,14 @@
-"""The reader that follows a run directory (stream.py) while its trainer writes it.
+"""The reader that follows a run directory (writer.py; its file names: files.py) while its trainer writes it.
 
 It never raises on partial, missing or corrupt files: it returns what it can and records a
 one-line warning in `RunReader.warnings`. Cheap to call repeatedly: metrics are read
 incrementally, and the manifest once it exists.
 
 A run directory may have been copied in by someone else (docs/reliability.md): the reader never
-unpickles (np.load without pickles; it never opens a .pt), follows no symlinked run directory,
-checkpoints directory or file (safe_read.py), reads no file whole that could be huge (a metrics
-line over MAX_LINE is skipped, a JSON file over MAX_JSON refused), and a future timestamp
+unpickles (np.load without pickles; a .pt it only opens, `open_weights`, for a caller that loads
+it with weights_only), follows no symlinked run directory, checkpoints directory or file
+(safe_read.py), reads no file whole that could be huge (a metrics line over MAX_LINE is skipped,
+a JSON file over MAX_JSON refused, a .pt over MAX_WEIGHTS not opened), and a future timestamp
 sorts a run as when it arrived.
 """
 import json
@@ -20,16 +21,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dann_core.rundir import files
 from dann_core.rundir.control import ControlError, read_control
 from dann_core.rundir.layers import LAYERS
 from dann_core.rundir.liveness import pid_alive
-from dann_core.rundir.safe_read import open_regular, read_capped, real_dir
-from dann_core.rundir.writer import CKPT_RE, RUN_NAME_RE, STATES
+from dann_core.rundir.safe_read import Refused, open_regular, read_capped, real_dir
+from dann_core.rundir.writer import RUN_NAME_RE, STATES
 
 MAX_JSON = 1 << 20        # manifest.json / status.json: ~2 kB when a trainer wrote them
 MAX_LINE = 4 << 20        # a metrics record is ~300 bytes: a longer line is skipped, not parsed
 READ_BUDGET = 64 << 20    # bytes one metrics() call reads at most: a huge file is caught up over calls
 MAX_NPZ = 512 << 20       # uncompressed bytes of a probe or checkpoint .npz (real ones: a few MB)
+MAX_WEIGHTS = 2 << 30     # bytes of a checkpoint's .pt (the largest here, svhn_paper's: 157 MB)
 FUTURE_S = 300            # a time this far ahead of the clock is not the run's
 
 
@@ -55,7 +58,7 @@ def list_runs(runs_dir):
         if not RUN_NAME_RE.fullmatch(n) or not real_dir(p):
             continue
         try:
-            st = os.lstat(os.path.join(p, "manifest.json"))
+            st = os.lstat(files.manifest(p))
         except OSError:
             continue
         if stat.S_ISREG(st.st_mode):
@@ -121,7 +124,7 @@ class RunReader:
         """The manifest, read once it exists; {} until then (the trainer writes it first thing)."""
         if self._manifest is None and not self.refused:
             try:
-                path = os.path.join(self.dir, "manifest.json")
+                path = files.manifest(self.dir)
                 man = _read_json(path)
                 if not isinstance(man, dict):
                     raise ValueError("it does not hold a JSON object")
@@ -138,7 +141,7 @@ class RunReader:
         return self._manifest or {}
 
     def status(self):
-        path = os.path.join(self.dir, "status.json")
+        path = files.status(self.dir)
         try:
             if self.refused:
                 raise FileNotFoundError(path)
@@ -167,7 +170,7 @@ class RunReader:
         """All complete metric records so far (new lines are read incrementally, at most
         READ_BUDGET bytes a call). A file shorter than what was read (the run deleted and
         started again under its name) is read afresh. A line longer than MAX_LINE is skipped."""
-        path = os.path.join(self.dir, "metrics.jsonl")
+        path = files.metrics(self.dir)
         try:
             if self.refused:
                 raise FileNotFoundError(path)
@@ -224,26 +227,41 @@ class RunReader:
                 self._metrics.append(rec)
 
     def checkpoint_steps(self):
-        ck = os.path.join(self.dir, "checkpoints")
-        if self.refused or not real_dir(ck):
-            if os.path.islink(ck):
-                self.warn("checkpoints/ is a symlink (not followed)", "ckdir")
+        """Steps of the complete checkpoints (those whose .npz of probe features is there), sorted."""
+        return self._steps(files.FEATURES)
+
+    def weight_steps(self):
+        """Steps of the checkpoints whose weights (.pt) are there, sorted (keep_weights "last"
+        leaves only the newest)."""
+        return self._steps(files.WEIGHTS)
+
+    def _steps(self, kind):
+        if not self._checkpoints_readable():
             return []
         try:
-            names = os.listdir(ck)
+            names = os.listdir(files.checkpoints(self.dir))
         except OSError:
             return []
-        return sorted(int(m.group(1)) for m in map(CKPT_RE.match, names) if m)
+        return sorted(s for s in (files.ckpt_step(n, kind) for n in names) if s is not None)
+
+    def _checkpoints_readable(self):
+        """True when checkpoints/ may be read: a real directory, in a run directory that is not refused."""
+        ck = files.checkpoints(self.dir)
+        if self.refused or not real_dir(ck):
+            if os.path.islink(ck):
+                self.warn(f"{files.CHECKPOINTS}/ is a symlink (not followed)", "ckdir")
+            return False
+        return True
 
     def load_checkpoint(self, step=None):
         """The probe arrays of checkpoint `step` (default: the latest that loads), or None."""
         steps = self.checkpoint_steps()
         candidates = [step] if step is not None else list(reversed(steps))
         for s in candidates:
-            if self.refused or not real_dir(os.path.join(self.dir, "checkpoints")):
+            if not self._checkpoints_readable():
                 return None
             try:
-                out = load_npz(os.path.join(self.dir, "checkpoints", f"ckpt_{s:08d}.npz"))
+                out = load_npz(files.ckpt_features(self.dir, s))
                 for k in LAYERS:
                     if k in out:
                         out[k] = out[k].astype(np.float32)
@@ -270,17 +288,34 @@ class RunReader:
         return ck.get(same) if same in LAYERS else None
 
     def weights_path(self, step):
-        return os.path.join(self.dir, "checkpoints", f"ckpt_{step:08d}.pt")
+        return files.ckpt_weights(self.dir, step)
+
+    def open_weights(self, step):
+        """The weights (.pt) of checkpoint `step`, open for reading in binary, through the reader's
+        guards: no symlinked run or checkpoints/ directory, a regular file reached without a
+        symlink, at most MAX_WEIGHTS bytes. Refused (an OSError, one line) otherwise;
+        FileNotFoundError when it is not there. The reader never unpickles it: whoever loads it
+        does so with torch.load(weights_only=True) (inference.load_run_model)."""
+        if self.refused:
+            raise Refused(f"{self.name}: the run directory is a symlink (not followed)")
+        if os.path.islink(files.checkpoints(self.dir)):
+            raise Refused(f"{self.name}: {files.CHECKPOINTS}/ is a symlink (not followed)")
+        path = self.weights_path(step)
+        f = open_regular(path)
+        if os.fstat(f.fileno()).st_size > MAX_WEIGHTS:
+            f.close()
+            raise Refused(f"{os.path.basename(path)} is larger than {MAX_WEIGHTS >> 30} GB (not read)")
+        return f
 
     def probe(self):
         try:
             if self.refused:
                 return None
-            return load_npz(os.path.join(self.dir, "probe.npz"))
+            return load_npz(files.probe(self.dir))
         except FileNotFoundError:
             return None
         except Exception as e:
-            self.warn(f"probe.npz is unreadable ({_why(e)})", "probe")
+            self.warn(f"{files.PROBE} is unreadable ({_why(e)})", "probe")
             return None
 
     def control(self):

@@ -1,12 +1,12 @@
 """The run stream: everything a trainer writes into its run directory while it runs.
 
-A run directory holds (see docs/stream.md):
+A run directory holds (see docs/stream.md; files.py names them):
 
     manifest.json      config, pair, mode, model, seed, versions, start time   (written once)
     status.json        {"state": running|paused|finished|failed|stopped, ...}  (rewritten)
     metrics.jsonl      one JSON object per line, appended every `log_every` steps
     probe.npz          the fixed probe inputs of both domains (images/points, labels, domain)
-    control.json       written by the dashboard/CLI, read by the trainer between steps (control.py)
+    control.json       λ / pause / stop, written and read through control.py only
     checkpoints/ckpt_<step>.pt   model weights
     checkpoints/ckpt_<step>.npz  probe features G_f(x), labels, predictions, domain outputs
 
@@ -30,11 +30,11 @@ import time
 
 import numpy as np
 
+from dann_core.rundir import files
 from dann_core.rundir.liveness import process_start
 
 STATES = ("starting", "running", "paused", "finished", "failed", "stopped")
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-CKPT_RE = re.compile(r"^ckpt_(\d{8})\.npz$")
 
 
 # ----------------------------------------------------------------------------- paths
@@ -74,7 +74,7 @@ def _failed(path, e):
     if isinstance(e, WriteFailed):
         return e
     parent, base = os.path.split(path)
-    rel = os.path.join("checkpoints", base) if os.path.basename(parent) == "checkpoints" else base  # in the run
+    rel = os.path.join(files.CHECKPOINTS, base) if os.path.basename(parent) == files.CHECKPOINTS else base  # in the run
     full = e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
     why = "the disk is full (no space left on device)" if full else (e.strerror or str(e))
     out = WriteFailed(e.errno, f"cannot write {rel}: {why}")
@@ -138,26 +138,25 @@ class RunWriter:
 
     def __init__(self, run_dir, keep_weights="all", keep_checkpoints=0):
         self.dir = run_dir
-        self.ckpt_dir = os.path.join(run_dir, "checkpoints")
         self.keep_weights = keep_weights
         self.keep_checkpoints = keep_checkpoints
         self.steps = []  # checkpoints written, in order
         self._pid_start = process_start()  # with the pid, tells this process from a later one reusing the pid
-        os.makedirs(self.ckpt_dir, exist_ok=True)
-        path = os.path.join(run_dir, "metrics.jsonl")
+        os.makedirs(files.checkpoints(run_dir), exist_ok=True)
+        path = files.metrics(run_dir)
         try:
             self._metrics = _open_append(path)
         except OSError as e:
             raise _failed(path, e) from None
 
     def write_manifest(self, manifest):
-        atomic_write_json(os.path.join(self.dir, "manifest.json"), manifest)
+        atomic_write_json(files.manifest(self.dir), manifest)
 
     def set_status(self, state, **extra):
         assert state in STATES, state
         st = {"state": state, "pid": os.getpid(), "pid_start": self._pid_start, "host": socket.gethostname(),
               "updated": time.time(), **extra}
-        atomic_write_json(os.path.join(self.dir, "status.json"), st)
+        atomic_write_json(files.status(self.dir), st)
 
     def log(self, record):
         # one write() per line: a kill leaves at most one torn last line, which readers skip
@@ -170,31 +169,25 @@ class RunWriter:
             raise _failed(self._metrics.name, e) from None
 
     def write_probe(self, **arrays):
-        atomic_save_npz(os.path.join(self.dir, "probe.npz"), **arrays)
+        atomic_save_npz(files.probe(self.dir), **arrays)
 
     def write_checkpoint(self, step, state_dict, **arrays):
         import torch  # the reader side must not need torch
-        base = os.path.join(self.ckpt_dir, f"ckpt_{step:08d}")
-        atomic_write(base + ".pt", lambda f: torch.save(state_dict, f))
+        weights, features = files.ckpt_weights(self.dir, step), files.ckpt_features(self.dir, step)
+        atomic_write(weights, lambda f: torch.save(state_dict, f))
         try:
-            atomic_save_npz(base + ".npz", step=np.int64(step), **arrays)  # last: marks it complete
+            atomic_save_npz(features, step=np.int64(step), **arrays)  # last: marks it complete
         except BaseException:
-            _remove(base + ".pt")  # weights without their .npz are no checkpoint: give the space back
+            _remove(weights)  # weights without their .npz are no checkpoint: give the space back
             raise
         prev = self.steps[-1] if self.steps else None
         self.steps.append(step)
         if self.keep_weights == "last" and prev is not None and prev != step:
-            self._remove(prev, ".pt")
+            _remove(files.ckpt_weights(self.dir, prev))
         if self.keep_checkpoints and len(self.steps) > self.keep_checkpoints:
             old = self.steps.pop(1)  # the first stays
-            self._remove(old, ".npz")  # the .npz first: readers then no longer list it
-            self._remove(old, ".pt")
-
-    def _remove(self, step, ext):
-        try:
-            os.remove(os.path.join(self.ckpt_dir, f"ckpt_{step:08d}{ext}"))
-        except OSError:
-            pass
+            _remove(files.ckpt_features(self.dir, old))  # the .npz first: readers then no longer list it
+            _remove(files.ckpt_weights(self.dir, old))
 
     def close(self):
         try:

@@ -20,6 +20,7 @@ import zipfile
 
 import numpy as np
 
+from dann_core.rundir import files
 from dann_core.rundir.reader import load_npz
 from dann_core.rundir.safe_read import real_dir
 from dann_core.rundir.writer import atomic_save_npz
@@ -176,14 +177,14 @@ def tag(method, layer="features"):
 
 
 def cache_path(run_dir, method, step, layer="features"):
-    return os.path.join(run_dir, "projections", f"{tag(method, layer)}_{int(step):08d}.npz")
+    return files.projection(run_dir, tag(method, layer), step)
 
 
 def _cache_usable(run_dir):
     """False when RUN/projections (or the run directory) is a symlink: a run copied in must not
     make the dashboard read or write outside the runs directory. The layout is then computed
     every time, not kept."""
-    d = os.path.join(run_dir, "projections")
+    d = files.projections(run_dir)
     return not os.path.islink(os.path.normpath(run_dir)) and (real_dir(d) or not os.path.lexists(d))
 
 
@@ -217,17 +218,10 @@ def cached_steps(run_dir, method, layer="features"):
     if not _cache_usable(run_dir):
         return []
     try:
-        names = os.listdir(os.path.join(run_dir, "projections"))
+        names = os.listdir(files.projections(run_dir))
     except OSError:
         return []
-    out = []
-    for name in names:
-        if name.startswith(method + "_") and name.endswith(".npz") and ".tmp" not in name:
-            try:
-                out.append(int(name[len(method) + 1:-4]))
-            except ValueError:
-                pass
-    return sorted(out)
+    return sorted(s for s in (files.projection_step(n, method) for n in names) if s is not None)
 
 
 def _save(run_dir, method, step, y, init_step, seconds, layer="features"):

@@ -18,14 +18,14 @@ import time
 from dataclasses import dataclass
 
 from dann_core.methods.modes import MODES
-from dann_core.rundir.control import write_control
+from dann_core.rundir import files
+from dann_core.rundir.control import ControlError, check_lambda, write_control
 from dann_core.rundir.liveness import pid_alive, trainer_alive
 from dann_core.rundir.reader import RunReader, list_runs
 from dann_core.rundir.safe_read import open_regular
 from dann_core.rundir.writer import RUN_NAME_RE, safe_run_dir
 from dashboard.paths import REPO_ROOT, runs_dir
 
-LOG_NAME = "trainer.log"  # the trainer's stdout/stderr, next to the stream it writes
 # Trainers run at a lower CPU priority than the server and the browser: a trainer takes all the
 # CPU it can, and on two cores two of them starved the page (a running run's embedding was not
 # drawn until it finished). Niceness costs a trainer nothing while the page is idle.
@@ -289,7 +289,7 @@ def _start(pair, mode, runs_dir, run_name, control, **opts):
         os.makedirs(run_dir)
         if control:
             write_control(run_dir, **control)
-        log_path = os.path.join(run_dir, LOG_NAME)
+        log_path = files.trainer_log(run_dir)  # the trainer's stdout/stderr, next to the stream it writes
         log = open(log_path, "wb")
     except (OSError, ValueError) as e:
         raise LaunchError(f"cannot create {run_dir!r}: {getattr(e, 'strerror', None) or e}") from None
@@ -346,12 +346,12 @@ def adopted(run_dir):
     there) and this process is the very one that writes the run: it is alive with the pid and
     start time its status.json names, and holds the run's metrics.jsonl open. A status.json
     copied in cannot name another process into being stopped. None otherwise (Linux only)."""
-    if not os.path.isfile(os.path.join(run_dir, LOG_NAME)) or os.path.islink(run_dir):
+    if not os.path.isfile(files.trainer_log(run_dir)) or os.path.islink(run_dir):
         return None
     st = RunReader(run_dir).status()
     if not (st.active and trainer_alive(st.raw) and st.raw.get("pid_start") is not None):
         return None
-    want = os.path.realpath(os.path.join(run_dir, "metrics.jsonl"))
+    want = os.path.realpath(files.metrics(run_dir))
     try:
         fds = os.listdir(f"/proc/{st.pid}/fd")
     except OSError:
@@ -379,15 +379,16 @@ def tail_lines(path, n=1):
 
 def log_tail(run_dir, n=3):
     """The last `n` non-empty lines of the trainer's log (its error message when it failed)."""
-    return tail_lines(os.path.join(run_dir, LOG_NAME), n)
+    return tail_lines(files.trainer_log(run_dir), n)
 
 
 def set_lambda(run_dir, value):
-    """Override λ from now on (None: follow the schedule again)."""
-    if value is not None:
-        value = float(value)
-        if not (value >= 0 and value < float("inf")):
-            raise LaunchError(f"λ must be a finite number >= 0, got {value!r}")
+    """Override λ from now on (None: follow the schedule again); LaunchError for a λ that
+    breaks the rule (check_lambda)."""
+    try:
+        value = check_lambda(value, "λ")
+    except ControlError as e:
+        raise LaunchError(str(e)) from None
     return write_control(run_dir, lambda_=value)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from dann_core.rundir import files
 from dann_core.rundir.reader import RunReader, RunStatus, list_runs
 from dashboard.paths import runs_dir
 
@@ -123,7 +124,7 @@ def probe_table(run_dir, thumbs=True):
     view: encoding 2,000 thumbnails costs a second of CPU a trainer may need); points probes
     keep their 2-D input, shown as coordinates instead. Built once per probe file.
     """
-    key = (run_dir, _mtime(os.path.join(run_dir, "probe.npz")), bool(thumbs))
+    key = (run_dir, _mtime(files.probe(run_dir)), bool(thumbs))
     if key[1] is None:
         return None
     return _probe_cache.get_or(key, lambda: _build_probe_table(run_dir, thumbs, key[1]))
@@ -135,7 +136,7 @@ _probe_problems = {}  # (run_dir, probe.npz stamp) -> why it did not load
 def probe_problem(run_dir):
     """Why the run's probe.npz does not load ('' when it does, or there is none): read once
     per version of the file (the table without thumbnails is built then, and kept)."""
-    stamp = _mtime(os.path.join(run_dir, "probe.npz"))
+    stamp = _mtime(files.probe(run_dir))
     if stamp is None:
         return ""
     probe_table(run_dir, thumbs=False)
@@ -166,7 +167,7 @@ def _build_probe_table(run_dir, thumbs=True, stamp=None):
 
 def checkpoint(run_dir, step):
     """The probe arrays of checkpoint `step` ({features, y, domain, pred, ...}) or None."""
-    path = os.path.join(run_dir, "checkpoints", f"ckpt_{int(step):08d}.npz")
+    path = files.ckpt_features(run_dir, step)
     key = (run_dir, int(step), _mtime(path))
     if key[2] is None:
         return None
@@ -185,7 +186,7 @@ _ckpt_problems = {}  # (run_dir, step, stamp) -> why that checkpoint did not loa
 
 def checkpoint_problem(run_dir, step):
     """Why checkpoint `step` of the run did not load ('' when it did, or was never tried)."""
-    path = os.path.join(run_dir, "checkpoints", f"ckpt_{int(step):08d}.npz")
+    path = files.ckpt_features(run_dir, step)
     return _ckpt_problems.get((run_dir, int(step), _mtime(path)), "")
 
 

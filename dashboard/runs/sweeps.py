@@ -14,10 +14,10 @@ import sys
 import time
 from dataclasses import dataclass
 
+from dann_core.rundir import files
 from dashboard.runs.launcher import Children, spawn, tail_lines
 
 MAX_LAMBDAS = 12
-LAUNCH_LOG = "sweep-launch-{stamp}-{pid}.log"
 _PROCS = Children()  # sweeps this server started, by log path
 
 
@@ -86,10 +86,9 @@ class Launched:
 def start(pair, lambdas, runs_dir, **opts):
     """Start a sweep process. Returns a Launched; SweepError with a one-line reason."""
     argv = sweep_argv(pair, lambdas, runs_dir, **opts)
-    logs = os.path.join(runs_dir, "sweeps")
     try:
-        os.makedirs(logs, exist_ok=True)
-        log_path = os.path.join(logs, LAUNCH_LOG.format(stamp=time.strftime("%Y%m%d-%H%M%S"), pid=os.getpid()))
+        os.makedirs(files.sweeps(runs_dir), exist_ok=True)
+        log_path = files.sweep_launch_log(runs_dir, time.strftime("%Y%m%d-%H%M%S"), os.getpid())
         log = open(log_path, "wb")
     except OSError as e:
         raise SweepError(f"cannot write to the runs directory {runs_dir!r}: {e.strerror or e}") from None
@@ -143,14 +142,13 @@ ROW_KEYS = ("lambda_max", "target_acc", "source_acc", "domain_err")
 
 def list_sweeps(runs_dir):
     """Names of finished sweeps (those with a sweep.json) in RUNS/sweeps, newest first."""
-    root = os.path.join(runs_dir, "sweeps")
     try:
-        names = os.listdir(root)
+        names = os.listdir(files.sweeps(runs_dir))
     except OSError:
         return []
     out = []
     for n in names:
-        p = os.path.join(root, n, "sweep.json")
+        p = files.sweep_result(runs_dir, n)
         if os.path.isfile(p):
             try:
                 out.append((os.path.getmtime(p), n))

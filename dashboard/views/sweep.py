@@ -4,6 +4,7 @@ import os
 
 import streamlit as st
 
+from dann_core.rundir import files
 from dashboard import paths, widgets
 from dashboard.plots.sweep import picked_row, sweep_figure, table
 from dashboard.runs import launcher, reading, sweeps
@@ -54,7 +55,7 @@ def progress_section(root):
         rc = sweeps.exit_code(launched.log_path)
         name, runs = sweeps.runs_of(root, launched.pair, launched.seed, launched.started)
         if rc is None and not sweeps.is_ours(launched.log_path):  # the server restarted since: judge by its files
-            rc = 0 if name and os.path.isfile(os.path.join(root, "sweeps", name, "sweep.json")) else None
+            rc = 0 if name and os.path.isfile(files.sweep_result(root, name)) else None
         if rc is None:
             st.info(f"Sweep running: {launched.pair}, {len(launched.lambdas)} runs "
                     f"(λ_max = {', '.join(f'{v:g}' for v in launched.lambdas)})")
@@ -97,7 +98,7 @@ def results_section(root):
         st.session_state["sw_sel"] = st.session_state.pop("sw_pick")
     sel = widgets.pick_run("Sweep", names, "sw_sel", help="RUNS/sweeps/<name>/sweep.json, newest first")
     try:
-        sw = sweeps.read_sweep(os.path.join(root, "sweeps", sel, "sweep.json"))
+        sw = sweeps.read_sweep(files.sweep_result(root, sel))
     except sweeps.SweepError as e:
         st.warning(str(e))
         return
