@@ -209,15 +209,23 @@ def test_corrupt_control_mid_run_is_ignored_and_logged(runs_dir):
 
 
 @pytest.mark.server
-def test_torchrun_two_ranks_only_rank0_writes(runs_dir):
+def test_torchrun_two_ranks_only_rank0_writes(runs_dir, tmp_path):
     # DDP on CPU (gloo): both ranks train, rank 0 alone evaluates, streams and reports
-    # --standalone: a free rendezvous port, not the fixed 29500 another process may hold
+    # --standalone: a free rendezvous port, not the fixed 29500 another process may hold;
+    # --redirects 3: each rank's stdout and stderr kept in its own file, so a failure names its rank
+    logs = tmp_path / "ranks"
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "--log-dir", str(logs), "--redirects", "3",
                         "-m", "dann_core", "train", "--pair", "moons", "--runs-dir", runs_dir, "--run-name", "ddp",
                         "--epochs", "10", "--threads", "1", "--no-progress"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stderr[-2000:]
-    summary = [ln for ln in p.stdout.splitlines() if "target_acc=" in ln]
+    ranks = {int(f.parent.name): f.read_text() for f in logs.glob("**/attempt_*/*/stderr.log")}
+    assert p.returncode == 0, (p.stderr[-2000:], {r: err[-2000:] for r, err in sorted(ranks.items())})
+    assert sorted(ranks) == [0, 1]
+    (out0,) = [f.read_text() for f in logs.glob("**/attempt_*/0/stdout.log")]
+    (out1,) = [f.read_text() for f in logs.glob("**/attempt_*/1/stdout.log")]
+    assert "target_acc=" not in out1  # rank 0 alone reports
+    summary = [ln for ln in out0.splitlines() if "target_acc=" in ln]
     assert len(summary) == 1 and summary[0].startswith("finished:")
     assert os.listdir(runs_dir) == ["ddp"]
     r = RunReader(os.path.join(runs_dir, "ddp"))
