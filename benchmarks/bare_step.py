@@ -15,9 +15,9 @@ import torch
 
 from dann_core.config import Config, resolve
 from dann_core.data.batches import Batches
+from dann_core.data.inputs import use_channels_last
 from dann_core.data.pairs import load_pair
 from dann_core.device import sync
-from dann_core.eval.inference import use_channels_last
 from dann_core.methods.objectives import OBJECTIVES
 from dann_core.nn.models import build_model
 from dann_core.train import make_optimizer, train_step
@@ -29,7 +29,7 @@ def bare_img_per_s(device, batch=128, amp="off", steps=200, layout="trainer", pa
                    warmup=10):
     """img/s of `steps` bare DANN steps at total batch `batch` (half source, half target), timed
     after `warmup` steps. layout "trainer": the memory layout the trainer picks on this device
-    (inference.use_channels_last); "other": the other one (NCHW <-> channels-last), to see what
+    (data/inputs.use_channels_last); "other": the other one (NCHW <-> channels-last), to see what
     the trainer's choice is worth."""
     device = torch.device(device)
     cfg = resolve(Config(pair=pair, batch_size=batch, amp=amp, device=str(device)))

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from dann_core.config import Config
+from dann_core.data.inputs import use_channels_last
 from dann_core.data.pairs import load_pair
 from dann_core.eval.evaluation import _half, conditional_metrics
-from dann_core.eval.inference import forward_layers, load_run_model, use_channels_last
+from dann_core.eval.inference import forward_layers, load_run_model
 from dann_core.eval.metrics import linear_domain_error
 from dann_core.train import train
 

@@ -152,7 +152,7 @@ def throughput(chk, pair, device, runs, threads, batches, steps, dtypes):
     lay = "NCHW" if device.type == "cpu" else "channels-last"
     chk.row("other layout", f"{lay} faster than the trainer's layout in {faster} of {len(rows)} configurations "
             f"(the trainer uses {'channels-last' if device.type == 'cpu' else 'NCHW'} on {device.type}; "
-            "inference.CHANNELS_LAST_ON)", faster_in=faster, of=len(rows))
+            "data/inputs.CHANNELS_LAST_ON)", faster_in=faster, of=len(rows))
 
 
 def first_checkpoint_and_default_runs(chk, pair, device, runs, extra):

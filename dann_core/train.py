@@ -35,10 +35,10 @@ import torch
 from dann_core import __version__
 from dann_core.config import resolve
 from dann_core.data.batches import Batches
+from dann_core.data.inputs import use_channels_last
 from dann_core.data.pairs import load_pair
 from dann_core.device import autocast, place, sync
 from dann_core.eval.evaluation import evaluate
-from dann_core.eval.inference import use_channels_last
 from dann_core.methods.modes import adversarial
 from dann_core.methods.objectives import OBJECTIVES
 from dann_core.methods.schedules import annealed_lr, lambda_at

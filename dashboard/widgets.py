@@ -98,7 +98,7 @@ LAYER_HELP = ("features: G_f(x), what the domain classifier sees (the paper's fe
 
 
 def layer_picker(key, available, default="features"):
-    """Which layer's probe features the embedding shows (dann_core.layers.LAYERS), in plain
+    """Which layer's probe features the embedding shows (dann_core.rundir.layers.LAYERS), in plain
     words. Shown only when a run has a hidden layer distinct from the features (`available`,
     reading.layers); otherwise nothing is drawn and the features are returned."""
     if "hidden" not in (available or ()):

@@ -1,7 +1,7 @@
 """A disk that fills up, for tests: ENOSPC in the middle of a chosen write of the run stream.
 
 No small filesystem is available to fill for real, so the stream's own file openings
-(dann_core.stream._open_new / _open_append) are wrapped: the chosen write lands half its bytes
+(dann_core.rundir.writer._open_new / _open_append) are wrapped: the chosen write lands half its bytes
 and raises OSError(ENOSPC), as a real full disk does. Two disks:
   * the space comes back (stays_full=False): the failed write was what did not fit; the trainer
     removes its temporary file, and later small writes (status.json) succeed;

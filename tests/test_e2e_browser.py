@@ -38,7 +38,7 @@ def test_start_a_run_and_watch_its_embedding(dashboard):
             # the run appears, trains to its end (60 epochs x 9 steps), and its embedding is drawn
             page.get_by_text("finished at step 540/540").wait_for(timeout=150_000)
             emb = page.locator(".js-plotly-plot", has_text="PCA · step 540")
-            emb.wait_for(timeout=30_000)
+            emb.wait_for(timeout=90_000)
             time.sleep(1.0)  # let plotly finish its transition
             # both domains of the moons probe are drawn (+ 4 legend markers, clipped off-plot)
             assert emb.locator(".scatterlayer .point").count() >= 600

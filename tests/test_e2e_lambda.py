@@ -65,7 +65,7 @@ def test_lambda_is_written_only_by_a_person(dashboard, tmp_path):
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             try:
                 start_from_sidebar(page, url, "paper ramp to λ_max", EPOCHS, PACE)
-                _wait(lambda: [n for n in os.listdir(runs) if n.startswith("moons-dann")], 30, "run B's directory")
+                _wait(lambda: [n for n in os.listdir(runs) if n.startswith("moons-dann")], 60, "run B's directory")
                 b_name = next(n for n in os.listdir(runs) if n.startswith("moons-dann"))
                 b = os.path.join(runs, b_name)
                 _wait(lambda: RunReader(b).status().state == "running", 90, "run B to start")

@@ -55,7 +55,8 @@ def test_channels_last_gives_the_same_outputs():
     # the trainer lays image nets out channels-last on the CPU (1.5x faster there): same maths
     import copy
 
-    from dann_core.eval.inference import forward_all, to_input, use_channels_last
+    from dann_core.data.inputs import to_input, use_channels_last
+    from dann_core.eval.inference import forward_all
     torch.manual_seed(0)
     plain = build_model("mnist_bn", (3, 28, 28), 10).eval()
     fast = copy.deepcopy(plain)

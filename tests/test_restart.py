@@ -50,7 +50,7 @@ def _serve(tmp_path, runs, i):
 def _alive_and_training(runs, names, pids):
     """Both trainers are the same processes as before, and still stepping."""
     steps = {n: RunReader(os.path.join(runs, n)).status().step for n in names}
-    _wait(lambda: all(RunReader(os.path.join(runs, n)).status().step > steps[n] for n in names), 20,
+    _wait(lambda: all(RunReader(os.path.join(runs, n)).status().step > steps[n] for n in names), 60,
           "the trainers to keep training")
     assert all(pid_alive(p) for p in pids.values())
     assert {n: RunReader(os.path.join(runs, n)).status().pid for n in names} == pids
@@ -77,7 +77,7 @@ def test_trainers_outlive_a_restarted_dashboard_and_obey_the_new_one(tmp_path):
             try:
                 # server 1 starts source-only and DANN side by side
                 start_from_sidebar(page, url, "both side by side", EPOCHS, PACE)
-                names = _wait(lambda: sorted(os.listdir(runs)) if len(os.listdir(runs)) == 2 else None, 30,
+                names = _wait(lambda: sorted(os.listdir(runs)) if len(os.listdir(runs)) == 2 else None, 60,
                               "two run directories")
                 dann = next(n for n in names if "-dann-" in n)
                 other = next(n for n in names if n != dann)
@@ -95,17 +95,17 @@ def test_trainers_outlive_a_restarted_dashboard_and_obey_the_new_one(tmp_path):
                 servers.append(proc)
                 _shows_both_live(page, url, names)
                 _panel(page, dann).get_by_role("button", name="Pause").click()
-                _wait(lambda: RunReader(os.path.join(runs, dann)).status().state == "paused", 10, "the run to pause")
-                _panel(page, dann).get_by_text("paused at step").first.wait_for(timeout=15_000)
+                _wait(lambda: RunReader(os.path.join(runs, dann)).status().state == "paused", 60, "the run to pause")
+                _panel(page, dann).get_by_text("paused at step").first.wait_for(timeout=60_000)
                 _panel(page, dann).get_by_role("button", name="Resume").click()
-                _wait(lambda: RunReader(os.path.join(runs, dann)).status().state == "running", 10, "it to resume")
+                _wait(lambda: RunReader(os.path.join(runs, dann)).status().state == "running", 60, "it to resume")
                 thumb = _panel(page, dann).get_by_role("slider").last
                 thumb.focus()
                 thumb.press("ArrowRight")
-                want = _wait(lambda: read_control(os.path.join(runs, dann)).get("lambda"), 10,
+                want = _wait(lambda: read_control(os.path.join(runs, dann)).get("lambda"), 60,
                              "the slider's λ in control.json")
                 _wait(lambda: any(m.get("event") == "lambda" and m["lambda"] == want
-                                  for m in RunReader(os.path.join(runs, dann)).metrics()), 10,
+                                  for m in RunReader(os.path.join(runs, dann)).metrics()), 60,
                       f"the trainer to take λ = {want}")
 
                 # SIGKILL to server 2: the trainers go on; server 3 shows them live and stops one
@@ -117,9 +117,9 @@ def test_trainers_outlive_a_restarted_dashboard_and_obey_the_new_one(tmp_path):
                 _shows_both_live(page, url, names)
                 page.screenshot(path=os.path.join(OUT, "e2e_restart_server3.png"))
                 _panel(page, other).get_by_role("button", name="Stop").click()
-                _wait(lambda: RunReader(os.path.join(runs, other)).status().state == "stopped", 15,
+                _wait(lambda: RunReader(os.path.join(runs, other)).status().state == "stopped", 60,
                       "the run to stop")
-                _wait(lambda: not pid_alive(pids[other]), 15, "its trainer to exit")
+                _wait(lambda: not pid_alive(pids[other]), 60, "its trainer to exit")
             except BaseException:
                 page.screenshot(path=os.path.join(OUT, "e2e_restart_failure.png"))
                 raise
@@ -132,7 +132,7 @@ def test_trainers_outlive_a_restarted_dashboard_and_obey_the_new_one(tmp_path):
         assert launcher.terminate(dann, root=runs)
         st = RunReader(os.path.join(runs, dann)).status()
         assert st.state == "stopped" and st.error == "interrupted", st
-        _wait(lambda: not pid_alive(pids[dann]), 15, "the adopted trainer to exit")
+        _wait(lambda: not pid_alive(pids[dann]), 60, "the adopted trainer to exit")
     finally:
         for proc in servers:
             server.stop(proc)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import torch
 
 from dann_core.data.augment import augment
+from dann_core.data.inputs import to_input
 from dann_core.device import to_device
-from dann_core.eval.inference import to_input
 
 
 @dataclass

@@ -11,7 +11,7 @@ import copy
 import torch
 from torch import nn
 
-from dann_core.eval.inference import to_input
+from dann_core.data.inputs import to_input
 
 
 def has_batchnorm(net):

@@ -1,4 +1,4 @@
-"""Class-conditional views of one evaluation record (docs/stream.md, dann_core/diagnostics.py):
+"""Class-conditional views of one evaluation record (docs/stream.md, dann_core/eval/diagnostics.py):
 the target's confusion matrix, per-class bars, and a one-line reading of both.
 
 DANN can mix the two domains as wholes while target 6s land on source 4s; these views show

@@ -22,7 +22,7 @@ _lock = threading.Lock()
 def embedding(run_dir, step, method, colour_by, ck=None, title=None, height=600, with_thumbs=True, revision=None,
               animate=True, wait=True, layer="features"):
     """Compute (or load) the layout of one checkpoint's probe features of `layer`
-    (dann_core.layers.LAYERS) and draw it. Returns (figure, info) or (None, message) when there
+    (dann_core.rundir.layers.LAYERS) and draw it. Returns (figure, info) or (None, message) when there
     is nothing to draw; never raises for bad data.
 
     wait=False: a t-SNE or UMAP layout that is not on disk yet is computed in the background

@@ -191,7 +191,7 @@ def checkpoint_problem(run_dir, step):
 
 
 def features(run_dir, step, layer="features"):
-    """The N x dim probe features of `layer` (dann_core.layers.LAYERS) at checkpoint `step`, or
+    """The N x dim probe features of `layer` (dann_core.rundir.layers.LAYERS) at checkpoint `step`, or
     None (no such checkpoint, or a run written before that layer was stored)."""
     ck = checkpoint(run_dir, step)
     if ck is None or "features" not in ck:
