@@ -105,3 +105,23 @@ def start_from_sidebar(page, url, choice, epochs, pace):
 def clipped(page):
     """The readable texts the page cuts off, as 'text (shown px of needed px)'; [] when none."""
     return page.evaluate(CLIPPED_JS, READABLE)
+
+
+# the page has settled: no element of an earlier run still shown as stale, and every plotly chart drawn
+SETTLED_JS = """() => !document.querySelector('[data-stale="true"]') &&
+  [...document.querySelectorAll('.js-plotly-plot')].every(c => c.querySelector('.main-svg'))"""
+
+
+def settle(page, quiet_s=0.5, timeout=60):
+    """Wait until the page has settled and stayed so for `quiet_s` (a live page redraws every
+    second, so its quiet spells are short): a condition, not a guess at how long drawing takes."""
+    t0, since = time.time(), None
+    while time.time() - t0 < timeout:
+        if page.evaluate(SETTLED_JS):
+            since = since or time.time()
+            if time.time() - since >= quiet_s:
+                return time.time() - t0
+        else:
+            since = None
+        time.sleep(0.05)
+    raise AssertionError(f"the page did not settle within {timeout} s")

@@ -10,7 +10,7 @@ import time
 
 import fixtures
 import pytest
-from browser import ARGS, CHROMIUM, OUT, browser_or_fail
+from browser import ARGS, CHROMIUM, OUT, browser_or_fail, settle
 
 from dann_core.rundir.control import read_control
 from dann_core.rundir.reader import RunReader
@@ -33,13 +33,13 @@ def test_start_a_run_and_watch_its_embedding(dashboard):
             epochs = side.get_by_label("Epochs")
             epochs.fill("60")
             epochs.press("Enter")
-            time.sleep(0.5)
+            settle(page)
             side.get_by_role("button", name="Start").click()
             # the run appears, trains to its end (60 epochs x 9 steps), and its embedding is drawn
             page.get_by_text("finished at step 540/540").wait_for(timeout=150_000)
             emb = page.locator(".js-plotly-plot", has_text="PCA · step 540")
             emb.wait_for(timeout=90_000)
-            time.sleep(1.0)  # let plotly finish its transition
+            settle(page, quiet_s=1.0)  # and plotly's transition
             # both domains of the moons probe are drawn (+ 4 legend markers, clipped off-plot)
             assert emb.locator(".scatterlayer .point").count() >= 600
             drawn = emb.evaluate("gd => { const n = {}; gd._fullData.forEach(t => { const d = t.meta && t.meta.domain;"
@@ -47,7 +47,7 @@ def test_start_a_run_and_watch_its_embedding(dashboard):
             assert drawn == {"source": 300, "target": 300}
             # the projector view: sidebar collapsed, curves and embedding side by side
             page.get_by_test_id("stSidebarCollapseButton").locator("button").click()
-            time.sleep(1.5)
+            settle(page, quiet_s=1.0)
             page.screenshot(path=os.path.join(OUT, "e2e_train_and_watch.png"))
             made = [n for n in os.listdir(runs) if n.startswith("moons-dann-s0-")]
             assert len(made) == 1 and RunReader(os.path.join(runs, made[0])).status().state == "finished"
@@ -59,7 +59,9 @@ def test_start_a_run_and_watch_its_embedding(dashboard):
             page.goto(url + "/embeddings?run=digits-demo", wait_until="domcontentloaded")
             page.get_by_text("of G_f(x)").first.wait_for(timeout=60_000)
             page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=60_000)
-            time.sleep(1.5)  # the hover script attaches to charts twice a second
+            # the hover script attaches itself to the charts (twice a second)
+            page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g.__dannHover)",
+                                   timeout=60_000)
             pt = page.locator(".js-plotly-plot .scatterlayer .point").nth(5)
             box = pt.bounding_box()
             page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

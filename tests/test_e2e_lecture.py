@@ -8,7 +8,7 @@ import os
 import time
 
 import pytest
-from browser import ARGS, CHROMIUM, OUT, browser_or_fail
+from browser import ARGS, CHROMIUM, OUT, browser_or_fail, settle
 
 from dashboard import server
 
@@ -48,7 +48,7 @@ def test_lecture_mode_in_a_browser(lecture_server):
             before.wait_for(timeout=60_000)
             after.wait_for(timeout=60_000)
             opened = time.time() - t0
-            time.sleep(1.0)  # plotly's transition
+            settle(page, quiet_s=1.0)  # and plotly's transition
             assert _domains(before) == {"source": 300, "target": 300}
             assert _domains(after) == {"source": 300, "target": 300}
             # big type: the metric values are large on screen
@@ -59,12 +59,12 @@ def test_lecture_mode_in_a_browser(lecture_server):
             assert size >= 36, size
             page.get_by_test_id("stSidebar").hover()  # the collapse button shows on hover
             page.get_by_test_id("stSidebarCollapseButton").locator("button").click()
-            time.sleep(1.5)
+            settle(page, quiet_s=1.0)
             page.screenshot(path=os.path.join(OUT, "e2e_lecture_before_after.png"))
 
             page.get_by_text("Two moons · JMLR Fig. 2", exact=True).click()
             page.locator(".js-plotly-plot", has_text="(d) hidden neurons").wait_for(timeout=60_000)
-            time.sleep(1.5)
+            settle(page, quiet_s=1.0)
             page.screenshot(path=os.path.join(OUT, "e2e_lecture_moons.png"))
         finally:
             browser.close()

@@ -10,7 +10,7 @@ import time
 
 import fixtures
 import pytest
-from browser import ARGS, CHROMIUM, OUT, browser_or_fail, clipped
+from browser import ARGS, CHROMIUM, OUT, browser_or_fail, clipped, settle
 
 from dann_core.rundir.reader import RunReader
 
@@ -25,7 +25,7 @@ def _open(page, url, wait_for=None):
     page.get_by_test_id("stSidebar").wait_for(timeout=60_000)
     if wait_for:
         page.locator(wait_for).first.wait_for(timeout=90_000)
-    time.sleep(2.0)  # the rest of the page, and plotly's drawing
+    settle(page)  # the rest of the page, and plotly's drawing
 
 
 def test_no_page_cuts_off_its_text(dashboard):
@@ -69,7 +69,7 @@ def test_no_page_cuts_off_its_text(dashboard):
                     follow.press("Enter")
                     page.keyboard.press("Escape")
                     page.locator('[class*="st-key-run_digits-dann"]').wait_for(timeout=60_000)
-                    time.sleep(3)
+                    settle(page)
                     problems[f"train, two runs {w}"] = clipped(page)
                     page.screenshot(path=os.path.join(OUT, f"e2e_train_two_{w}.png"))
                     for name, path in (("embeddings", "embeddings?run=digits-dann"), ("compare", "compare"),
@@ -85,11 +85,12 @@ def test_no_page_cuts_off_its_text(dashboard):
                     for view in ("Two moons · JMLR Fig. 2", "Choosing λ"):
                         page.get_by_text(view, exact=True).click()
                         page.locator(CHARTS).first.wait_for(timeout=60_000)
-                        time.sleep(2.5)
+                        settle(page)
                         problems[f"lecture, {view} {w}"] = clipped(page)
                     page.get_by_test_id("stSelectbox").first.click()
                     page.get_by_role("option").filter(has_text="MNIST").first.click()
-                    time.sleep(4)
+                    page.locator(CHARTS).first.wait_for(timeout=60_000)
+                    settle(page)
                     problems[f"lecture, MNIST demo {w}"] = clipped(page)
                     page.screenshot(path=os.path.join(OUT, f"e2e_lecture_mnist_{w}.png"))
                     # "when DANN fails": three runs, two side by side, and their confusion matrices
@@ -98,7 +99,7 @@ def test_no_page_cuts_off_its_text(dashboard):
                     page.get_by_text("DANN vs CDAN+E", exact=True).first.click()
                     page.get_by_text("Class by class").first.wait_for(timeout=60_000)
                     page.locator(CHARTS).nth(5).wait_for(timeout=60_000)  # 4 embeddings, 2 confusions
-                    time.sleep(2)
+                    settle(page)
                     problems[f"lecture, when DANN fails {w}"] = clipped(page)
                     page.screenshot(path=os.path.join(OUT, f"e2e_lecture_fails_{w}.png"), full_page=True)
                 # an unknown run in the address says so
