@@ -62,9 +62,16 @@ class Placement:
         torch.distributed.broadcast_object_list(box, src=0)
         return box[0]
 
-    def close(self):
-        if self.distributed:
-            torch.distributed.destroy_process_group()
+    def close(self, barrier=True):
+        """Leave the process group. First every rank waits at a barrier for the others (rank 0 for its
+        last writes), so that none tears the group down while a peer still uses it; a failing rank
+        passes barrier=False, since its peers may never arrive."""
+        if not self.distributed:
+            return
+        if barrier:
+            kw = {"device_ids": [self.device.index]} if self.device.type == "cuda" else {}
+            torch.distributed.barrier(**kw)
+        torch.distributed.destroy_process_group()
 
 
 def place(device="auto", threads=0):

@@ -11,11 +11,15 @@ While it trains it streams into a run directory (stream.py): metrics every `log_
 an evaluation plus a checkpoint with the probe features every `ckpt_every` steps, and it reads
 control.json between steps (control.py: set λ, pause, stop). `ema` > 0 makes the checkpoints
 evaluate a moving average of the weights (averaging.py). Under torchrun every rank trains and
-rank 0 alone evaluates and writes (device.py).
+rank 0 alone evaluates and writes (device.py); at the end every rank waits for rank 0's last
+write before the process group closes.
 
 On a GPU: `amp` "bf16" runs the forward passes under bfloat16 autocast, `compile` the step's
 model through torch.compile (its compile time is logged apart, as compile_s). The step never
 waits for the device: losses are summed there and read back every `log_every` steps.
+
+train() is the loop; below it, its pieces: the step plan, the throughput meter, the steering
+(the control file and the λ of a step), the log step, the checkpoint, the failure's status.
 """
 import dataclasses
 import math
@@ -61,106 +65,58 @@ def train(cfg, progress=False, log=print):
     pair = load_pair(cfg.pair, cfg.seed, cfg.data_root, cfg.image_size)
     if cfg.augment != "none" and pair.kind != "image":
         raise ValueError(f"augment {cfg.augment!r} deforms images; pair {cfg.pair!r} holds points (use --augment none)")
-    n_probe = min(cfg.n_probe, len(pair.y("source_test")), len(pair.y("target_test")))
-    test = [torch.from_numpy(pair.arrays[f"{s}_{v}"]).to(at.device) for s in ("source_test", "target_test")
-            for v in "xy"]
+    test, n_probe = held_out(pair, at.device, cfg.n_probe)
     half = cfg.batch_size // 2
     gen = torch.Generator().manual_seed(cfg.seed * 7919 + at.rank)
     net = build_model(cfg.model, pair.input_shape, pair.n_classes, cfg.mode).to(at.device)
     batches = Batches(pair, at.device, half, gen, cfg.semi_k, use_channels_last(net, at.device, pair.kind),
                       cfg.augment)
-    steps_per_epoch = max(1, len(batches.yt if cfg.mode == "target_only" else batches.ys) // (half * at.world))
-    total_steps = max(1, int(round(cfg.epochs * steps_per_epoch)))
-    # the step it stops at; None: a run that goes on until stopped
-    last_step = (cfg.max_steps or None) if cfg.until_stopped else min(total_steps, cfg.max_steps or total_steps)
-    ckpt_every = -(-(last_step or total_steps) // cfg.evals) if cfg.evals else cfg.ckpt_every or steps_per_epoch
+    plan = plan_steps(cfg, len(batches.yt if cfg.mode == "target_only" else batches.ys), half * at.world)
     trains_gd = adversarial(cfg.mode)
     model = at.wrap(net, all_parameters_used=trains_gd)  # what the step calls; `net` is what is saved
-    if cfg.compile:
-        model = torch.compile(model)
+    model = torch.compile(model) if cfg.compile else model
     opt = make_optimizer(cfg, net.parameters())
     objective = OBJECTIVES[cfg.mode]
     avg = WeightAverage(net, cfg.ema) if cfg.ema and at.main else None
     eval_net = avg.module if avg else net  # what the checkpoints evaluate and save
 
     # ---- the stream (rank 0 writes) and the control file
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    name = cfg.run_name or f"{cfg.pair}-{cfg.mode}-s{cfg.seed}-{stamp}-{os.getpid() % 10000:04d}"
+    name = cfg.run_name or stamped_name(cfg)
     run_dir = safe_run_dir(cfg.runs_dir, name)
     start_control = parse_control(Path(cfg.control).read_text()) if cfg.control else {}
-    writer = start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, total_steps, last_step,
-                          ckpt_every, start_control) if at.main else None
-    control = ControlPoll(run_dir, start_control)
-
-    def checkpoint(step, extra):
-        target_net = adapt_bn(eval_net, batches.xt, pair.kind) if cfg.adabn else None  # a copy: training goes on
-        m, probe = evaluate(eval_net, *test, pair.kind, n_probe, target_net, cfg.amp)
-        writer.log({"step": step, "epoch": step / steps_per_epoch, "progress": step / total_steps, **extra, **m,
-                    "time": time.time() - t_start, "eval": True})
-        writer.write_checkpoint(step, eval_net.state_dict(), y=np.concatenate(
-            [pair.y("source_test")[:n_probe], pair.y("target_test")[:n_probe]]), domain=np.repeat(
-            np.array([0, 1], np.int64), n_probe), lambd=np.float32(extra.get("lambda", 0)), **probe)
-        return m
-
-    def poll_control(step):
-        """Rank 0 reads the control file (a corrupt one is logged once, and the last valid one kept);
-        the other ranks keep theirs until the broadcast."""
-        polled, err = control.poll() if at.main else (control.control, None)
-        if err:
-            writer.log({"step": step, "warning": f"{err}; ignored, keeping the last valid control"})
-            log(f"warning: {err}; ignored")
-        return polled
-
-    def lambda_for(ctl, p):
-        """The λ a step uses and its source: the control file's (set by hand), else the schedule's at
-        progress p; 0 where no G_d is trained."""
-        lam, source = ((float(ctl["lambda"]), "control") if ctl.get("lambda") is not None else
-                       (lambda_at(p, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma), "schedule"))
-        return (lam if trains_gd else 0.0), source
+    writer = start_stream(cfg, run_dir, name, pair, n_probe, at, net, plan.steps_per_epoch, plan.total_steps,
+                          plan.last_step, plan.ckpt_every, start_control) if at.main else None
 
     # ---- the loop
     t_start = t_step = time.time()
-    step, state, last_eval = 0, "running", {}
-    lam, lam_source, lam_hand, lr = 0.0, "schedule", None, cfg.lr
-    sums = torch.zeros(4, device=at.device)  # label loss, domain loss, domain correct, count: summed on the device
-    imgs, t_log, t_status, compile_s, ctl = 0, time.perf_counter(), 0.0, None, {}
-    bar = progress_bar(last_step, name) if at.main and progress else None
+    steering = Steering(cfg, at, plan, ControlPoll(run_dir, start_control), writer, log, t_start)
+    log_step = LogStep(writer, plan, trains_gd, cfg.log_every, at.device, t_start)
+    checkpoint = Checkpoint(cfg, pair, test, n_probe, eval_net, batches.xt, writer, plan, t_start)
+    step, last_eval = 0, {}
+    bar = progress_bar(plan.last_step, name, on=at.main and progress)
+    reached_end = False  # without an exception: then every rank meets the others before the process group closes
     try:
-        if at.main:
-            # a λ set by hand before the start (--control, or the dashboard's file) counts from step 0
-            lam0, src0 = lambda_for(poll_control(0), 0.0)
-            last_eval = checkpoint(0, {"lambda": lam0, "lambda_source": src0, "lr": cfg.lr})
+        if at.main:  # a λ set by hand before the start (--control, or the dashboard's file) counts from step 0
+            lam, lam_source = steering.lambda_for(steering.poll(0), 0.0)
+            knobs = {"lambda": lam, "lambda_source": lam_source, "lr": cfg.lr}  # what a step trains with
+            last_eval = checkpoint(0, knobs)
             writer.set_status("running", step=0, progress=0.0)
-            imgs, t_log = 0, time.perf_counter()  # evaluation time is not training throughput
-        while last_step is None or step < last_step:
-            # -- control: rank 0 reads the file, every rank follows (under torchrun, from the next
-            #    multiple of log_every: telling the other ranks waits for the device)
-            polled = poll_control(step)
-            if not at.distributed or step % cfg.log_every == 0:
-                ctl = at.broadcast(polled)
+        meter = Throughput(at.device, compiling=cfg.compile)  # from here: evaluation time is not throughput
+        while not plan.done(step):
+            # -- control: rank 0 reads the file, every rank follows
+            ctl = steering.follow(step)
             if ctl.get("stop"):
-                state = "stopped"
                 break
             if ctl.get("paused"):
-                if at.main:
-                    writer.set_status("paused", step=step, progress=step / total_steps)
-                time.sleep(0.2)
+                steering.pause(step)
                 continue
 
             # -- schedules (p = progress), or a live λ from the control file
-            p = min(step / total_steps, 1.0)  # past the end (a run until stopped): the schedules hold
-            lam, lam_source = lambda_for(ctl, p)
-            # a λ from the control file is logged the step it takes effect (and when the schedule
-            # takes over again): a change undone within log_every steps is on record too
-            hand = ctl.get("lambda") if trains_gd else None
-            if at.main and hand != lam_hand:
-                writer.log({"step": step, "event": "lambda", "lambda": lam, "lambda_source": lam_source,
-                            "control_seq": ctl.get("seq"), "time": time.time() - t_start})
-            lam_hand = hand
-            lr = annealed_lr(p, cfg.lr) if cfg.lr_schedule == "anneal" else cfg.lr
-            for g in opt.param_groups:
-                g["lr"] = lr
+            p = min(step / plan.total_steps, 1.0)  # past the end (a run until stopped): the schedules hold
+            lam, lam_source = steering.lambda_of_step(step, p)
+            lr = set_lr(opt, cfg, p)
             net.grl.lambd = lam  # λ only scales the gradient reaching G_f; G_d learns at full rate
+            knobs = {"lambda": lam, "lambda_source": lam_source, "lr": lr}
 
             # -- one step
             b = batches.next(semi=cfg.mode == "semi")
@@ -168,67 +124,37 @@ def train(cfg, progress=False, log=print):
             if avg is not None:
                 avg.update()
             step += 1
-            imgs += len(b.xs) + len(b.xt) if trains_gd else half
-            with torch.no_grad():  # no host sync here: read back every log_every steps
-                sums += torch.stack([label_loss.detach(), domain_loss.detach(), dom_correct.detach(),
-                                     torch.ones((), device=at.device)])
-            if cfg.compile and step == 1:  # that step compiled the model: its time is compile_s, not img/s
-                sync(at.device)
-                compile_s, imgs, t_log = time.perf_counter() - t_log, 0, time.perf_counter()
-            if bar is not None:
-                bar.update(1)
-            if cfg.pace:  # sleep off what is left of this step's share of a second
-                t_step = max(t_step + 1.0 / cfg.pace, time.time() - 1.0)
-                time.sleep(max(0.0, t_step - time.time()))
+            log_step.add(label_loss, domain_loss, dom_correct)  # on the device: no host sync here
+            meter.count(len(b.xs) + len(b.xt) if trains_gd else half)
+            bar.update(1)
+            t_step = pace(t_step, cfg.pace)
 
             # -- stream: metrics, evaluation + checkpoint
-            if at.main and (step % cfg.log_every == 0 or step == last_step):
-                s = (sums / sums[3]).tolist()
-                sums.zero_()
-                if not all(math.isfinite(v) for v in s[:2]):
-                    raise TrainingFailed(f"loss became NaN/inf by step {step} (label {s[0]}, domain {s[1]}); "
-                                         "try a lower --lr or --lambda-max")
-                now = time.perf_counter()
-                writer.log({"step": step, "epoch": step / steps_per_epoch, "progress": step / total_steps,
-                            "lambda": lam, "lambda_source": lam_source, "lr": lr, "label_loss": s[0],
-                            "domain_loss": s[1] if trains_gd else None, "domain_acc_batch": s[2] if trains_gd else None,
-                            "img_per_s": imgs / max(now - t_log, 1e-9), "time": time.time() - t_start,
-                            **({"compile_s": compile_s} if compile_s is not None and step <= cfg.log_every else {})})
-                imgs, t_log = 0, now
-                if now - t_status >= STATUS_EVERY_S:  # nothing next to a CPU step; a lot next to a GPU one
-                    writer.set_status("running", step=step, progress=step / total_steps)
-                    t_status = now
-                if bar is not None and last_eval:
-                    bar.set_postfix(tgt=f"{last_eval['target_acc']:.3f}", lam=f"{lam:.2f}")
-            if at.main and (step % ckpt_every == 0 or step == last_step):
-                last_eval = checkpoint(step, {"lambda": lam, "lambda_source": lam_source, "lr": lr})
-                imgs, t_log = 0, time.perf_counter()  # evaluation time is not training throughput
-
-        state = "stopped" if state == "stopped" else "finished"
+            if at.main and plan.due(step, cfg.log_every):
+                log_step(step, knobs, meter)
+                bar.set_postfix(tgt=f"{last_eval['target_acc']:.3f}", lam=f"{lam:.2f}")
+            if at.main and plan.due(step, plan.ckpt_every):
+                last_eval = checkpoint(step, knobs)
+                meter.restart()  # evaluation time is not training throughput
+        state = "stopped" if steering.control.get("stop") else "finished"
         if at.main:
-            if writer.steps[-1] != step:
-                last_eval = checkpoint(step, {"lambda": lam, "lambda_source": lam_source, "lr": lr})
-            writer.set_status(state, step=step, progress=step / total_steps, **last_eval)
+            if writer.steps[-1] != step:  # stopped between checkpoints
+                last_eval = checkpoint(step, knobs)
+            writer.set_status(state, step=step, progress=step / plan.total_steps, **last_eval)
+        reached_end = True
     except (KeyboardInterrupt, Exception) as e:
         if at.main:
-            why = "interrupted" if isinstance(e, KeyboardInterrupt) else \
-                str(e) if isinstance(e, (TrainingFailed, WriteFailed)) else f"{type(e).__name__}: {e}"
-            try:  # a full disk can refuse this too: readers then see the run as dead
-                writer.set_status("stopped" if isinstance(e, KeyboardInterrupt) else "failed", step=step,
-                                  progress=step / total_steps, error=why)
-            except OSError as e2:
-                log(f"warning: could not mark the run {'stopped' if isinstance(e, KeyboardInterrupt) else 'failed'}"
-                    f" in status.json ({e2})")
+            mark_ended(writer, e, step, plan, log)
         raise
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         if writer is not None:
             writer.close()
-        at.close()
+        at.close(barrier=reached_end)  # a failing rank does not wait: its peers may never come
 
     return {"run": name, "run_dir": run_dir, "state": state, "steps": step, "rank": at.rank,
-            **{k: last_eval.get(k) for k in SUMMARY_KEYS}, "seconds": time.time() - t_start, "compile_s": compile_s}
+            **{k: last_eval.get(k) for k in SUMMARY_KEYS}, "seconds": time.time() - t_start,
+            "compile_s": meter.compile_s}
 
 
 # the last evaluation's figures in train()'s summary
@@ -243,6 +169,26 @@ def make_optimizer(cfg, params):
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def set_lr(opt, cfg, p):
+    """The learning rate at progress p (the paper's μ_p when annealed), set on the optimiser."""
+    lr = annealed_lr(p, cfg.lr) if cfg.lr_schedule == "anneal" else cfg.lr
+    for g in opt.param_groups:
+        g["lr"] = lr
+    return lr
+
+
+def held_out(pair, device, n_probe):
+    """What the checkpoints evaluate on: the test splits on the device (source x, y, target x, y), and
+    how many samples of each the probe keeps (`n_probe` at most)."""
+    test = [torch.from_numpy(pair.arrays[f"{s}_{v}"]).to(device) for s in ("source_test", "target_test") for v in "xy"]
+    return test, min(n_probe, len(pair.y("source_test")), len(pair.y("target_test")))
+
+
+def stamped_name(cfg):
+    """A run's name when none is given: pair, mode, seed, start time, and the process id's last 4 digits."""
+    return f"{cfg.pair}-{cfg.mode}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid() % 10000:04d}"
+
+
 def train_step(model, objective, opt, b, device, amp="off"):
     """One step of Algorithm 1 on batch `b`: the objective's forward (under bf16 autocast when
     `amp` is "bf16"; backward and update outside it, on the fp32 weights), backward, update.
@@ -253,6 +199,188 @@ def train_step(model, objective, opt, b, device, amp="off"):
     (label_loss + domain_loss).backward()
     opt.step()
     return label_loss, domain_loss, dom_correct
+
+
+def pace(t_step, steps_per_s):
+    """Sleep off what is left of this step's share of a second at `steps_per_s` steps a second (0: no
+    pace); the time the next step's share counts from."""
+    if not steps_per_s:
+        return t_step
+    t_step = max(t_step + 1.0 / steps_per_s, time.time() - 1.0)
+    time.sleep(max(0.0, t_step - time.time()))
+    return t_step
+
+
+@dataclasses.dataclass(frozen=True)
+class StepPlan:
+    """How many steps a run takes, and when it checkpoints."""
+    steps_per_epoch: int
+    total_steps: int  # the schedules' end: progress p = step / total_steps
+    last_step: int | None  # the step it stops at; None: a run that goes on until stopped
+    ckpt_every: int
+
+    def done(self, step):
+        return self.last_step is not None and step >= self.last_step
+
+    def due(self, step, every):
+        """A step that writes a record every `every` steps, or the last step."""
+        return step % every == 0 or step == self.last_step
+
+    def where(self, step):
+        """The fields a record of `step` starts with."""
+        return {"step": step, "epoch": step / self.steps_per_epoch, "progress": step / self.total_steps}
+
+
+def plan_steps(cfg, n_train, per_step):
+    """The plan of a run over `n_train` training samples, `per_step` of them a step (all ranks together)."""
+    steps_per_epoch = max(1, n_train // per_step)
+    total_steps = max(1, int(round(cfg.epochs * steps_per_epoch)))
+    last_step = (cfg.max_steps or None) if cfg.until_stopped else min(total_steps, cfg.max_steps or total_steps)
+    ckpt_every = -(-(last_step or total_steps) // cfg.evals) if cfg.evals else cfg.ckpt_every or steps_per_epoch
+    return StepPlan(steps_per_epoch, total_steps, last_step, ckpt_every)
+
+
+class Throughput:
+    """Training images a second between two log steps. Evaluation time is not throughput (restart
+    after one); nor is the first step of a compiled model: that step compiled it, its time is compile_s."""
+
+    def __init__(self, device, compiling=False):
+        self.device, self.compiling, self.compile_s = device, compiling, None
+        self.restart()
+
+    def restart(self):
+        self.imgs, self.t = 0, time.perf_counter()
+
+    def count(self, imgs):
+        """`imgs` more trained on (the step is queued on the device, perhaps not run yet)."""
+        self.imgs += imgs
+        if self.compiling:
+            sync(self.device)
+            self.compile_s, self.compiling = time.perf_counter() - self.t, False
+            self.restart()
+
+    def rate(self, now):
+        """Images a second from the last restart to `now` (a time.perf_counter()), and restart there."""
+        rate = self.imgs / max(now - self.t, 1e-9)
+        self.imgs, self.t = 0, now
+        return rate
+
+
+class Steering:
+    """The control file as the loop follows it: rank 0 reads it before every step, every rank follows
+    what it says (stop, pause, a λ set by hand), and the λ of a step comes from it or the schedule."""
+
+    def __init__(self, cfg, at, plan, control, writer, log, t_start):
+        self.cfg, self.at, self.plan, self.file, self.writer, self.log = cfg, at, plan, control, writer, log
+        self.trains_gd, self.t_start = adversarial(cfg.mode), t_start
+        self.control = {}  # what this rank follows
+        self.hand = None  # the λ set by hand last logged as an event
+
+    def poll(self, step):
+        """Rank 0 reads the control file (a corrupt one is logged once, and the last valid one kept);
+        the other ranks keep theirs until the broadcast."""
+        polled, err = self.file.poll() if self.at.main else (self.file.control, None)
+        if err:
+            self.writer.log({"step": step, "warning": f"{err}; ignored, keeping the last valid control"})
+            self.log(f"warning: {err}; ignored")
+        return polled
+
+    def follow(self, step):
+        """The control every rank follows from `step` (under torchrun, from the next multiple of
+        log_every: telling the other ranks waits for the device)."""
+        polled = self.poll(step)
+        if not self.at.distributed or step % self.cfg.log_every == 0:
+            self.control = self.at.broadcast(polled)
+        return self.control
+
+    def pause(self, step):
+        if self.at.main:
+            self.writer.set_status("paused", step=step, progress=step / self.plan.total_steps)
+        time.sleep(0.2)
+
+    def lambda_for(self, ctl, p):
+        """The λ a step uses and its source: the control file's (set by hand), else the schedule's at
+        progress p; 0 where no G_d is trained."""
+        cfg = self.cfg
+        lam, source = ((float(ctl["lambda"]), "control") if ctl.get("lambda") is not None else
+                       (lambda_at(p, cfg.lambda_schedule, cfg.lambda_max, cfg.gamma), "schedule"))
+        return (lam if self.trains_gd else 0.0), source
+
+    def lambda_of_step(self, step, p):
+        """lambda_for the control followed. A λ set by hand is logged the step it takes effect (and when
+        the schedule takes over again): a change undone within log_every steps is on record too."""
+        lam, source = self.lambda_for(self.control, p)
+        hand = self.control.get("lambda") if self.trains_gd else None
+        if self.at.main and hand != self.hand:
+            self.writer.log({"step": step, "event": "lambda", "lambda": lam, "lambda_source": source,
+                             "control_seq": self.control.get("seq"), "time": time.time() - self.t_start})
+        self.hand = hand
+        return lam, source
+
+
+class LogStep:
+    """Rank 0's record every log_every steps: the losses averaged since the last one (NaN or inf fails
+    the run), λ and lr, throughput; and status.json at most every STATUS_EVERY_S."""
+
+    def __init__(self, writer, plan, trains_gd, log_every, device, t_start):
+        self.writer, self.plan, self.trains_gd, self.log_every = writer, plan, trains_gd, log_every
+        self.t_start, self.t_status = t_start, 0.0
+        self.device = device
+        self.sums = torch.zeros(4, device=device)  # label loss, domain loss, domain correct, count
+
+    def add(self, label_loss, domain_loss, dom_correct):
+        """A step's losses, summed on the device: the step never waits for it (read back at a log step)."""
+        with torch.no_grad():
+            self.sums += torch.stack([label_loss.detach(), domain_loss.detach(), dom_correct.detach(),
+                                      torch.ones((), device=self.device)])
+
+    def __call__(self, step, knobs, meter):
+        s = (self.sums / self.sums[3]).tolist()
+        self.sums.zero_()
+        if not all(math.isfinite(v) for v in s[:2]):
+            raise TrainingFailed(f"loss became NaN/inf by step {step} (label {s[0]}, domain {s[1]}); "
+                                 "try a lower --lr or --lambda-max")
+        now = time.perf_counter()
+        gd, compile_s = self.trains_gd, meter.compile_s
+        self.writer.log({**self.plan.where(step), **knobs, "label_loss": s[0], "domain_loss": s[1] if gd else None,
+                         "domain_acc_batch": s[2] if gd else None, "img_per_s": meter.rate(now),
+                         "time": time.time() - self.t_start,
+                         **({"compile_s": compile_s} if compile_s is not None and step <= self.log_every else {})})
+        if now - self.t_status >= STATUS_EVERY_S:  # nothing next to a CPU step; a lot next to a GPU one
+            self.writer.set_status("running", step=step, progress=step / self.plan.total_steps)
+            self.t_status = now
+
+
+class Checkpoint:
+    """Rank 0's evaluation of the net the checkpoints evaluate, on the held-out `test` tensors: its
+    record in the metrics, and the checkpoint (weights, the probe rows' features). Returns the metrics."""
+
+    def __init__(self, cfg, pair, test, n_probe, eval_net, target_x, writer, plan, t_start):
+        self.cfg, self.kind, self.test, self.n_probe, self.eval_net = cfg, pair.kind, test, n_probe, eval_net
+        self.target_x, self.writer, self.plan, self.t_start = target_x, writer, plan, t_start
+        self.y = np.concatenate([pair.y("source_test")[:n_probe], pair.y("target_test")[:n_probe]])
+        self.domain = np.repeat(np.array([0, 1], np.int64), n_probe)
+
+    def __call__(self, step, knobs):
+        net, cfg = self.eval_net, self.cfg
+        target_net = adapt_bn(net, self.target_x, self.kind) if cfg.adabn else None  # a copy: training goes on
+        m, probe = evaluate(net, *self.test, self.kind, self.n_probe, target_net, cfg.amp)
+        self.writer.log({**self.plan.where(step), **knobs, **m, "time": time.time() - self.t_start, "eval": True})
+        self.writer.write_checkpoint(step, net.state_dict(), y=self.y, domain=self.domain,
+                                     lambd=np.float32(knobs.get("lambda", 0)), **probe)
+        return m
+
+
+def mark_ended(writer, e, step, plan, log):
+    """status.json after exception `e`: "stopped" for an interrupt, else "failed", with a one-line reason."""
+    interrupted = isinstance(e, KeyboardInterrupt)
+    state = "stopped" if interrupted else "failed"
+    why = "interrupted" if interrupted else \
+        str(e) if isinstance(e, (TrainingFailed, WriteFailed)) else f"{type(e).__name__}: {e}"
+    try:  # a full disk can refuse this too: readers then see the run as dead
+        writer.set_status(state, step=step, progress=step / plan.total_steps, error=why)
+    except OSError as e2:
+        log(f"warning: could not mark the run {state} in status.json ({e2})")
 
 
 def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, total_steps, last_step, ckpt_every,
@@ -286,6 +414,7 @@ def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, to
     return writer
 
 
-def progress_bar(total, name):
+def progress_bar(total, name, on=True):
+    """A tqdm bar on stderr; off (its calls do nothing) unless `on`."""
     from tqdm import tqdm
-    return tqdm(total=total, desc=name, unit="step", file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, desc=name, unit="step", file=sys.stderr, dynamic_ncols=True, disable=not on)
