@@ -20,18 +20,19 @@ def _half(a):
 @torch.no_grad()
 def evaluate(model, xs, ys, xt, yt, kind, n_probe, target_model=None, amp="off"):
     """(metrics, probe arrays) of `model` on held-out source (xs, ys) and target (xt, yt); the
-    first `n_probe` rows of each domain are the probe points. `target_model`: the network that
-    evaluates the target instead (AdaBN: adabn.py); default `model`. `amp`: as forward_layers."""
+    first `n_probe` rows of each domain are the probe points; `yt` None (no target labels): no
+    key that needs them. `target_model`: the network that evaluates the target instead (AdaBN:
+    adabn.py); default `model`. `amp`: as forward_layers."""
     s = forward_layers(model, xs, kind, amp=amp)
     t = forward_layers(target_model or model, xt, kind, amp=amp)
     fs, ps, ds = s["features"], s["class_prob"], s["domain_prob"]
     ft, pt, dt = t["features"], t["class_prob"], t["domain_prob"]
     source_acc, target_acc, domain_wrong = torch.stack([
         (ps.argmax(1) == ys).float().mean(),
-        (pt.argmax(1) == yt).float().mean(),
+        (pt.argmax(1) == yt).float().mean() if yt is not None else torch.zeros((), device=pt.device),
         (ds > 0.5).float().sum() + (dt <= 0.5).float().sum(),  # G_d says "target" when sigmoid > 0.5
     ]).tolist()
-    metrics = {"source_acc": source_acc, "target_acc": target_acc,
+    metrics = {"source_acc": source_acc, **({"target_acc": target_acc} if yt is not None else {}),
                "domain_err": domain_wrong / (len(ds) + len(dt))}  # over both held-out sets
     probe = {
         "features": _half(torch.cat([fs[:n_probe], ft[:n_probe]])),
@@ -42,8 +43,9 @@ def evaluate(model, xs, ys, xt, yt, kind, n_probe, target_model=None, amp="off")
         probe["hidden"] = _half(torch.cat([s["hidden"][:n_probe], t["hidden"][:n_probe]]))
     probe["pred"] = probe["class_prob"].argmax(1).astype(np.int64)
     metrics["linear_domain_err"] = linear_domain_error(fs[:n_probe].cpu().numpy(), ft[:n_probe].cpu().numpy())
-    metrics.update(conditional_metrics(s, t, ys.cpu().numpy(), yt.cpu().numpy(), n_probe, metrics["linear_domain_err"],
-                                       model.hidden_is_features))
+    if yt is not None:
+        metrics.update(conditional_metrics(s, t, ys.cpu().numpy(), yt.cpu().numpy(), n_probe,
+                                           metrics["linear_domain_err"], model.hidden_is_features))
     return metrics, probe
 
 
