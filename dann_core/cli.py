@@ -95,7 +95,8 @@ def _other_parsers(sub):
                    help="bf16: forward passes under bfloat16 autocast, for GPU speed (default off: fp32)")
     t.add_argument("--compile", action="store_true",
                    help="torch.compile the training step (its compile time is logged apart, as compile_s)")
-    t.add_argument("--data-root", help="where downloadable datasets live")
+    t.add_argument("--data-root", help="where downloadable datasets live; pair folders: the folder of your images")
+    _target_labels_option(t)
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     pp = sub.add_parser("pairs", help="list the pairs and whether each is available offline")
@@ -111,7 +112,8 @@ def _other_parsers(sub):
     r.add_argument("--out", default="results", help="where the tables (and runs/) go (default: %(default)s)")
     r.add_argument("--jobs", type=int, help="trainings at once (default: one per core, one thread each; 4 on a GPU)")
     r.add_argument("--epochs", type=float, help="override every pair's default epochs (quick looks)")
-    r.add_argument("--data-root")
+    r.add_argument("--data-root", help="where downloadable datasets live; pair folders: the folder of your images")
+    r.add_argument("--image-size", type=int, help="pair folders: the size images are resized to (as train's)")
     r.add_argument("--ablation", action="store_true",
                    help="also DANN with lambda = 0: is the gain the gradient reversal's? "
                         "(one more run per pair and seed)")
@@ -130,12 +132,22 @@ def _other_parsers(sub):
     w.add_argument("--schedule", choices=("paper", "constant"), default="paper")
     w.add_argument("--jobs", type=int, help="runs at once (default: one per core; 4 on a GPU)")
     w.add_argument("--runs-dir", default="runs")
+    w.add_argument("--data-root", help="where downloadable datasets live; pair folders: the folder of your images")
+    w.add_argument("--image-size", type=int, help="pair folders: the size images are resized to (as train's)")
+    _target_labels_option(w)
 
     d = sub.add_parser("dashboard", help="start the dashboard (Streamlit) on this machine",
                        description="Runs `streamlit run dashboard/app.py`, listening on localhost only.")
     d.add_argument("--port", type=int, default=8501)
     d.add_argument("--runs-dir",
                    help="the runs to show and start (default: $DANN_RUNS_DIR, else runs/ in the checkout)")
+
+
+def _target_labels_option(p):
+    p.add_argument("--target-labels", choices=("known", "none"), default="known",
+                   help="none: drop the pair's target labels after loading, as if the target were unlabelled (no "
+                        "target accuracy; modes target_only and semi refused); a target folder without class "
+                        "folders has none either way")
 
 
 def cmd_pairs(data_root=None):
@@ -146,7 +158,8 @@ def cmd_pairs(data_root=None):
             ok, why = spec.offline(data_root)
         except Exception as e:  # an availability check must not break the listing
             ok, why = False, f"{type(e).__name__}: {e}"
-        desc = spec.description if ok else f"{spec.description} [{why}]"
+        # your own images (spec.fit): what was found there, labelled target or not
+        desc = spec.description if ok and spec.fit is None else f"{spec.description} [{why}]"
         rows.append((name, "yes" if ok else "no", spec.sizes, desc))
     w = [max(len(r[i]) for r in rows + [("pair", "offline", "sizes (src tr/te, tgt tr/te)", "")]) for i in range(3)]
     print(f"{'pair':<{w[0]}}  {'offline':<{w[1]}}  {'sizes (src tr/te, tgt tr/te)':<{w[2]}}  description")
@@ -181,6 +194,8 @@ def cmd_reproduce(a):
     from dann_core.experiments.reproduce import DEFAULT_PAIRS, reproduce
     if a.seeds < 1 or (a.jobs is not None and a.jobs < 1) or (a.epochs is not None and a.epochs <= 0):
         return _fail("--seeds and --jobs must be >= 1, --epochs > 0")
+    if a.image_size is not None and not 8 <= a.image_size <= 1024:
+        return _fail("--image-size must be a whole number of pixels from 8 to 1024")
     try:
         pairs = list(dict.fromkeys(a.pairs or DEFAULT_PAIRS))
         for p in pairs:
@@ -190,7 +205,7 @@ def cmd_reproduce(a):
         return _fail(str(e))
     try:
         reproduce(pairs, a.seeds, a.out, jobs=a.jobs, epochs=a.epochs, data_root=a.data_root, ablation=a.ablation,
-                  methods=list(dict.fromkeys(a.methods)))
+                  methods=list(dict.fromkeys(a.methods)), image_size=a.image_size)
     except (ValueError, PairError) as e:
         return _fail(str(e))
     return 0
@@ -209,7 +224,11 @@ def cmd_sweep(a):
         _check_runs_dir(a.runs_dir)
     except (ControlError, PairError, OSError) as e:
         return _fail(str(e))
-    sweep(a.pair, a.lambdas, a.seed, a.runs_dir, a.jobs, a.epochs, a.schedule, mode=a.mode)
+    try:  # the pair and every run's settings are checked before the first run starts
+        sweep(a.pair, a.lambdas, a.seed, a.runs_dir, a.jobs, a.epochs, a.schedule, mode=a.mode,
+              data_root=a.data_root, image_size=a.image_size, target_labels=a.target_labels)
+    except (ValueError, PairError) as e:
+        return _fail(str(e))
     return 0
 
 

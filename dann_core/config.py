@@ -4,8 +4,8 @@ import math
 from dataclasses import dataclass
 
 from dann_core.data.augment import KINDS as AUGMENTS
-from dann_core.data.pairs import get_spec
-from dann_core.methods.modes import MODES
+from dann_core.data.pairs import TARGET_LABELS, get_spec
+from dann_core.methods.modes import MODES, check_target_labels
 
 
 @dataclass
@@ -57,6 +57,9 @@ class Config:
     compile: bool = False           # torch.compile the training step's model (compile time is
                                     # logged apart: metrics field compile_s)
     data_root: str = None
+    target_labels: str = "known"    # "none": the pair's target labels dropped after loading (the
+                                    # label-free experience on any pair); a target folder without
+                                    # class folders has none either way
 
 
 BASE = dict(model=None, epochs=20, batch_size=128, optimizer="sgd", lr=0.01, lr_schedule="anneal",
@@ -100,10 +103,13 @@ def resolve(cfg):
         (cfg.threads >= 0, "threads must be >= 0"),
         (cfg.keep_checkpoints == 0 or cfg.keep_checkpoints >= 2, "keep_checkpoints must be 0 (all) or >= 2"),
         (cfg.amp in ("off", "bf16"), "amp must be 'off' or 'bf16'"),
+        (cfg.target_labels in TARGET_LABELS, f"target_labels must be one of {', '.join(TARGET_LABELS)}"),
     ]
     for ok, msg in checks:
         if not ok:
             raise ValueError(msg)
+    # a target folder without class folders is found once the pair is loaded: train() checks it there
+    check_target_labels(cfg.mode, cfg.target_labels != "none", cfg.pair)
     if cfg.amp != "off" or cfg.compile:  # what the device must support (pick_device: the device's own errors)
         from dann_core.device import pick_device, unsupported
         why = unsupported(pick_device(cfg.device), cfg.amp, cfg.compile)

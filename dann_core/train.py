@@ -5,7 +5,9 @@ Each step: half a batch of labelled source, half a batch of unlabelled target (d
     domain loss  BCE(G_d(GRL_lambda(G_f(x))), d), d = 0 / 1     trains G_d, and through the
                                                                GRL pushes G_f the other way
 The mode decides what is minimised (methods/objectives.py): dann; source_only; target_only (the oracle);
-semi (dann plus the labels of `semi_k` fixed target samples).
+semi (dann plus the labels of `semi_k` fixed target samples). A target without labels (data/pairs.py)
+trains the same way (the modes that read target labels are refused); its evaluations then have
+no figure that needs them.
 
 While it trains it streams into a run directory (rundir/writer.py): metrics every `log_every` steps,
 an evaluation plus a checkpoint with the probe features every `ckpt_every` steps, and it reads
@@ -39,7 +41,7 @@ from dann_core.data.inputs import use_channels_last
 from dann_core.data.pairs import load_pair
 from dann_core.device import autocast, place, sync
 from dann_core.eval.evaluation import evaluate
-from dann_core.methods.modes import adversarial
+from dann_core.methods.modes import adversarial, check_target_labels
 from dann_core.methods.objectives import OBJECTIVES
 from dann_core.methods.schedules import annealed_lr, lambda_at
 from dann_core.nn.adabn import adapt_bn
@@ -62,7 +64,8 @@ def train(cfg, progress=False, log=print):
     np.random.seed(cfg.seed)
 
     # ---- data (on the device), model, optimiser, objective
-    pair = load_pair(cfg.pair, cfg.seed, cfg.data_root, cfg.image_size)
+    pair = load_pair(cfg.pair, cfg.seed, cfg.data_root, cfg.image_size, cfg.target_labels)
+    check_target_labels(cfg.mode, pair.y("target_train") is not None, cfg.pair)
     if cfg.augment != "none" and pair.kind != "image":
         raise ValueError(f"augment {cfg.augment!r} deforms images; pair {cfg.pair!r} holds points (use --augment none)")
     test, n_probe = held_out(pair, at.device, cfg.n_probe)
@@ -71,7 +74,7 @@ def train(cfg, progress=False, log=print):
     net = build_model(cfg.model, pair.input_shape, pair.n_classes, cfg.mode).to(at.device)
     batches = Batches(pair, at.device, half, gen, cfg.semi_k, use_channels_last(net, at.device, pair.kind),
                       cfg.augment)
-    plan = plan_steps(cfg, len(batches.yt if cfg.mode == "target_only" else batches.ys), half * at.world)
+    plan = plan_steps(cfg, len(batches.xt if cfg.mode == "target_only" else batches.xs), half * at.world)
     trains_gd = adversarial(cfg.mode)
     model = at.wrap(net, all_parameters_used=trains_gd)  # what the step calls; `net` is what is saved
     model = torch.compile(model) if cfg.compile else model
@@ -132,7 +135,8 @@ def train(cfg, progress=False, log=print):
             # -- stream: metrics, evaluation + checkpoint
             if at.main and plan.due(step, cfg.log_every):
                 log_step(step, knobs, meter)
-                bar.set_postfix(tgt=f"{last_eval['target_acc']:.3f}", lam=f"{lam:.2f}")
+                tgt = last_eval.get("target_acc")  # none without target labels
+                bar.set_postfix(tgt="n/a" if tgt is None else f"{tgt:.3f}", lam=f"{lam:.2f}")
             if at.main and plan.due(step, plan.ckpt_every):
                 last_eval = checkpoint(step, knobs)
                 meter.restart()  # evaluation time is not training throughput
@@ -179,10 +183,20 @@ def set_lr(opt, cfg, p):
 
 
 def held_out(pair, device, n_probe):
-    """What the checkpoints evaluate on: the test splits on the device (source x, y, target x, y), and
-    how many samples of each the probe keeps (`n_probe` at most)."""
-    test = [torch.from_numpy(pair.arrays[f"{s}_{v}"]).to(device) for s in ("source_test", "target_test") for v in "xy"]
-    return test, min(n_probe, len(pair.y("source_test")), len(pair.y("target_test")))
+    """What the checkpoints evaluate on: the test splits on the device (source x, y, target x, y; the
+    target's y None without target labels), and how many samples of each the probe keeps (`n_probe`
+    at most)."""
+    dev = lambda a: None if a is None else torch.from_numpy(a).to(device)
+    test = [dev(pair.x("source_test")), dev(pair.y("source_test")), dev(pair.x("target_test")),
+            dev(pair.y("target_test"))]
+    return test, min(n_probe, len(pair.x("source_test")), len(pair.x("target_test")))
+
+
+def probe_labels(pair, n_probe):
+    """The probe rows' labels: the source rows', then the target rows' where the pair has target labels
+    (else the array stops after the source rows: docs/stream.md)."""
+    rows = [pair.y("source_test")[:n_probe]] + ([pair.y("target_test")[:n_probe]] if pair.target_labelled else [])
+    return np.concatenate(rows)
 
 
 def stamped_name(cfg):
@@ -359,13 +373,15 @@ class Checkpoint:
     def __init__(self, cfg, pair, test, n_probe, eval_net, target_x, writer, plan, t_start):
         self.cfg, self.kind, self.test, self.n_probe, self.eval_net = cfg, pair.kind, test, n_probe, eval_net
         self.target_x, self.writer, self.plan, self.t_start = target_x, writer, plan, t_start
-        self.y = np.concatenate([pair.y("source_test")[:n_probe], pair.y("target_test")[:n_probe]])
+        self.y = probe_labels(pair, n_probe)
         self.domain = np.repeat(np.array([0, 1], np.int64), n_probe)
 
     def __call__(self, step, knobs):
         net, cfg = self.eval_net, self.cfg
         target_net = adapt_bn(net, self.target_x, self.kind) if cfg.adabn else None  # a copy: training goes on
-        m, probe = evaluate(net, *self.test, self.kind, self.n_probe, target_net, cfg.amp)
+        xs, ys, xt, yt = self.test
+        m, probe = evaluate(net, xs, ys, xt, yt=yt, kind=self.kind, n_probe=self.n_probe, target_model=target_net,
+                            amp=cfg.amp)
         self.writer.log({**self.plan.where(step), **knobs, **m, "time": time.time() - self.t_start, "eval": True})
         self.writer.write_checkpoint(step, net.state_dict(), y=self.y, domain=self.domain,
                                      lambd=np.float32(knobs.get("lambda", 0)), **probe)
@@ -398,6 +414,7 @@ def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, to
         "name": name, "config": dataclasses.asdict(cfg), "pair": cfg.pair, "mode": cfg.mode,
         "model": cfg.model, "seed": cfg.seed, "kind": pair.kind, "input_shape": list(pair.input_shape),
         "n_classes": pair.n_classes, "sizes": pair.sizes(), "n_probe": n_probe,
+        "target_labels": pair.target_labelled,
         "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "last_step": last_step,
         "until_stopped": cfg.until_stopped,
         "ckpt_every": ckpt_every, "device": str(at.device), "world_size": at.world,
@@ -410,7 +427,7 @@ def start_stream(cfg, run_dir, name, pair, n_probe, at, net, steps_per_epoch, to
     })
     writer.set_status("starting", step=0, progress=0.0)
     writer.write_probe(x=np.concatenate([pair.x("source_test")[:n_probe], pair.x("target_test")[:n_probe]]),
-                       y=np.concatenate([pair.y("source_test")[:n_probe], pair.y("target_test")[:n_probe]]),
+                       y=probe_labels(pair, n_probe),
                        domain=np.repeat(np.array([0, 1], np.int64), n_probe), kind=np.array(pair.kind))
     return writer
 

@@ -120,3 +120,41 @@ def dead_pid():
         except PermissionError:
             pass
         pid -= 1
+
+
+# ----------------------------------------------------------------------------- your own images
+
+SHAPES = ("circle", "square", "triangle")   # the classes of the folders below, one colour each
+SHAPE_COLOURS = {"circle": (220, 40, 40), "square": (40, 200, 40), "triangle": (40, 40, 220)}
+
+
+def shape_image(path, shape, i, background=(90, 90, 90), size=28):
+    """A small PNG of `shape`, its place moved a little by `i`."""
+    from PIL import Image, ImageDraw
+    im = Image.new("RGB", (size, size), background)
+    d, o = ImageDraw.Draw(im), 4 + i % 5
+    box = (o, o, o + 16, o + 16)
+    col = SHAPE_COLOURS[shape]
+    if shape == "circle":
+        d.ellipse(box, fill=col)
+    elif shape == "square":
+        d.rectangle(box, fill=col)
+    else:
+        d.polygon([(o, o + 16), (o + 16, o + 16), (o + 8, o)], fill=col)
+    im.save(path)
+
+
+def unlabelled_folders(root, per_class=24, loose=40, in_folder=40):
+    """DIR for the pair `folders`: labelled source shapes in DIR/source/<shape>/, and a target of the
+    same shapes on another background with no labels: `loose` images directly in DIR/target/ and
+    `in_folder` in DIR/target/camera1/ (not a class name). The defaults give 66 source and 64 target
+    training images: half of the digits net's batch of 128 fits."""
+    for c in SHAPES:
+        os.makedirs(os.path.join(root, "source", c), exist_ok=True)
+        for i in range(per_class):
+            shape_image(os.path.join(root, "source", c, f"{i}.png"), c, i)
+    os.makedirs(os.path.join(root, "target", "camera1"), exist_ok=True)
+    for i in range(loose + in_folder):
+        where = os.path.join(root, "target", *(["camera1"] if i >= loose else []))
+        shape_image(os.path.join(where, f"t{i}.png"), SHAPES[i % 3], i, background=(170, 150, 60))
+    return root

@@ -3,6 +3,7 @@ files. No network: weight downloads are swapped for a function that fails the te
 import os
 from urllib.error import URLError
 
+import fixtures
 import numpy as np
 import pytest
 import torch
@@ -144,6 +145,99 @@ def test_cli_folder_error_is_one_line(tmp_path, capsys):
     rc = main(["train", "--pair", "folders", "--data-root", str(tmp_path), "--runs-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "has no source/ folder" in err[0]
+
+
+# ------------------------------------------------------------------ an unlabelled target
+
+TARGET_BG = (170, 150, 60)   # fixtures.unlabelled_folders' target background
+
+
+def _centre_matches_shapes(x, y):
+    """Each image's centre pixel is its class's shape colour (classes by sorted folder name)."""
+    for k in sorted(set(y)):
+        c = sorted(fixtures.SHAPES)[k]
+        assert np.abs(x[y == k][:, :, 16, 16].astype(int) - np.array(fixtures.SHAPE_COLOURS[c])).max() <= 40
+
+
+def test_unlabelled_target_loose_and_in_other_folders(tmp_path):
+    root = fixtures.unlabelled_folders(str(tmp_path / "u"))
+    ok, why = get_spec("folders").offline(root)
+    assert ok and "3 classes, 72 source and 80 target images (target unlabelled)" in why
+    p = load_pair("folders", seed=0, data_root=root)
+    assert p.n_classes == 3 and not p.target_labelled
+    assert p.y("target_train") is None and p.y("target_test") is None
+    assert {"target_train_y", "target_test_y"}.isdisjoint(p.arrays) and p.y("source_train") is not None
+    # the source as with a labelled target (2 of 24 per class held out); 20% of the target's 80
+    # images (40 loose, 40 in camera1/) held out, without labels
+    assert p.sizes() == {"source_train": 54 + 12, "source_test": 6, "target_train": 64, "target_test": 16}
+    for s in ("source_train", "source_test"):
+        _centre_matches_shapes(p.x(s), p.y(s))
+    target = np.concatenate([p.x("target_train"), p.x("target_test")])
+    assert (np.abs(target[:, :, 0, 0].astype(int) - TARGET_BG).max(axis=1) <= 2).all()
+    again = load_pair("folders", seed=0, data_root=root)     # the cache round-trips the absence
+    assert again.from_cache and set(again.arrays) == set(p.arrays) and not again.target_labelled
+    assert all(np.array_equal(again.arrays[k], p.arrays[k]) for k in p.arrays)
+    other = load_pair("folders", seed=1, data_root=root)     # the held-out share is seeded
+    assert other.sizes() == p.sizes() and not np.array_equal(other.x("target_test"), p.x("target_test"))
+
+
+def test_unlabelled_target_with_a_labelled_target_test(tmp_path):
+    root = fixtures.unlabelled_folders(str(tmp_path / "u"))
+    for c in ("circle", "square"):    # a test folder may hold some of the source classes only
+        os.makedirs(os.path.join(root, "target_test", c))
+        for i in range(3):
+            fixtures.shape_image(os.path.join(root, "target_test", c, f"{i}.png"), c, i, background=TARGET_BG)
+    ok, why = get_spec("folders").offline(root)
+    assert ok and "(target unlabelled; 6 labelled in target_test)" in why
+    p = load_pair("folders", seed=0, data_root=root)
+    assert p.target_labelled and p.y("target_train") is None
+    assert p.sizes() == {"source_train": 66, "source_test": 6, "target_train": 80, "target_test": 6}
+    assert sorted(set(p.y("target_test"))) == [0, 1]   # circle, square: the source's class indices
+    _centre_matches_shapes(p.x("target_test"), p.y("target_test"))
+
+
+@pytest.mark.parametrize("case", ["no_images", "empty", "unreadable", "test_class_not_a_source_class",
+                                  "class_name_among_other_folders"])
+def test_unlabelled_target_errors(tmp_path, case):
+    root = fixtures.unlabelled_folders(str(tmp_path / "u"), loose=0, in_folder=30)
+    camera = os.path.join(root, "target", "camera1")
+    if case in ("no_images", "empty"):
+        for n in os.listdir(camera):
+            os.remove(os.path.join(camera, n))
+        if case == "empty":
+            os.rmdir(camera)
+        else:
+            with open(os.path.join(camera, "notes.txt"), "w") as f:
+                f.write("x")
+        want = ["target holds no images", "loose or in any folders", "named after the source classes"]
+    elif case == "unreadable":
+        with open(os.path.join(camera, "broken.jpg"), "wb") as f:
+            f.write(b"not a jpeg")
+        want = ["cannot read image", "broken.jpg", "remove or replace"]
+    elif case == "test_class_not_a_source_class":
+        make_tree(root, "target_test", per_class=2, classes={"circle": 0, "laptop": 1})
+        want = ["target_test has class folders that are not source classes: laptop", "circle, square, triangle"]
+    else:   # one subfolder named after a source class: a labelled target, with the class layout's checks
+        make_tree(root, "target", per_class=2, classes={"circle": 0})
+        want = ["source and target classes differ", "only in target: camera1"]
+    msg = _err(lambda: load_pair("folders", data_root=root))
+    for w in want:
+        assert w in msg, msg
+    ok, why = get_spec("folders").offline(root)
+    assert ok == (case == "unreadable")        # the listing decodes no image
+    assert ok or want[0] in why
+
+
+def test_cli_unlabelled_folder_error_is_one_line(tmp_path, capsys):
+    from dann_core.cli import main
+    root = fixtures.unlabelled_folders(str(tmp_path / "u"), loose=20, in_folder=0)
+    with open(os.path.join(root, "target", "broken.png"), "wb") as f:
+        f.write(b"\x89PNG truncated")
+    runs = tmp_path / "r"
+    rc = main(["train", "--pair", "folders", "--data-root", root, "--image-size", "28", "--runs-dir", str(runs)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "cannot read image" in err[0] and "broken.png" in err[0]
+    assert not os.listdir(runs)   # refused before the run directory was made
 
 
 # ------------------------------------------------------------------ the backbone

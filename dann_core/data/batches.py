@@ -19,24 +19,25 @@ class Batch:
     xs: torch.Tensor                # source inputs
     ys: torch.Tensor                # their labels
     xt: torch.Tensor                # target inputs (in mode semi, the labelled ones ride at the end)
-    yt: torch.Tensor                # their labels: read by target_only, and by semi for the tail only
+    yt: torch.Tensor | None         # their labels: read by target_only, and by semi for the tail only;
+                                    # None where the target has no labels
     labelled: int = 0               # semi: how many of xt's last rows are the labelled ones
 
 
 class Batches:
     def __init__(self, pair, device, half, gen, semi_k=0, channels_last=False, augment_kind="none"):
         for split in ("source_train", "target_train"):
-            if half > len(pair.y(split)):
+            if half > len(pair.x(split)):
                 raise ValueError(f"batch_size {2 * half} is too large for pair {pair.name!r}: half a batch "
-                                 f"({half}) is more than its {len(pair.y(split))} {split.replace('_', ' ')} samples")
-        dev = lambda a: torch.from_numpy(a).to(device)
+                                 f"({half}) is more than its {len(pair.x(split))} {split.replace('_', ' ')} samples")
+        dev = lambda a: None if a is None else torch.from_numpy(a).to(device)
         self.xs, self.ys = dev(pair.x("source_train")), dev(pair.y("source_train"))
         self.xt, self.yt = dev(pair.x("target_train")), dev(pair.y("target_train"))
         self.kind, self.half, self.gen, self.device = pair.kind, half, gen, device
         self.cl, self.augment_kind = channels_last, augment_kind
         # semi: the fixed labelled target samples (drawn in every mode: the generator's sequence
         # then does not depend on the mode)
-        self.semi_idx = to_device(torch.randperm(len(self.yt), generator=gen)[:semi_k], device)
+        self.semi_idx = to_device(torch.randperm(len(self.xt), generator=gen)[:semi_k], device)
         self.s_perm = self.t_perm = None
 
     def _input(self, x):
@@ -50,15 +51,15 @@ class Batches:
 
     def next(self, semi=False):
         if self.s_perm is None:  # both permutations at the first step, source first
-            self.s_perm, self.s_ptr = to_device(torch.randperm(len(self.ys), generator=self.gen), self.device), 0
-            self.t_perm, self.t_ptr = to_device(torch.randperm(len(self.yt), generator=self.gen), self.device), 0
-        self.s_perm, self.s_ptr, si = self._take(self.s_perm, self.s_ptr, len(self.ys))
-        self.t_perm, self.t_ptr, ti = self._take(self.t_perm, self.t_ptr, len(self.yt))
+            self.s_perm, self.s_ptr = to_device(torch.randperm(len(self.xs), generator=self.gen), self.device), 0
+            self.t_perm, self.t_ptr = to_device(torch.randperm(len(self.xt), generator=self.gen), self.device), 0
+        self.s_perm, self.s_ptr, si = self._take(self.s_perm, self.s_ptr, len(self.xs))
+        self.t_perm, self.t_ptr, ti = self._take(self.t_perm, self.t_ptr, len(self.xt))
         xs, ys = self._input(self.xs[si]), self.ys[si]
         if self.augment_kind != "none":  # the source only: the target stays as it is
             xs = augment(xs, self.augment_kind, self.gen)
             xs = xs.contiguous(memory_format=torch.channels_last) if self.cl else xs
-        xt, yt = self._input(self.xt[ti]), self.yt[ti]
+        xt, yt = self._input(self.xt[ti]), None if self.yt is None else self.yt[ti]
         if not semi:
             return Batch(xs, ys, xt, yt)
         # a quarter batch of the fixed labelled target samples rides along with the target

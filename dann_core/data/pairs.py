@@ -1,13 +1,16 @@
 """The registry of source -> target pairs, and their on-disk cache.
 
-A pair is four labelled splits held as numpy arrays: images as contiguous uint8 NCHW,
-points as float32 (N, 2). Target-train labels are kept only for the oracle
-(`target_only`) and `semi` modes; `dann` never reads them.
+A pair is four splits held as numpy arrays: images as contiguous uint8 NCHW, points as
+float32 (N, 2), and the int64 labels of each split. The target's labels may be absent (your
+own unlabelled images, or `target_labels="none"`): then the arrays lack `target_train_y` /
+`target_test_y`. Target-train labels are read only by the oracle (`target_only`) and `semi`
+modes; `dann` never reads them. Held-out target labels serve the evaluation alone.
 
 Each builder is deterministic from its seed; the result is cached as one .npz under
 the cache directory ($DANN_CACHE, default ~/.cache/dann_explorer), keyed by name,
 seed and the builder's version.
 """
+import dataclasses
 import os
 import time
 import zipfile
@@ -17,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 SPLITS = ("source_train", "source_test", "target_train", "target_test")
+TARGET_LABELS = ("known", "none")   # load_pair's target_labels: keep the pair's, or drop them
 
 
 class PairError(ValueError):
@@ -26,7 +30,8 @@ class PairError(ValueError):
 @dataclass
 class Pair:
     name: str
-    arrays: dict            # f"{split}_x" / f"{split}_y" for split in SPLITS
+    arrays: dict            # f"{split}_x" / f"{split}_y" for split in SPLITS; a target split without
+                            # labels has no f"{split}_y"
     n_classes: int
     kind: str               # "image" (uint8 NCHW) or "points" (float32 N x d)
     build_seconds: float = 0.0
@@ -36,14 +41,25 @@ class Pair:
         return self.arrays[f"{split}_x"]
 
     def y(self, split):
-        return self.arrays[f"{split}_y"]
+        """The labels of `split`, or None where it has none (an unlabelled target)."""
+        return self.arrays.get(f"{split}_y")
 
     @property
     def input_shape(self):
         return tuple(self.x("source_train").shape[1:])
 
+    @property
+    def target_labelled(self):
+        """Whether the held-out target split has labels (what the evaluation's accuracies need)."""
+        return self.y("target_test") is not None
+
     def sizes(self):
-        return {s: len(self.y(s)) for s in SPLITS}
+        return {s: len(self.x(s)) for s in SPLITS}
+
+    def without_target_labels(self):
+        """This pair with its target labels dropped (the label-free experience on any pair)."""
+        arrays = {k: v for k, v in self.arrays.items() if k not in ("target_train_y", "target_test_y")}
+        return dataclasses.replace(self, arrays=arrays)
 
 
 @dataclass
@@ -103,9 +119,17 @@ def sized_args(spec, data_root, image_size):
     return (spec.fit(data_root, image_size)[0],)
 
 
-def load_pair(name, seed=0, data_root=None, image_size=None):
+def load_pair(name, seed=0, data_root=None, image_size=None, target_labels="known"):
     """Pair `name` built for `seed` (from the cache when there). `image_size`: for pairs of your
-    own images only (PairSpec.fit); None lets the pair choose."""
+    own images only (PairSpec.fit); None lets the pair choose. `target_labels` "none": the pair
+    without its target labels (the cache keeps them)."""
+    if target_labels not in TARGET_LABELS:
+        raise PairError(f"target_labels must be one of {', '.join(TARGET_LABELS)} (got {target_labels!r})")
+    pair = _load(name, seed, data_root, image_size)
+    return pair.without_target_labels() if target_labels == "none" else pair
+
+
+def _load(name, seed, data_root, image_size):
     spec = get_spec(name)
     t0 = time.perf_counter()
     sized = sized_args(spec, data_root, image_size)
@@ -128,7 +152,8 @@ def load_pair(name, seed=0, data_root=None, image_size=None):
         x = arrays[f"{s}_x"]
         # contiguity matters: a permuted (non-contiguous) image tensor trained 11x slower here
         arrays[f"{s}_x"] = np.ascontiguousarray(x)
-        arrays[f"{s}_y"] = np.ascontiguousarray(arrays[f"{s}_y"], dtype=np.int64)
+        if f"{s}_y" in arrays:  # a target without labels has none
+            arrays[f"{s}_y"] = np.ascontiguousarray(arrays[f"{s}_y"], dtype=np.int64)
     if spec.cache:
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)

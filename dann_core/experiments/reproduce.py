@@ -176,7 +176,7 @@ def write_tables(summary, rows, out_dir, note=""):
         w.writerows({k: r.get(k) for k in w.fieldnames} for r in rows)
 
 
-def _subspace_alignment(so_run_dir, pair_name, seed, data_root=None, d=30):
+def _subspace_alignment(so_run_dir, pair_name, seed, data_root=None, d=30, image_size=None):
     """SA on the features of the trained source-only network (the shallow baseline)."""
     import torch
 
@@ -185,7 +185,7 @@ def _subspace_alignment(so_run_dir, pair_name, seed, data_root=None, d=30):
     from dann_core.eval.subspace import subspace_alignment_predict
     t = time.perf_counter()
     net, man = load_run_model(so_run_dir)
-    pair = load_pair(pair_name, seed, data_root)
+    pair = load_pair(pair_name, seed, data_root, image_size)
     feats = {s: forward_all(net, torch.from_numpy(pair.x(s)), pair.kind)[0].numpy()
              for s in ("source_train", "target_train", "target_test")}
     pred = subspace_alignment_predict(feats["source_train"], pair.y("source_train"), feats["target_train"],
@@ -195,7 +195,7 @@ def _subspace_alignment(so_run_dir, pair_name, seed, data_root=None, d=30):
             "seconds": time.perf_counter() - t, "run": so_run_dir}
 
 
-def _adabn(run_dir, method, pair_name, seed, data_root=None):
+def _adabn(run_dir, method, pair_name, seed, data_root=None, image_size=None):
     """The trained run's last weights, its target test split evaluated after AdaBN on the
     unlabelled target train split (what `train --adabn` reports, here without training again)."""
     import torch
@@ -205,7 +205,7 @@ def _adabn(run_dir, method, pair_name, seed, data_root=None):
     from dann_core.nn.adabn import adapt_bn
     t = time.perf_counter()
     net, _ = load_run_model(run_dir)
-    pair = load_pair(pair_name, seed, data_root)
+    pair = load_pair(pair_name, seed, data_root, image_size)
     net = adapt_bn(net, torch.from_numpy(pair.x("target_train")), pair.kind)
     prob = forward_all(net, torch.from_numpy(pair.x("target_test")), pair.kind)[1].numpy()
     return {"pair": pair_name, "seed": seed, "method": method,
@@ -242,7 +242,9 @@ def _earlier(kw):
     status = st.raw
     want = dataclasses.asdict(resolve(Config(**kw)))
     had = manifest.get("config", {})
-    differ = [k for k in want if k not in NOT_COMPARED and had.get(k) != want[k]]
+    # a setting a run's manifest lacks is one added since: that run had its default
+    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
+    differ = [k for k in want if k not in NOT_COMPARED and had.get(k, defaults[k]) != want[k]]
     if differ:
         k = differ[0]
         raise RunClash(f"{run_dir} holds a finished run with other settings ({k} {had.get(k)!r}, here {want[k]!r}); "
@@ -252,18 +254,23 @@ def _earlier(kw):
             "seconds": status.get("updated", 0.0) - manifest.get("started", 0.0), "reused": True}
 
 
-def _jobs(pairs, seeds, trained, runs_dir, epochs, evals, data_root):
+def _jobs(pairs, seeds, trained, runs_dir, epochs, evals, data_root, image_size=None):
     """(method, Config kwargs) of every training, the adversarial ones (two domains a step) first
-    so that the pool's tail is short."""
+    so that the pool's tail is short. A pair without target labels is refused (ValueError): the
+    table is target accuracies, and train-on-target trains on them."""
     from dann_core.data.pairs import get_spec, load_pair
     out = []
     for pair in pairs:
         get_spec(pair)
         for seed in range(seeds):
-            load_pair(pair, seed, data_root)  # build the cache once, before workers race for it
+            loaded = load_pair(pair, seed, data_root, image_size)  # the cache built once, before workers race for it
+            if loaded.y("target_train") is None or not loaded.target_labelled:
+                raise ValueError(f"pair {pair!r} has no target labels here: reproduce compares target accuracies "
+                                 "and trains on the target's labels; use `dann sweep` or `dann train` on it")
             for m in trained:
                 kw = dict(pair=pair, mode=m, seed=seed, runs_dir=runs_dir, epochs=epochs, evals=evals,
-                          keep_weights="last", run_name=f"{pair}-{m}-s{seed}", data_root=data_root)
+                          keep_weights="last", run_name=f"{pair}-{m}-s{seed}", data_root=data_root,
+                          image_size=image_size)
                 if m == ABLATION:
                     kw.update(mode="dann", lambda_max=0.0)
                 out.append((m, kw))
@@ -271,7 +278,7 @@ def _jobs(pairs, seeds, trained, runs_dir, epochs, evals, data_root):
 
 
 def reproduce(pairs=DEFAULT_PAIRS, seeds=3, out_dir="results", runs_dir=None, jobs=None, epochs=None, log=print,
-              data_root=None, evals=5, ablation=False, methods=()):
+              data_root=None, evals=5, ablation=False, methods=(), image_size=None):
     """Every pair x seed x trained method in one pool of `jobs` processes (default: one per
     core, one thread each); then SA (and AdaBN) on the trained networks.
     `evals`: evaluations + checkpoints per run (the dashboard can step through them).
@@ -286,7 +293,7 @@ def reproduce(pairs=DEFAULT_PAIRS, seeds=3, out_dir="results", runs_dir=None, jo
     jobs = jobs or default_jobs()
     t0 = time.perf_counter()
     trained = [m for m in order if m in TRAINED or (m in optional and m not in ADABN)]
-    jobs_list = _jobs(pairs, seeds, trained, runs_dir, epochs, evals, data_root)
+    jobs_list = _jobs(pairs, seeds, trained, runs_dir, epochs, evals, data_root, image_size)
     names, kws = [m for m, _ in jobs_list], [kw for _, kw in jobs_list]
 
     def line(pair, seed, method, r):
@@ -308,10 +315,10 @@ def reproduce(pairs=DEFAULT_PAIRS, seeds=3, out_dir="results", runs_dir=None, jo
                      "seconds": s["seconds"], "run": s["run_dir"]})
         # the methods that re-use this run's network: SA, AdaBN
         if m == "source_only":
-            rows.append(_subspace_alignment(s["run_dir"], kw["pair"], kw["seed"], data_root))
+            rows.append(_subspace_alignment(s["run_dir"], kw["pair"], kw["seed"], data_root, image_size=image_size))
             line(kw["pair"], kw["seed"], "subspace_alignment", rows[-1])
         for a in (a for a, base in ADABN.items() if base == m and a in optional):
-            rows.append(_adabn(s["run_dir"], a, kw["pair"], kw["seed"], data_root))
+            rows.append(_adabn(s["run_dir"], a, kw["pair"], kw["seed"], data_root, image_size))
             line(kw["pair"], kw["seed"], a, rows[-1])
     summary = summarize(rows)
     reused = len(kws) - len(todo)

@@ -3,6 +3,8 @@
 MODES = ("dann", "source_only", "target_only", "semi", "cdan", "cdan_e")
 # modes that train the domain classifier G_d through the gradient reversal layer (λ acts)
 ADVERSARIAL = ("dann", "semi", "cdan", "cdan_e")
+# modes that train on target labels: refused where the target has none
+NEEDS_TARGET_LABELS = ("target_only", "semi")
 
 LABELS = {
     "dann": "DANN",
@@ -27,3 +29,12 @@ def label(mode):
 
 def adversarial(mode):
     return mode in ADVERSARIAL
+
+
+def check_target_labels(mode, labelled, pair):
+    """ValueError (one line) when `mode` trains on target labels and pair `pair` has none
+    (`labelled`: whether its target training split has labels)."""
+    if mode in NEEDS_TARGET_LABELS and not labelled:
+        usable = ", ".join(m for m in MODES if m not in NEEDS_TARGET_LABELS)
+        raise ValueError(f"mode {mode!r} trains on target labels, and pair {pair!r} has none here "
+                         f"(--target-labels none, or a target folder without class folders); use one of {usable}")

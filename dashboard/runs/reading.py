@@ -143,6 +143,19 @@ def probe_problem(run_dir):
     return _probe_problems.get((run_dir, stamp), "")
 
 
+NO_LABEL = -1  # the label of a probe row that has none: a target row of a run without target labels
+
+
+def row_labels(arrays, n):
+    """The class of each of the `n` probe rows of a probe.npz or checkpoint's `arrays`: `y` labels the
+    leading rows (all of them; in a run without target labels the source rows only: docs/stream.md),
+    NO_LABEL the rest. None where `y` is missing or longer than `n`."""
+    y = arrays.get("y")
+    if y is None or np.ndim(y) != 1 or len(y) > n:
+        return None
+    return np.concatenate([np.asarray(y).astype(int), np.full(n - len(y), NO_LABEL, int)])
+
+
 def _build_probe_table(run_dir, thumbs=True, stamp=None):
     from dann_core.data.thumbnails import data_uri
     rd = RunReader(run_dir)
@@ -151,8 +164,9 @@ def _build_probe_table(run_dir, thumbs=True, stamp=None):
         _probe_problems[(run_dir, stamp)] = rd.warnings[-1]
     if p is None or not {"x", "y", "domain"} <= set(p):
         return None
-    x, y, dom = p["x"], np.asarray(p["y"]).astype(int), np.asarray(p["domain"]).astype(int)
-    if not (len(x) == len(y) == len(dom)):
+    x, dom = p["x"], np.asarray(p["domain"]).astype(int)
+    y = row_labels(p, len(dom))
+    if y is None or len(x) != len(dom):
         return None
     df = pd.DataFrame({"idx": np.arange(len(y)), "domain": np.where(dom == 0, "source", "target"), "label": y})
     if x.ndim == 2 and x.shape[1] >= 2 and x.dtype.kind == "f":
@@ -223,7 +237,7 @@ def points_frame(probe, ck, y):
         df = probe.copy()
     else:  # no usable probe.npz: the checkpoint's own labels and domains still say enough
         df = pd.DataFrame({"idx": np.arange(n), "domain": np.where(np.asarray(ck["domain"]) == 0, "source", "target"),
-                           "label": np.asarray(ck["y"]).astype(int)})
+                           "label": row_labels(ck, n)})
     df["x"], df["y"] = y[:, 0], y[:, 1]
     pred = ck.get("pred")
     df["pred"] = np.asarray(pred).astype(int) if pred is not None and len(pred) == n else -1

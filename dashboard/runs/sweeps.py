@@ -52,14 +52,20 @@ def max_jobs():
     return max(1, os.cpu_count() or 1)
 
 
-def sweep_argv(pair, lambdas, runs_dir, epochs=None, seed=0, jobs=None, schedule="paper"):
-    """The sweep's command line as a list (never a shell string)."""
+def sweep_argv(pair, lambdas, runs_dir, epochs=None, seed=0, jobs=None, schedule="paper", data_root=None,
+               image_size=None, target_labels="known"):
+    """The sweep's command line as a list (never a shell string). `data_root`, `image_size`,
+    `target_labels`: as `dann sweep`'s (your own folder of images: pair "folders", data_root DIR)."""
     if schedule not in ("paper", "constant"):
         raise SweepError(f"unknown λ schedule {schedule!r} (paper or constant)")
     if jobs is not None and not (1 <= int(jobs) <= max_jobs()):
         raise SweepError(f"runs at once must be between 1 and {max_jobs()} (the cores here)")
     if epochs is not None and not (float(epochs) > 0):
         raise SweepError("epochs must be > 0")
+    if target_labels not in ("known", "none"):
+        raise SweepError(f"target labels must be 'known' or 'none' (got {target_labels!r})")
+    if image_size is not None and not 8 <= int(image_size) <= 1024:
+        raise SweepError("the image size must be a whole number of pixels from 8 to 1024")
     argv = [sys.executable, "-m", "dann_core", "sweep", "--pair", str(pair),
             "--lambdas", *[repr(float(v)) for v in lambdas], "--seed", str(int(seed)),
             "--schedule", schedule, "--runs-dir", os.path.abspath(runs_dir)]
@@ -67,6 +73,12 @@ def sweep_argv(pair, lambdas, runs_dir, epochs=None, seed=0, jobs=None, schedule
         argv += ["--epochs", repr(float(epochs))]
     if jobs is not None:
         argv += ["--jobs", str(int(jobs))]
+    if data_root is not None:
+        argv += ["--data-root", os.path.abspath(data_root)]
+    if image_size is not None:
+        argv += ["--image-size", str(int(image_size))]
+    if target_labels != "known":
+        argv += ["--target-labels", target_labels]
     return argv
 
 
