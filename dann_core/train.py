@@ -64,10 +64,7 @@ def train(cfg, progress=False, log=print):
     np.random.seed(cfg.seed)
 
     # ---- data (on the device), model, optimiser, objective
-    pair = load_pair(cfg.pair, cfg.seed, cfg.data_root, cfg.image_size, cfg.target_labels)
-    check_target_labels(cfg.mode, pair.y("target_train") is not None, cfg.pair)
-    if cfg.augment != "none" and pair.kind != "image":
-        raise ValueError(f"augment {cfg.augment!r} deforms images; pair {cfg.pair!r} holds points (use --augment none)")
+    pair = training_pair(cfg)
     test, n_probe = held_out(pair, at.device, cfg.n_probe)
     half = cfg.batch_size // 2
     gen = torch.Generator().manual_seed(cfg.seed * 7919 + at.rank)
@@ -180,6 +177,16 @@ def set_lr(opt, cfg, p):
     for g in opt.param_groups:
         g["lr"] = lr
     return lr
+
+
+def training_pair(cfg):
+    """The run's pair, refused in one line where the mode needs target labels it lacks or the
+    augmentation needs images."""
+    pair = load_pair(cfg.pair, cfg.seed, cfg.data_root, cfg.image_size, cfg.target_labels)
+    check_target_labels(cfg.mode, pair.y("target_train") is not None, cfg.pair)
+    if cfg.augment != "none" and pair.kind != "image":
+        raise ValueError(f"augment {cfg.augment!r} deforms images; pair {cfg.pair!r} holds points (use --augment none)")
+    return pair
 
 
 def held_out(pair, device, n_probe):

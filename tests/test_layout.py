@@ -35,3 +35,10 @@ def test_the_core_is_in_stage_folders():
     assert top == ["__init__.py", "__main__.py", "cli.py", "config.py", "device.py", "train.py", "warm.py"]
     stages = {d for d in os.listdir(core) if os.path.isfile(os.path.join(core, d, "__init__.py"))}
     assert stages == {"nn", "methods", "data", "eval", "rundir", "experiments"}
+
+
+def test_the_training_loop_reads_in_one_screen():
+    import ast
+    tree = ast.parse(open(os.path.join(ROOT, "dann_core", "train.py")).read())
+    (train,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "train"]
+    assert train.end_lineno - train.lineno + 1 <= 100  # its pieces are named beside it
