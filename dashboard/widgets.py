@@ -125,13 +125,26 @@ def layer_metrics(container, record, layer="features"):
         container.metric("Class agreement", f"{knn:.3f}", width="content", help=where + AGREEMENT_HELP)
 
 
-def class_views(record, key, layer="features", stacked=False, labels=None):
+def class_views(record, key, layer="features", stacked=False, labels=None, labelled=True):
     """The class-conditional views of one evaluation record: a one-line reading, the target's
     confusion matrix and the per-class bars (side by side, or `stacked` in a narrow column). A
-    record without the keys: one caption saying the run predates them."""
+    record without the keys: one caption saying the run predates them. A run whose target has no
+    labels (`labelled` False): the reading and the domain error per predicted class, and one
+    sentence on why the confusion and the class agreement are absent."""
     if not classes.has_diagnostics(record):
         st.caption("Class-conditional views: this run predates them (its evaluations hold no confusion matrix "
                    "or class agreement).")
+        return
+    if not labelled:
+        text = classes.reading(record, layer, labels=labels)
+        if text:
+            st.markdown(f"**Reading:** {text}", help=f"mixed: the linear domain error of the layer shown is at least "
+                        f"{classes.MIXED}")
+        bars = classes.class_bars(None, record.get("cond_domain_err"), labels, title="Domain error per predicted class",
+                                  height=360 if stacked else 400)
+        cols = (st.container(), st.container()) if stacked else st.columns(2, gap="medium", vertical_alignment="center")
+        cols[0].plotly_chart(bars, key=f"{key}_bars", width="stretch")
+        cols[1].caption(reading.NO_CLASS_AGREEMENT)
         return
     text = classes.reading(record, layer, labels=labels)
     if text:

@@ -50,16 +50,37 @@ def diagnostics_at(t, n_classes=3, n_target=300):
             "cond_domain_err_mean": sum(cond[:-1]) / (n_classes - 1)}
 
 
+# the keys of an evaluation record that compare predictions with target labels (docs/stream.md,
+# "Without target labels"): an unlabelled run's records lack them
+TARGET_LABEL_KEYS = ("target_acc", "confusion", "knn_agreement", "knn_agreement_hidden", "centroid_agreement",
+                     "centroid_agreement_mean")
+
+
+def validators_at(t):
+    """The `validators` of an evaluation record at training time t (docs/stream.md, dann_core.eval.validators),
+    each with a shape of its own: most improve with t, SND is best at the start (as on real runs, where
+    every prediction is the same at step 0), ClassAMI peaks mid-run, and DEV is undefined at step 0."""
+    return {"source_acc": 0.85 + 0.05 * t ** 0.5, "gd_error": -0.45 + 0.4 * t ** 2, "entropy": 1.0 - 0.5 * t ** 0.7,
+            "im": 0.2 + 0.6 * t ** 1.5, "bnm": 0.4 + 0.4 * t, "snd": 5.0 - 2.0 * t,
+            "class_ami": 0.3 + 0.5 * (1 - abs(2 * t - 1)), "dev": None if t == 0 else 1.0 - 0.3 * t,
+            "devn": 1.2 - 0.5 * t}
+
+
 HIDDEN_DIM = 8
 
 
 def make_run(run_dir, kind="points", n_per_domain=60, steps=(0, 100, 200), mode="dann", state="finished",
-             pid=None, n_classes=3, seed=0, pair=None, total_steps=None, hidden=False, diagnostics=False):
+             pid=None, n_classes=3, seed=0, pair=None, total_steps=None, hidden=False, diagnostics=False,
+             validators=False, target_labels=True):
     """Write a complete, readable run directory and return its path.
 
     hidden=True: the checkpoints hold a `hidden` layer distinct from the features (and the
     manifest its `layers` entry); diagnostics=True: the evaluation records hold the
-    class-conditional keys. Both off by default: a run as written before they existed."""
+    class-conditional keys; validators=True: their `validators` (validators_at, or a function of
+    t in [0, 1] given in its place). All off by
+    default: a run as written before they existed. target_labels=False: an unlabelled target
+    (manifest `target_labels: false`, no TARGET_LABEL_KEYS in the records, label -1 for the
+    target rows of the probe and the checkpoints; their predictions are still the classes)."""
     os.makedirs(files.checkpoints(run_dir), exist_ok=True)
     name = os.path.basename(run_dir)
     total = total_steps or (max(steps) if steps else 100) or 100
@@ -68,17 +89,18 @@ def make_run(run_dir, kind="points", n_per_domain=60, steps=(0, 100, 200), mode=
         "name": name, "pair": pair, "mode": mode, "seed": seed, "kind": kind, "n_classes": n_classes,
         "n_probe": n_per_domain, "total_steps": total, "last_step": total, "steps_per_epoch": 10,
         "config": {"lambda_max": 1.0, "lambda_schedule": "paper"}, "started": time.time(),
-        "started_iso": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "started_iso": time.strftime("%Y-%m-%dT%H:%M:%S"), **({} if target_labels else {"target_labels": False}),
         **({"layers": {"features": {"label": LAYERS["features"], "dim": 16},
                        "hidden": {"label": LAYERS["hidden"], "dim": HIDDEN_DIM}}} if hidden else {})})
     rng = np.random.default_rng(seed)
     _, y = features_at(0, n_per_domain, n_classes, seed=seed)
     dom = np.repeat(np.array([0, 1]), n_per_domain)
+    known = y if target_labels else np.where(dom == 0, y, -1)  # the labels a reader can see
     if kind == "points":
         x = rng.normal(0, 1, (2 * n_per_domain, 2)).astype(np.float32)
     else:
         x = rng.integers(0, 256, (2 * n_per_domain, 3, 28, 28), dtype=np.uint8)
-    atomic_save_npz(files.probe(run_dir), x=x, y=y, domain=dom, kind=np.array(kind))
+    atomic_save_npz(files.probe(run_dir), x=x, y=known, domain=dom, kind=np.array(kind))
     with open(files.metrics(run_dir), "w") as f:
         for s in range(0, total + 1, 10):
             if s:
@@ -87,11 +109,15 @@ def make_run(run_dir, kind="points", n_per_domain=60, steps=(0, 100, 200), mode=
                                     "domain_acc_batch": None if mode == "source_only" else 0.6,
                                     "img_per_s": 1000.0}) + "\n")
             if s in steps:
-                f.write(json.dumps({"step": s, "progress": s / total, "eval": True, "lambda": s / total,
-                                    "source_acc": 0.9, "target_acc": 0.5 + 0.4 * s / total,
-                                    "domain_err": 0.3 + 0.2 * s / total,
-                                    "linear_domain_err": 0.1 + 0.3 * s / total,
-                                    **(diagnostics_at(s / total, n_classes) if diagnostics else {})}) + "\n")
+                rec = {"step": s, "progress": s / total, "eval": True, "lambda": s / total,
+                       "source_acc": 0.9, "target_acc": 0.5 + 0.4 * s / total, "domain_err": 0.3 + 0.2 * s / total,
+                       "linear_domain_err": 0.1 + 0.3 * s / total,
+                       **(diagnostics_at(s / total, n_classes) if diagnostics else {}),
+                       **({"validators": (validators if callable(validators) else validators_at)(s / total)}
+                          if validators else {})}
+                if not target_labels:
+                    rec = {k: v for k, v in rec.items() if k not in TARGET_LABEL_KEYS}
+                f.write(json.dumps(rec) + "\n")
     for s in steps:
         feats, _ = features_at(s / total, n_per_domain, n_classes, seed=seed)
         prob = np.full((2 * n_per_domain, n_classes), 0.1, np.float16)
@@ -101,7 +127,7 @@ def make_run(run_dir, kind="points", n_per_domain=60, steps=(0, 100, 200), mode=
             h, _ = features_at(s / total, n_per_domain, n_classes, dim=HIDDEN_DIM, seed=seed + 7)
             extra["hidden"] = h.astype(np.float16)
         atomic_save_npz(files.ckpt_features(run_dir, s), step=np.int64(s),
-                        features=feats.astype(np.float16), y=y, domain=dom, pred=y.copy(), class_prob=prob,
+                        features=feats.astype(np.float16), y=known, domain=dom, pred=y.copy(), class_prob=prob,
                         domain_prob=np.full(len(y), 0.5, np.float32), lambd=np.float32(s / total), **extra)
     atomic_write_json(files.status(run_dir), {
         "state": state, "pid": pid or os.getpid(), "host": socket.gethostname(), "updated": time.time(),

@@ -115,3 +115,47 @@ def test_no_page_cuts_off_its_text(dashboard):
         live.wait(10)
     cut = {k: v for k, v in problems.items() if v}
     assert not cut, f"text cut off: {cut}"
+
+
+def test_train_page_shows_the_validators_below_the_first_screen_and_an_unlabelled_run(dashboard):
+    """Train & watch on a fixture run with validators: the embedding and the curves still open the
+    page, the validators' chart comes below the curves, and no text is cut off; an unlabelled
+    run says so."""
+    sync_playwright = browser_or_fail()
+    url, runs = dashboard
+    os.makedirs(OUT, exist_ok=True)
+    fixtures.make_run(os.path.join(runs, "labelled"), kind="image", n_classes=10, diagnostics=True, validators=True,
+                      steps=tuple(range(0, 1001, 100)))
+    fixtures.make_run(os.path.join(runs, "own-images"), kind="image", n_classes=10, diagnostics=True, validators=True,
+                      target_labels=False, steps=tuple(range(0, 1001, 100)))
+    problems = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        try:
+            for w, h in SIZES:
+                page.set_viewport_size({"width": w, "height": h})
+                for run in ("labelled", "own-images"):
+                    _open(page, f"{url}/train?run={run}", wait_for=CHARTS)
+                    val = page.locator(CHARTS).filter(has_text="Label-free validators")
+                    val.wait_for(timeout=60_000)
+                    time.sleep(1.0)
+                    emb, curves = (page.locator(CHARTS).filter(has_text=t).first.bounding_box()
+                                   for t in ("PCA · step", "Training curves"))
+                    assert emb["y"] < h and curves["y"] < h, f"{run} at {w}x{h}: the first screen lost a chart"
+                    assert val.bounding_box()["y"] > curves["y"] + curves["height"] - 1
+                    said = page.get_by_text("The target has no labels").count()
+                    assert said == (run == "own-images"), f"{run}: the no-labels sentence shown {said} times"
+                    problems[f"{run} {w}"] = clipped(page)
+                    page.screenshot(path=os.path.join(OUT, f"e2e_validators_{run}_{w}.png"))
+                    val.scroll_into_view_if_needed()
+                    time.sleep(0.5)
+                    problems[f"{run} {w}, scrolled to the validators"] = clipped(page)
+                    page.screenshot(path=os.path.join(OUT, f"e2e_validators_{run}_{w}_below.png"))
+        except BaseException:
+            page.screenshot(path=os.path.join(OUT, "e2e_validators_failure.png"))
+            raise
+        finally:
+            browser.close()
+    cut = {k: v for k, v in problems.items() if v}
+    assert not cut, f"text cut off: {cut}"

@@ -21,9 +21,10 @@ def _final_panel(run_dir, method, label, size, layer="features"):
     if x is None:
         raise ValueError(f"{run_dir} has no readable checkpoint with its {LAYERS[layer]}")
     y = projections.compute(x, method, seed=0)
-    pts = reading.points_frame(reading.probe_table(run_dir, thumbs=False), ck, y)
+    pts = reading.points_frame(reading.probe_table(run_dir, thumbs=False), ck, y, reading.target_labelled(r.manifest()))
     ev = next((m for m in reversed(r.metrics()) if m.get("eval")), {})
-    sub = f"target accuracy {ev.get('target_acc', float('nan')):.3f}"
+    acc = ev.get("target_acc")
+    sub = f"target accuracy {acc:.3f}" if isinstance(acc, (int, float)) else "target without labels"
     err, knn = classes.layer_metrics(ev, layer)
     if err is None and layer == "features":  # a record without it: from the probe features themselves
         err = reading.domain_error_eps(ck)

@@ -137,7 +137,8 @@ def _all_series(train, evals):
             out.append(("λ set by hand", ctl["step"], ctl["lambda"]))
     if len(evals):
         out.append(("source accuracy", evals["step"], evals["source_acc"]))
-        out.append(("target accuracy", evals["step"], evals["target_acc"]))
+        if evals["target_acc"].notna().any():  # an unlabelled target has none
+            out.append(("target accuracy", evals["step"], evals["target_acc"]))
         if evals["domain_err"].notna().any():
             out.append(("G_d error (held out)", evals["step"], evals["domain_err"]))
     return out
@@ -154,9 +155,13 @@ def compare_curves_figure(evals_by_run, title="Target accuracy and proxy A-dista
         colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
         x = 100 * ev["progress"]
         line = dict(color=colour, width=3, dash=dashes[i % 4])
-        traces.append(go.Scatter(x=x, y=ev["target_acc"], name=name, legendgroup=name, mode="lines+markers", line=line))
+        labelled = ev["target_acc"].notna().any()  # an unlabelled target: its proxy A-distance only
+        if labelled:
+            traces.append(go.Scatter(x=x, y=ev["target_acc"], name=name, legendgroup=name, mode="lines+markers",
+                                     line=line))
         pad = proxy_a_distance(ev["linear_domain_err"])
-        traces.append(go.Scatter(x=x, y=pad, name=name, legendgroup=name, showlegend=False, mode="lines+markers",
+        traces.append(go.Scatter(x=x, y=pad, name=name if labelled else f"{name} (no target labels)",
+                                 legendgroup=name, showlegend=not labelled, mode="lines+markers",
                                  line=line, xaxis="x2", yaxis="y2"))
     layout = grid([((0, 0.45), (0, 1)), ((0.55, 1), (0, 1))],
                    ("target accuracy", "proxy A-distance (0: domains alike, 2: separable)"))

@@ -15,12 +15,22 @@ from dashboard.plots.style import (
 
 
 def _class_name(c, class_names):
-    if class_names is not None and 0 <= int(c) < len(class_names):
+    if int(c) < 0:
+        return "?"
+    if class_names is not None and int(c) < len(class_names):
         return str(class_names[int(c)])
     return str(int(c))
 
 
 COLOUR_BY = {"domain": "domain", "class": "class", "correct": "right / wrong"}
+
+
+def colour_by_for(colour_by, labelled):
+    """What the embedding of a run can colour by: right / wrong needs the target's labels, so a
+    run without them (`labelled` False) shows the classes instead (the target's predicted one)."""
+    return "class" if colour_by == "correct" and not labelled else colour_by
+
+
 CORRECT_COLOURS = {True: "#2a9d4b", False: "#d1495b"}  # green right, red wrong (told apart by marker too)
 # the unicode shapes closest to plotly's class markers, for the one-line class key
 CLASS_GLYPHS = {"circle": "●", "x": "✕", "square": "■", "triangle-up": "▲", "diamond": "◆", "cross": "✚",
@@ -34,11 +44,13 @@ def embedding_figure(points, title="", colour_by="domain", class_names=None, hei
 
     colour_by "domain": source blue, target orange, the class by marker; "class": the class by
     colour, the domain by marker (source circle, target diamond); "correct": green where the net's
-    prediction is right, red where wrong, the domain by marker. The key is compact: the two
-    domains in the legend, the classes in one line under the title.
+    prediction is right, red where wrong (gray: no label to judge by), the domain by marker. The
+    key is compact: the two domains in the legend, the classes in one line under the title.
 
     `points`: DataFrame with x, y, domain ("source"/"target"), label, pred, idx, and optionally
     thumb (PNG data URI: shown on hover by hover.py) or in0/in1 (the raw 2-D input of points pairs).
+    A point whose label is unknown (negative: an unlabelled target) stands for its predicted
+    class, and the legend says so ("target: predicted class").
     One trace per (domain, class), so the structure stays the same from checkpoint to checkpoint
     and plotly can move points (layout.transition) instead of redrawing them. `animate=False`
     (the live view) skips that animation: it costs the browser CPU that a trainer may need.
@@ -49,16 +61,19 @@ def embedding_figure(points, title="", colour_by="domain", class_names=None, hei
     if points is None or len(points) == 0 or not need <= set(points.columns):
         return message_figure("no embedding yet", title, height)
     fig = go.Figure()
-    classes = sorted(int(c) for c in pd.unique(points["label"]))
     pred = points["pred"] if "pred" in points.columns else pd.Series(-1, index=points.index)
+    known = points["label"] >= 0
+    group = points["label"].where(known, pred).astype(int)  # the class a point stands for
+    classes = sorted(int(c) for c in pd.unique(group))
     for dom in ("source", "target"):
-        for c in classes:
-            sel = (points["domain"] == dom) & (points["label"] == c)
-            if sel.any():
-                fig.add_trace(_trace(points[sel], pred[sel].astype(int).to_numpy(), dom, c, colour_by, class_names,
-                                     marker_size))
+        for labelled in (True, False):
+            for c in classes:
+                sel = (points["domain"] == dom) & (known == labelled) & (group == c)
+                if sel.any():
+                    fig.add_trace(_trace(points[sel], pred[sel].astype(int).to_numpy(), dom, c, colour_by,
+                                         class_names, marker_size, labelled))
     if legend:
-        _key(fig, points, classes, colour_by, class_names)
+        _key(fig, points, [c for c in classes if c >= 0], colour_by, class_names, known)
     base_layout(fig, title, height)
     fig.update_layout(xaxis=dict(showticklabels=False, showgrid=False, zeroline=False, title=None),
                       yaxis=dict(showticklabels=False, showgrid=False, zeroline=False, title=None,
@@ -90,13 +105,16 @@ def place_key(fig):
     return fig
 
 
-def _trace(d, p, dom, c, colour_by, class_names, marker_size):
-    """The points of one domain and class, with what the hover card shows."""
+def _trace(d, p, dom, c, colour_by, class_names, marker_size, labelled=True):
+    """The points of one domain and class (`labelled` False: of one predicted class, their labels
+    unknown), with what the hover card shows."""
     right = p == c
     cd = [d["idx"].to_numpy() if "idx" in d else np.arange(len(d)),
           np.full(len(d), dom), np.full(len(d), _class_name(c, class_names)),
-          [_class_name(v, class_names) if v >= 0 else "?" for v in p], np.where(right, "✓", "✗")]
-    tmpl = "<b>%{customdata[1]}</b> #%{customdata[0]}<br>true %{customdata[2]} · pred %{customdata[3]} %{customdata[4]}"
+          [_class_name(v, class_names) for v in p], np.where(right, "✓", "✗") if labelled else np.full(len(d), "")]
+    tmpl = ("<b>%{customdata[1]}</b> #%{customdata[0]}<br>"
+            + ("true %{customdata[2]} · pred %{customdata[3]} %{customdata[4]}" if labelled
+               else "pred %{customdata[3]} (no label)"))
     if {"in0", "in1"} <= set(d.columns):
         cd += [d["in0"].to_numpy(), d["in1"].to_numpy()]
         tmpl += "<br>input (%{customdata[5]:.2f}, %{customdata[6]:.2f})"
@@ -106,25 +124,31 @@ def _trace(d, p, dom, c, colour_by, class_names, marker_size):
         colour, symbol = DOMAIN_COLOURS[dom], CLASS_SYMBOLS[c % len(CLASS_SYMBOLS)]
     elif colour_by == "class":
         colour, symbol = CLASS_COLOURS[c % len(CLASS_COLOURS)], DOMAIN_SYMBOLS[dom]
-    else:
+    elif labelled:
         colour, symbol = [CORRECT_COLOURS[bool(r)] for r in right], DOMAIN_SYMBOLS[dom]
+    else:
+        colour, symbol = GRAY, DOMAIN_SYMBOLS[dom]
+    what = "class" if labelled else "predicted class"
     return go.Scatter(
-        x=d["x"].to_numpy(), y=d["y"].to_numpy(), mode="markers", name=f"{dom} · class {_class_name(c, class_names)}",
+        x=d["x"].to_numpy(), y=d["y"].to_numpy(), mode="markers", name=f"{dom} · {what} {_class_name(c, class_names)}",
         ids=[f"{dom}{i}" for i in (d["idx"] if "idx" in d else range(len(d)))],
-        legendgroup=dom, showlegend=False, meta={"domain": dom, "class": c},
+        legendgroup=dom, showlegend=False, meta={"domain": dom, "class": c, "labelled": labelled},
         marker=dict(color=colour, symbol=symbol, size=marker_size, opacity=0.8, line=dict(width=0.6, color="white")),
         customdata=np.array(cd, dtype=object).T, hovertemplate=tmpl + "<extra></extra>")
 
 
-def _key(fig, points, classes, colour_by, class_names):
+def _key(fig, points, classes, colour_by, class_names, known):
     """The legend: the two domains (and, coloured by right/wrong, the two colours), each a
     legend-only trace whose one point sits outside a hidden overlay axis pair (a [None] point
-    would be drawn at the plot's corner during plotly's transitions); the classes in one line."""
+    would be drawn at the plot's corner during plotly's transitions); the classes in one line.
+    A domain whose points have no labels (`known` False) is named by what stands for them."""
     hidden = dict(xaxis="x2", yaxis="y2", x=[9.0], y=[9.0], mode="markers", hoverinfo="skip")
     for dom in ("source", "target"):
-        n = int((points["domain"] == dom).sum())
+        mine = points["domain"] == dom
+        n = int(mine.sum())
+        how = ": predicted class" if n and not known[mine].any() else ""
         fig.add_trace(go.Scatter(
-            name=f"{dom} ({n})", legendgroup="domains", **hidden,
+            name=f"{dom}{how} ({n})", legendgroup="domains", **hidden,
             marker=dict(size=14, color=DOMAIN_COLOURS[dom] if colour_by == "domain" else GRAY,
                         symbol="circle" if colour_by == "domain" else DOMAIN_SYMBOLS[dom])))
     if colour_by == "correct":

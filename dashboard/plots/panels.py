@@ -1,5 +1,5 @@
 """The figures of a run the pages show, built from its run directory and kept while unchanged:
-the embedding of a checkpoint, the training curves. No Streamlit here.
+the embedding of a checkpoint, the training curves, the validators. No Streamlit here.
 
 The live view redraws every 2 s: rebuilding an unchanged 2,000-point embedding each time cost a
 trainer CPU, so a figure is built once per (checkpoint, settings) and reused; the curves figure
@@ -11,7 +11,8 @@ from collections import OrderedDict
 from dann_core.rundir.layers import LAYERS
 from dashboard.plots import background, projections
 from dashboard.plots.curves import curves_figure, split_metrics, update_curves
-from dashboard.plots.embedding import embedding_figure
+from dashboard.plots.embedding import colour_by_for, embedding_figure
+from dashboard.plots.validators import validators_figure
 from dashboard.runs import reading
 
 _figs = OrderedDict()
@@ -27,8 +28,14 @@ def embedding(run_dir, step, method, colour_by, ck=None, title=None, height=600,
 
     wait=False: a t-SNE or UMAP layout that is not on disk yet is computed in the background
     (background.py) and the figure shows the PCA layout meanwhile, with info["pending"] set: the
-    page draws again a moment later. The page then answers at once, whatever the projection."""
-    settings = (run_dir, step, method, colour_by, title, height, with_thumbs, revision, animate, layer)
+    page draws again a moment later. The page then answers at once, whatever the projection.
+
+    A run whose target has no labels (reading.target_labelled) shows its target points by their
+    predicted class, and right / wrong as the classes (info["note"] says so)."""
+    labelled = reading.target_labelled(reading.reader(run_dir).reader.manifest())
+    note = reading.NO_RIGHT_WRONG if colour_by_for(colour_by, labelled) != colour_by else None
+    colour_by = colour_by_for(colour_by, labelled)
+    settings = (run_dir, step, method, colour_by, title, height, with_thumbs, revision, animate, layer, labelled)
     with _lock:
         hit = _figs.get(settings + (projections.cache_stamp(run_dir, method, step, layer),))
     if hit is not None:
@@ -57,10 +64,10 @@ def embedding(run_dir, step, method, colour_by, ck=None, title=None, height=600,
             y, info = projections.layout(run_dir, step, method, feats, layer=layer)
     except projections.ProjectionError as e:
         return None, str(e)
-    pts = reading.points_frame(reading.probe_table(run_dir, thumbs=with_thumbs), ck, y)
+    pts = reading.points_frame(reading.probe_table(run_dir, thumbs=with_thumbs), ck, y, labelled)
     fig = embedding_figure(pts, title=title, colour_by=colour_by, height=height,
                            revision=revision or f"{run_dir}:{method}", animate=animate)
-    info = {**info, "pending": pending}
+    info = {**info, "pending": pending, "note": note}
     stamp = projections.cache_stamp(run_dir, shown, step, layer)
     if stamp is not None and pending is None:  # only layouts kept on disk: the stamp tells a recomputed one
         with _lock:
@@ -88,6 +95,24 @@ def latest_embedding(run_dir, steps, method, colour_by, layer="features", **kw):
     note = "" if step == newest else f" (step {newest} is being computed)"
     return embedding(run_dir, step, method, colour_by, layer=layer,
                      title=f"{projections.LABELS[method]} · step {step}{where}{note}", **kw)
+
+
+def validators(run_dir, records, with_target=True, height=620):
+    """The validators' figure of a run (plots/validators.py), rebuilt only when a new
+    evaluation came."""
+    key = ("validators", run_dir, with_target, height)
+    evals = [r for r in records if r.get("eval")]
+    stamp = (len(evals), evals[-1].get("step") if evals else None)
+    with _lock:
+        fig, seen = _curves.get(key, (None, None))
+    if fig is not None and seen == stamp:
+        return fig
+    fig = validators_figure(records, with_target=with_target, height=height)
+    with _lock:
+        _curves[key] = (fig, stamp)
+        if len(_curves) > 16:
+            _curves.pop(next(iter(_curves)))
+    return fig
 
 
 def curves(run_dir, records, compact=True, height=600, title="Training curves", adversarial=True):

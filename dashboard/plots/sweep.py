@@ -31,6 +31,8 @@ def sweep_figure(sweep, title=None, height=520, big=False):
               ("domain-classifier error", "domain_err", GRAY, "dot", "diamond"))
     for name, key, colour, dash, sym in series:
         y = [r.get(key) for r in rows]
+        if all(v is None for v in y):
+            continue  # an unlabelled target: no target accuracy
         fig.add_trace(go.Scatter(x=pos, y=y, name=name, mode="lines+markers", meta={"series": key},
                                  line=dict(color=colour, width=lw, dash=dash), marker=dict(size=ms, symbol=sym),
                                  customdata=lams,
@@ -40,7 +42,8 @@ def sweep_figure(sweep, title=None, height=520, big=False):
         i = lams.index(pick)
         r = rows[i]
         fig.add_vrect(x0=i - 0.3, x1=i + 0.3, fillcolor=LAMBDA, opacity=0.15, line_width=0)
-        fig.add_trace(go.Scatter(x=[i], y=[r.get("target_acc")], mode="markers",
+        at = r.get("target_acc") if r.get("target_acc") is not None else r.get("domain_err")  # no labels: on G_d's
+        fig.add_trace(go.Scatter(x=[i], y=[at], mode="markers",
                                  name=f"label-free pick: λ_max = {pick:g}", meta={"series": "pick", "lambda_max": pick},
                                  marker=dict(symbol="star", size=ms * 2, color=LAMBDA,
                                              line=dict(color="white", width=1.5)),
@@ -67,12 +70,13 @@ def picked_row(sweep):
     return next((r for r in (sweep or {}).get("rows", []) if r["lambda_max"] == pick), None)
 
 
-def table(sweep):
-    """Rows for a results table (λ, accuracies, domain error, pick)."""
+def table(sweep, labelled=True):
+    """Rows for a results table (λ, accuracies, domain error, pick); no target accuracy column
+    for a sweep whose target has no labels (`labelled` False)."""
     pick = (sweep or {}).get("picked")
     out = []
     for r in (sweep or {}).get("rows", []):
-        out.append({"λ_max": r["lambda_max"], "target acc": r.get("target_acc"), "source acc": r.get("source_acc"),
-                    "domain-classifier error": r.get("domain_err"),
+        out.append({"λ_max": r["lambda_max"], **({"target acc": r.get("target_acc")} if labelled else {}),
+                    "source acc": r.get("source_acc"), "domain-classifier error": r.get("domain_err"),
                     "label-free pick": "★" if r["lambda_max"] == pick else "", "run": r.get("run", "")})
     return out

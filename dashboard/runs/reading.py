@@ -143,17 +143,6 @@ def probe_problem(run_dir):
     return _probe_problems.get((run_dir, stamp), "")
 
 
-NO_LABEL = -1  # the label of a probe row that has none: a target row of a run without target labels
-
-
-def row_labels(arrays, n):
-    """The class of each of the `n` probe rows of a probe.npz or checkpoint's `arrays`: `y` labels the
-    leading rows (all of them; in a run without target labels the source rows only: docs/stream.md),
-    NO_LABEL the rest. None where `y` is missing or longer than `n`."""
-    y = arrays.get("y")
-    if y is None or np.ndim(y) != 1 or len(y) > n:
-        return None
-    return np.concatenate([np.asarray(y).astype(int), np.full(n - len(y), NO_LABEL, int)])
 
 
 def _build_probe_table(run_dir, thumbs=True, stamp=None):
@@ -162,12 +151,12 @@ def _build_probe_table(run_dir, thumbs=True, stamp=None):
     p = rd.probe()
     if rd.warnings:
         _probe_problems[(run_dir, stamp)] = rd.warnings[-1]
-    if p is None or not {"x", "y", "domain"} <= set(p):
+    if p is None or not {"x", "domain"} <= set(p):
         return None
     x, dom = p["x"], np.asarray(p["domain"]).astype(int)
-    y = row_labels(p, len(dom))
-    if y is None or len(x) != len(dom):
+    if len(x) != len(dom):
         return None
+    y = known_labels(p.get("y"), len(dom))
     df = pd.DataFrame({"idx": np.arange(len(y)), "domain": np.where(dom == 0, "source", "target"), "label": y})
     if x.ndim == 2 and x.shape[1] >= 2 and x.dtype.kind == "f":
         df["in0"], df["in1"] = x[:, 0].astype(float), x[:, 1].astype(float)
@@ -177,6 +166,19 @@ def _build_probe_table(run_dir, thumbs=True, stamp=None):
         except Exception:  # odd shapes or dtypes: no thumbnails rather than no page
             pass
     return df
+
+
+def known_labels(y, n):
+    """`n` class labels from an array `y` that may hold fewer (an unlabelled target's rows left
+    out) or none: -1 where a row has no label (negative labels too). Labels that are not
+    numbers, or not finite: unknown."""
+    out = np.full(n, -1, np.int64)
+    y = np.asarray(y if y is not None else [])
+    if y.ndim == 1 and y.dtype.kind in "iubf":
+        v = y[:n].astype(np.float64)
+        ok = np.isfinite(v) & (v >= 0)
+        out[:len(v)][ok] = v[ok].astype(np.int64)
+    return out
 
 
 def checkpoint(run_dir, step):
@@ -230,18 +232,28 @@ def layers(run_dir, manifest=None, steps=None):
     return ["features", "hidden"] if ck is not None and "hidden" in ck else ["features"]
 
 
-def points_frame(probe, ck, y):
-    """Join the probe table, a checkpoint's predictions and a 2-D layout into the figure's input."""
+def points_frame(probe, ck, y, labelled=True):
+    """Join the probe table, a checkpoint's predictions and a 2-D layout into the figure's input.
+    A label is -1 where it is unknown: always for the target rows of a run whose target has no
+    labels (`labelled=False`, target_labelled), whatever numbers its files hold there."""
     n = len(y)
     if probe is not None and len(probe) == n:
         df = probe.copy()
     else:  # no usable probe.npz: the checkpoint's own labels and domains still say enough
         df = pd.DataFrame({"idx": np.arange(n), "domain": np.where(np.asarray(ck["domain"]) == 0, "source", "target"),
-                           "label": row_labels(ck, n)})
+                           "label": known_labels(ck.get("y"), n)})
+    if not labelled:
+        df.loc[df["domain"] == "target", "label"] = -1
     df["x"], df["y"] = y[:, 0], y[:, 1]
     pred = ck.get("pred")
     df["pred"] = np.asarray(pred).astype(int) if pred is not None and len(pred) == n else -1
     return df
+
+
+def target_labelled(manifest):
+    """Whether the run's target has labels: its manifest's `target_labels`, true for runs written
+    before the key existed."""
+    return (manifest or {}).get("target_labels", True) is not False
 
 
 def domain_error_eps(ck):
@@ -257,6 +269,14 @@ def domain_error_eps(ck):
 
 
 # ----------------------------------------------------------------------------- messages
+
+NO_TARGET_LABELS = ("The target has no labels: target accuracy, right / wrong and the confusion cannot be measured; "
+                    "the validators are label-free.")
+NO_RIGHT_WRONG = ("Right / wrong needs the target's labels, which this run lacks: its points are coloured by class "
+                  "(the target's predicted class) instead.")
+NO_CLASS_AGREEMENT = ("No target confusion or class agreement: both compare the predictions with the target's labels, "
+                      "which this run lacks. The domain error within each predicted class needs none.")
+NEEDS_LABELS = "needs the target's labels; this run has none"
 
 ICONS = {"starting": ":material/hourglass_top:", "running": ":material/progress_activity:",
          "paused": ":material/pause_circle:", "finished": ":material/check_circle:",

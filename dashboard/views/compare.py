@@ -26,6 +26,9 @@ def column(root, name, p, method, colour_by, layer):
     if level in ("warning", "error"):
         widgets.show_status(level, text)
     widgets.show_warnings(snap.warnings)
+    labelled = reading.target_labelled(manifest)
+    if not labelled:
+        st.info(reading.NO_TARGET_LABELS, icon=":material/label_off:")
     step = reading.step_at_progress(steps, manifest, p)
     if step is None:
         st.warning(f"{name}: no checkpoint yet.")
@@ -36,7 +39,8 @@ def column(root, name, p, method, colour_by, layer):
     eps = reading.domain_error_eps(ck) if ck is not None else None
     fmt = lambda v: "—" if not isinstance(v, (int, float)) else f"{v:.3f}"
     m = st.container(horizontal=True)  # metrics as wide as their text, wrapping: never cut off
-    m.metric("Target accuracy", fmt(rec.get("target_acc")), width="content")
+    m.metric("Target accuracy", fmt(rec.get("target_acc")), width="content",
+             help=None if labelled else reading.NEEDS_LABELS)
     trained_gd = manifest.get("mode") in ADVERSARIAL
     m.metric("G_d error", fmt(rec.get("domain_err")) if trained_gd else "—", width="content",
              help="the domain classifier's held-out error (0.5: it cannot tell the domains apart)" if trained_gd
@@ -56,7 +60,9 @@ def column(root, name, p, method, colour_by, layer):
     st.plotly_chart(fig, key=f"cmp_{name}", width="stretch")
     if info.get("pending"):
         st.caption(f"{projections.LABELS[method]} of step {step}: computing (it replaces the PCA when ready)")
-    widgets.class_views(rec, f"cmp_{name}", layer, stacked=True)
+    if info.get("note"):
+        st.caption(info["note"])
+    widgets.class_views(rec, f"cmp_{name}", layer, stacked=True, labelled=labelled)
     return split_metrics(records)[1].assign(progress=lambda d: d["step"] / total), bool(info.get("pending"))
 
 

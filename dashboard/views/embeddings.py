@@ -9,7 +9,7 @@ from dann_core.methods.modes import ADVERSARIAL, label
 from dann_core.rundir.layers import LAYERS
 from dashboard import paths, state, widgets
 from dashboard.plots import panels, projections
-from dashboard.runs import reading
+from dashboard.runs import reading, selection
 
 PLAY_S = 1.2  # seconds per checkpoint while playing
 
@@ -22,7 +22,8 @@ def side_panel(run_dir, manifest, rec, step, info, prev_disp, layer):
     ck = reading.checkpoint(run_dir, step)
     fmt = lambda v: "—" if not isinstance(v, (int, float)) else f"{v:.3f}"
     st.metric("Source accuracy", fmt(rec.get("source_acc")))
-    st.metric("Target accuracy", fmt(rec.get("target_acc")))
+    st.metric("Target accuracy", fmt(rec.get("target_acc")),
+              help=None if reading.target_labelled(manifest) else reading.NEEDS_LABELS)
     if manifest.get("mode") in ADVERSARIAL:
         st.metric("Domain-classifier error", fmt(rec.get("domain_err")),
                   help="G_d's error on held-out source and target; 0.5: it cannot tell them apart")
@@ -69,9 +70,13 @@ def main():
     if level in ("warning", "error"):
         widgets.show_status(level, text)
     widgets.show_warnings(snap.warnings)
+    labelled = reading.target_labelled(manifest)
+    if not labelled:
+        st.info(reading.NO_TARGET_LABELS, icon=":material/label_off:")
     if not steps:
         st.warning(f"{name}: no checkpoint yet, so there is nothing to project.")
         return
+    picks = selection.checkpoint_picks(records)
 
     if st.button(f"Compute all {len(steps)} checkpoints", key="emb_all",
                  help="each layout warm-starts from the previous one; computed once, cached on disk"):
@@ -84,6 +89,10 @@ def main():
 
     def body(step):
         rec = metrics_at(records, step)
+        keeps = selection.keeps_line(picks, records, step, labelled)
+        if keeps:
+            st.caption(keeps, help="the checkpoint each label-free validator scores best over this run "
+                                   "(docs/stream.md); none of them reads a target label")
         left, right = st.columns([4, 1.2])
         with left:
             with st.spinner(f"{projections.LABELS[method]} of step {step} (computed once, then cached)…"):
@@ -96,7 +105,9 @@ def main():
                 return
             st.plotly_chart(fig, key="emb_chart", width="stretch")
             st.caption("Hover a point for its input" + (" image" if manifest.get("kind") == "image" else "")
-                       + ", true label, prediction and domain.")
+                       + (", true label, prediction and domain." if labelled else
+                          ", prediction and domain (a target point's true label is unknown).")
+                       + (f" {info['note']}" if info.get("note") else ""))
         prev = [s for s in steps if s < step]
         disp = None
         if prev:
@@ -106,7 +117,7 @@ def main():
                 disp = projections.mean_displacement([a, b])
         with right:
             side_panel(run_dir, manifest, rec, step, info, disp, layer)
-        widgets.class_views(rec, "emb", layer)
+        widgets.class_views(rec, "emb", layer, labelled=labelled)
     widgets.stepper(f"emb::{name}", steps, body, play_s=PLAY_S)
     widgets.hover_thumbnails()
 

@@ -13,7 +13,7 @@ from dashboard.export.gif import figures_gif
 from dashboard.export.projector import metadata_frame, point_images, projector_files, zip_files
 from dashboard.plots import panels, projections
 from dashboard.plots.curves import curves_figure, split_metrics
-from dashboard.plots.embedding import embedding_figure
+from dashboard.plots.embedding import colour_by_for, embedding_figure
 from dashboard.runs import reading
 
 
@@ -47,12 +47,15 @@ def gif(run_dir, name, steps, method, colour_by, layer="features"):
     probe = reading.probe_table(run_dir)
     if probe is not None and "thumb" in probe:
         probe = probe.drop(columns=["thumb"])
+    labelled = reading.target_labelled(reading.reader(run_dir).reader.manifest())
+    colour_by = colour_by_for(colour_by, labelled)
     figs = []
     for s in steps:
         ck = reading.checkpoint(run_dir, s)
         if ck is None or s not in lays:
             continue
-        figs.append(embedding_figure(reading.points_frame(probe, ck, lays[s]), colour_by=colour_by, height=760,
+        figs.append(embedding_figure(reading.points_frame(probe, ck, lays[s], labelled), colour_by=colour_by,
+                                     height=760,
                                      title=f"{name} · {projections.LABELS[method]} · step {s}{_where(layer)}"))
     if not figs:
         raise ExportError("no readable checkpoint to animate")
@@ -83,6 +86,8 @@ def main():
     with row:
         layer = widgets.layer_picker("ex_layer", reading.layers(run_dir, snap.manifest, steps))
     widgets.show_warnings(snap.warnings)
+    if not reading.target_labelled(snap.manifest):
+        st.info(reading.NO_TARGET_LABELS, icon=":material/label_off:")
     if not steps:
         st.warning(f"{name}: no checkpoint yet, so there is nothing to export.")
         return
@@ -99,6 +104,8 @@ def main():
     train, evals = split_metrics(snap.records)
     left, right = st.columns([1, 1.15])
     left.plotly_chart(fig, key="ex_emb", width="stretch")
+    if info.get("note"):
+        left.caption(info["note"])
     curves = curves_figure(train, evals, title=f"{name} · training curves", compact=True, height=620)
     right.plotly_chart(curves, key="ex_curves", width="stretch")
     tag = projections.tag(method, layer)

@@ -88,8 +88,9 @@ def main():
     if runs:
         st.subheader("Recent runs")
         for n in runs:
-            status = reading.snapshot(os.path.join(root, n)).status
-            st.page_link("views/train.py", label=f"{widgets.run_label(root, n)} · {status.state}",
+            snap = reading.snapshot(os.path.join(root, n))
+            unlabelled = "" if reading.target_labelled(snap.manifest) else " · target without labels"
+            st.page_link("views/train.py", label=f"{widgets.run_label(root, n)}{unlabelled} · {snap.status.state}",
                          query_params={state.RUN_QUERY: n}, icon=":material/monitoring:")
     st.caption("More on every page: Train & watch starts any pair and follows runs live; Embeddings steps "
                "through a run's checkpoints; Compare puts two runs side by side; Results has the paper's Table 2.")

@@ -1,5 +1,6 @@
 """λ sweep: train one pair at several λ_max in parallel (as a separate process), plot target
-accuracy and the domain classifier's error against λ, and mark the label-free pick."""
+accuracy and the domain classifier's error against λ, and mark the label-free pick and each
+validator's."""
 import os
 
 import streamlit as st
@@ -7,7 +8,7 @@ import streamlit as st
 from dann_core.rundir import files
 from dashboard import paths, widgets
 from dashboard.plots.sweep import picked_row, sweep_figure, table
-from dashboard.runs import launcher, reading, sweeps
+from dashboard.runs import launcher, reading, selection, sweeps
 
 REFRESH_S = 2.0
 
@@ -102,8 +103,13 @@ def results_section(root):
     except sweeps.SweepError as e:
         st.warning(str(e))
         return
-    fig = sweep_figure(sw, title=f"λ sweep · {sw.get('pair', '?')}: target accuracy and domain-classifier error",
-                              height=560)
+    runs = sweep_runs(root, sw)
+    labelled = all(reading.target_labelled(m) for _, _, m, _ in runs)
+    if not labelled:
+        st.info(reading.NO_TARGET_LABELS, icon=":material/label_off:")
+    measures = "target accuracy" if labelled else "source accuracy"
+    fig = sweep_figure(sw, title=f"λ sweep · {sw.get('pair', '?')}: {measures} and G_d error",
+                       height=560)
     left, right = st.columns([2.2, 1])
     with left:
         st.plotly_chart(fig, key="sw_chart", width="stretch")
@@ -112,15 +118,47 @@ def results_section(root):
         if pick:
             st.metric("Label-free pick", f"λ_max = {pick['lambda_max']:g}")
             st.metric("its target accuracy", "—" if pick.get("target_acc") is None else f"{pick['target_acc']:.3f}",
-                      help="shown, never used to pick")
+                      help="shown, never used to pick" if labelled else reading.NEEDS_LABELS)
         else:
             st.metric("Label-free pick", "—")
         rule = sw.get("rule", "most confused domain classifier among runs that keep their source accuracy")
         st.caption(f"Rule: {rule}"
                    f" (tolerance {sw.get('tol', 0.02)}). The paper calls λ “relatively easy to tune (look at the "
                    "domain classifier error)”: no target label is needed.")
-    st.dataframe(table(sw), hide_index=True, width="stretch")
+    st.dataframe(table(sw, labelled), hide_index=True, width="stretch")
+    validator_picks(runs, labelled)
     widgets.export_picker("sw_exp", widgets.figure_items(f"{sel}", lambda: fig), (sel,))
+
+
+def sweep_runs(root, sw):
+    """(λ_max, run name, manifest, records) of each run of a sweep still in the runs directory."""
+    out, names = [], set(reading.runs(root))
+    for row in sw["rows"]:
+        run = row.get("run")
+        if isinstance(run, str) and run in names:
+            snap = reading.snapshot(os.path.join(root, run))
+            out.append((row["lambda_max"], run, snap.manifest, snap.records))
+    return out
+
+
+def validator_picks(runs, labelled):
+    """Each label-free validator's λ (the run whose final checkpoint it scores best) and, with
+    target labels, the target accuracy that choice loses against the sweep's best λ."""
+    picks = [p for p in selection.sweep_picks([(lam, run, recs) for lam, run, _, recs in runs])
+             if p.lambda_max is not None]
+    st.subheader("Each validator's pick")
+    if not picks:
+        st.caption("The sweep's runs hold no validators (written before they were recorded), or are gone from the "
+                   "runs directory.")
+        return
+    st.dataframe(selection.picks_table(picks, labelled), hide_index=True, width="stretch",
+                 column_config={"picks λ_max": st.column_config.NumberColumn(format="%g"),
+                                "score": st.column_config.NumberColumn(format="%.4g"),
+                                "target acc": st.column_config.NumberColumn(format="%.3f"),
+                                "regret": st.column_config.NumberColumn(format="%.3f")})
+    st.caption("Each validator scores each run's final checkpoint without target labels and picks the best. "
+               + ("Regret: the best λ's target accuracy minus the pick's (uses the target labels: shown, never "
+                  "used to pick)." if labelled else "This sweep's target has no labels: no regret to measure."))
 
 
 def main():

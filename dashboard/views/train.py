@@ -8,7 +8,7 @@ from dann_core.methods.modes import ADVERSARIAL, label
 from dann_core.rundir.layers import LAYERS
 from dashboard import paths, state, widgets
 from dashboard.plots import classes, panels
-from dashboard.runs import following, launcher, reading, steering
+from dashboard.runs import following, launcher, reading, selection, steering
 
 SCHEDULES = {"paper": "paper ramp to λ_max", "constant": "constant λ_max"}
 MODE_CHOICES = {label("dann"): ["dann"], label("source_only"): ["source_only"],
@@ -178,6 +178,8 @@ def run_head(root, name):
         return starting(run_dir, name)
     adversarial = manifest.get("mode") in ADVERSARIAL
     status_line(run_dir, name, manifest, status, records)
+    if not reading.target_labelled(manifest):
+        st.caption(f":material/label_off: {reading.NO_TARGET_LABELS}")
     if status.active:
         ctl = reading.reader(run_dir).reader.control()  # {} when corrupt (and a warning is shown)
         # the slider and the buttons on one row, wrapping where the panel is narrow: never cut off
@@ -215,11 +217,29 @@ def run_body(root, name, method, colour_by, compact, layer="features"):
             else:
                 st.plotly_chart(fig, key=f"emb_{name}", width="stretch")
                 layer_line(records, layer)
+                if info.get("note"):
+                    st.caption(info["note"])
         else:
             st.info("No checkpoint yet: the first embedding appears after the step-0 evaluation.")
     with right:
         st.plotly_chart(panels.curves(run_dir, records, adversarial=adversarial), key=f"curves_{name}",
                         width="stretch")
+        validators_chart(run_dir, name, manifest, records)
+
+
+def validators_chart(run_dir, name, manifest, records):
+    """Below the curves (the first screen stays embedding and curves): the label-free validators
+    over the run's checkpoints, beside the target accuracy when the target has labels."""
+    if not selection.names_in(records):
+        if any(r.get("eval") for r in records):
+            st.caption("Validators: this run's evaluations hold none (written before they were recorded).")
+        return
+    labelled = reading.target_labelled(manifest)
+    st.plotly_chart(panels.validators(run_dir, records, with_target=labelled), key=f"validators_{name}",
+                    width="stretch")
+    st.caption("Each validator scores a checkpoint without target labels; each is scaled between its worst (0) and "
+               "best (1) checkpoint of this run, so all read up as better. Hover a point for its raw value."
+               + ("" if labelled else " This run's target has no labels: no target accuracy to set beside them."))
 
 
 def layer_line(records, layer):
