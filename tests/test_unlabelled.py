@@ -59,7 +59,7 @@ def test_train_on_an_unlabelled_folder(folder, tmp_path):
     from dashboard.runs import reading
     table = reading.probe_table(os.path.join(runs, "mine"), thumbs=False)
     assert list(table["label"][:4]) == list(pair.y("source_test")[:4])
-    assert (table["label"][4:] == reading.NO_LABEL).all() and (table["domain"][4:] == "target").all()
+    assert (table["label"][4:] == -1).all() and (table["domain"][4:] == "target").all()
     frame = reading.points_frame(None, r.load_checkpoint(), np.zeros((8, 2)))
     assert list(frame["label"]) == list(table["label"])
 
