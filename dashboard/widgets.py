@@ -19,7 +19,7 @@ from dashboard.export.html import figure_html
 from dashboard.export.png import figure_png
 from dashboard.plots import background, classes, hover, projections
 from dashboard.plots.embedding import COLOUR_BY
-from dashboard.runs import reading
+from dashboard.runs import launcher, reading
 
 log = logging.getLogger("dann_explorer")
 
@@ -178,7 +178,9 @@ def controls_row():
 
 
 def run_label(root, name):
-    m = reading.reader(os.path.join(root, name)).reader.manifest()
+    """The run's name with its mode, pair and seed: from its manifest, or for a run this server
+    just started, from its start, so that the label is the same before and after the manifest."""
+    m = reading.reader(os.path.join(root, name)).reader.manifest() or launcher.started_as(name)
     if not m:
         return name
     return f"{name}  ·  {label(m.get('mode'))}, {m.get('pair')}, seed {m.get('seed')}"

@@ -107,3 +107,20 @@ def test_a_full_rerun_when_every_followed_run_has_ended():
 def test_the_method_parameter_picks_a_live_layout_else_pca():
     assert following.method("tsne") == "tsne" and following.method("pca") == "pca"
     assert following.method("umap") == "pca" and following.method(None) == "pca"
+
+
+def test_a_run_started_here_keeps_its_label_when_its_manifest_arrives(tmp_path, monkeypatch):
+    # Streamlit keeps the Follow box's choice as the shown label: a label that changed dropped the run
+    import types
+
+    import fixtures
+
+    from dashboard import widgets
+    from dashboard.runs import launcher
+    root = str(tmp_path)
+    started = types.SimpleNamespace(started_as={"pair": "moons", "mode": "cdan", "seed": 4}, poll=lambda: None)
+    monkeypatch.setitem(launcher._PROCS, "mine", started)
+    before = widgets.run_label(root, "mine")  # no run directory yet
+    fixtures.make_run(str(tmp_path / "mine"), mode="cdan", seed=4, pair="moons")
+    assert widgets.run_label(root, "mine") == before == "mine  ·  CDAN, moons, seed 4"
+    assert widgets.run_label(root, "elsewhere") == "elsewhere"  # not ours, no manifest: its name

@@ -300,8 +300,15 @@ def _start(pair, mode, runs_dir, run_name, control, **opts):
     finally:
         log.close()
     proc.run_dir = run_dir
+    proc.started_as = {"pair": pair, "mode": mode, "seed": int(opts.get("seed") or 0)}
     _PROCS[run_name] = proc
     return Launched(run_name, run_dir, proc.pid, argv, log_path)
+
+
+def started_as(name):
+    """{pair, mode, seed} of a run this server started, known before its manifest is written;
+    None for any other run."""
+    return getattr(_PROCS.get(name), "started_as", None)
 
 
 def start_runs(pair, modes, runs_dir, name="", seed=0, **opts):

@@ -292,10 +292,11 @@ def follow_section(root):
         sel = following.default(all_runs, {n for n in all_runs if _active(root, n)})
     st.session_state[state.FOLLOWED] = sel
     with widgets.controls_row():
-        # the runs by name alone: Streamlit keeps a multiselect's choice as the options' shown text,
-        # so a label that changed as a run's manifest arrived dropped the run it labelled
+        # Streamlit keeps a multiselect's choice as the options' shown text: a label that changed as
+        # a run's manifest arrived dropped the run it labelled, so a run's label never changes
         follow = st.multiselect("Follow (up to two, side by side)", options, key=state.FOLLOWED,
-                                max_selections=following.MAX_FOLLOWED, width=330)
+                                max_selections=following.MAX_FOLLOWED, format_func=lambda n: widgets.run_label(root, n),
+                                width=330)
         method = widgets.method_picker("live_method", options=list(following.METHODS),
                                        default=following.method(st.query_params.get("method")))
         colour_by = widgets.colour_by_picker("live_colour_by")
