@@ -1,4 +1,4 @@
-"""Command line: `dann {train,pairs,control} ...`.
+"""Command line: `dann {train,pairs,control,reproduce,sweep,validators,dashboard} ...`.
 
 Bad input (arguments, pair, control file, runs directory) ends with one line on stderr
 and exit code 2, never a traceback. A run that fails while training exits 1.
@@ -27,7 +27,7 @@ def _parser(light=False):
     if not light:
         _other_parsers(sub)
     else:
-        for name in ("train", "pairs", "reproduce", "sweep", "dashboard"):
+        for name in ("train", "pairs", "reproduce", "sweep", "validators", "dashboard"):
             sub.add_parser(name)
 
     c = sub.add_parser("control", help="steer a running trainer through its control file")
@@ -42,9 +42,11 @@ def _parser(light=False):
 
 
 def _other_parsers(sub):
-    """train, pairs, reproduce, sweep and dashboard, with their options."""
+    """train, pairs, reproduce, sweep, validators and dashboard, with their options."""
     from dann_core.data.augment import KINDS as AUGMENTS
     from dann_core.experiments.reproduce import OPTIONAL
+    from dann_core.experiments.sweep import DEFAULT_RULE, rules
+    from dann_core.experiments.validator_sweeps import DEFAULT_LAMBDAS, DEFAULT_PAIRS, DEFAULT_SEEDS
     from dann_core.methods.modes import ADVERSARIAL, MODES
     from dann_core.nn.models import MODELS
     t = sub.add_parser("train", help="train one run", description=(
@@ -123,24 +125,49 @@ def _other_parsers(sub):
 
     w = sub.add_parser("sweep", help="train one pair at several lambda_max values in parallel",
                        description="DANN (or --mode) at several lambda_max; marks the value a label-free rule picks "
-                                   "(most confused domain classifier among runs that keep their source accuracy).")
+                                   f"(--rule, default {DEFAULT_RULE}: docs/validation.md) and records every rule's "
+                                   "pick in sweep.json.")
     w.add_argument("--pair", default="moons")
     w.add_argument("--mode", default="dann", choices=ADVERSARIAL, help="the adversarial mode to sweep")
     w.add_argument("--lambdas", type=float, nargs="+", default=[0, 0.1, 0.3, 1, 3])
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--epochs", type=float)
     w.add_argument("--schedule", choices=("paper", "constant"), default="paper")
-    w.add_argument("--jobs", type=int, help="runs at once (default: one per core; 4 on a GPU)")
+    w.add_argument("--rule", choices=list(rules()), default=DEFAULT_RULE,
+                   help="the label-free rule whose pick the sweep marks (default: %(default)s)")
+    w.add_argument("--reverse-validation", action="store_true",
+                   help="also train a reverse run per lambda (the target pseudo-labelled -> the source) and score "
+                        "it on the source test split: one more rule, reverse_validation (twice the training)")
+    _jobs_options(w)
     w.add_argument("--runs-dir", default="runs")
     w.add_argument("--data-root", help="where downloadable datasets live; pair folders: the folder of your images")
     w.add_argument("--image-size", type=int, help="pair folders: the size images are resized to (as train's)")
     _target_labels_option(w)
+
+    v = sub.add_parser("validators", help="measure how well each label-free rule picks lambda and checkpoints",
+                       description="DANN lambda sweeps per pair and seed, every label-free rule's picks scored with "
+                                   "the target labels: validators.md / validators.csv / seeds.csv under --out.")
+    v.add_argument("--pairs", nargs="+", default=list(DEFAULT_PAIRS),
+                   help=f"default: {' '.join(DEFAULT_PAIRS)}")
+    v.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
+    v.add_argument("--lambdas", type=float, nargs="+", default=list(DEFAULT_LAMBDAS))
+    v.add_argument("--epochs", type=float, help="override every pair's default epochs (quick looks)")
+    v.add_argument("--reverse-validation", action="store_true",
+                   help="also train a reverse run per sweep run: one more rule (twice the training)")
+    _jobs_options(v)
+    v.add_argument("--out", default="results/validators", help="where the tables (and runs/) go (default: %(default)s)")
+    v.add_argument("--data-root", help="where downloadable datasets live")
 
     d = sub.add_parser("dashboard", help="start the dashboard (Streamlit) on this machine",
                        description="Runs `streamlit run dashboard/app.py`, listening on localhost only.")
     d.add_argument("--port", type=int, default=8501)
     d.add_argument("--runs-dir",
                    help="the runs to show and start (default: $DANN_RUNS_DIR, else runs/ in the checkout)")
+
+
+def _jobs_options(p):
+    p.add_argument("--jobs", type=int, help="runs at once (default: one per core; 4 on a GPU)")
+    p.add_argument("--threads", type=int, help="CPU threads per run (default: the cores shared among the jobs)")
 
 
 def _target_labels_option(p):
@@ -211,12 +238,20 @@ def cmd_reproduce(a):
     return 0
 
 
+def _check_counts(a):
+    """The counts every training command shares, checked: an error line, or None."""
+    if (a.jobs is not None and a.jobs < 1) or (a.epochs is not None and a.epochs <= 0) or (
+            a.threads is not None and a.threads < 1):
+        return "--jobs and --threads must be >= 1, --epochs > 0"
+    return None
+
+
 def cmd_sweep(a):
     from dann_core.data.pairs import PairError, get_spec
     from dann_core.experiments.sweep import sweep
     from dann_core.rundir.control import ControlError, check_lambda
-    if (a.jobs is not None and a.jobs < 1) or (a.epochs is not None and a.epochs <= 0):
-        return _fail("--jobs must be >= 1, --epochs > 0")
+    if _check_counts(a):
+        return _fail(_check_counts(a))
     try:
         for v in a.lambdas:
             check_lambda(v, "--lambdas")
@@ -226,8 +261,34 @@ def cmd_sweep(a):
         return _fail(str(e))
     try:  # the pair and every run's settings are checked before the first run starts
         sweep(a.pair, a.lambdas, a.seed, a.runs_dir, a.jobs, a.epochs, a.schedule, mode=a.mode,
-              data_root=a.data_root, image_size=a.image_size, target_labels=a.target_labels)
+              data_root=a.data_root, image_size=a.image_size, target_labels=a.target_labels, rule=a.rule,
+              reverse_validation=a.reverse_validation, threads=a.threads)
     except (ValueError, PairError) as e:
+        return _fail(str(e))
+    return 0
+
+
+def cmd_validators(a):
+    from dann_core.data.pairs import PairError, get_spec
+    from dann_core.experiments.validator_sweeps import measure
+    from dann_core.rundir.control import ControlError, check_lambda
+    if _check_counts(a):
+        return _fail(_check_counts(a))
+    if any(s < 0 for s in a.seeds):
+        return _fail("--seeds must be whole numbers >= 0")
+    try:
+        for v in a.lambdas:
+            check_lambda(v, "--lambdas")
+        pairs = list(dict.fromkeys(a.pairs))
+        for p in pairs:
+            get_spec(p)
+        _check_runs_dir(a.out)
+    except (ControlError, PairError, OSError) as e:
+        return _fail(str(e))
+    try:
+        measure(pairs, a.seeds, a.lambdas, a.out, epochs=a.epochs, jobs=a.jobs, threads=a.threads,
+                reverse_validation=a.reverse_validation, data_root=a.data_root)
+    except (ValueError, PairError) as e:  # RunClash too
         return _fail(str(e))
     return 0
 
@@ -324,4 +385,6 @@ def _main(argv=None):
         return cmd_reproduce(a)
     if a.cmd == "sweep":
         return cmd_sweep(a)
+    if a.cmd == "validators":
+        return cmd_validators(a)
     return cmd_train(a)

@@ -29,7 +29,7 @@ def _shared_cache(tmp_path_factory):
 # what a test must be marked `server` (or `browser`) to start: a server, a trainer, a browser, a
 # benchmark script (they train); a plain CLI call (`dann control`, `--help`) is no trainer
 SERVER_WORDS = ("streamlit run", "torch.distributed.run", "dann_core.warm", "benchmarks/", "playwright", "chromium")
-TRAINER_RE = re.compile(r" (train|reproduce|sweep)( |$)")
+TRAINER_RE = re.compile(r" (train|reproduce|sweep|validators)( |$)")
 
 
 def starts_a_server(cmd):

@@ -6,9 +6,19 @@ import sys
 
 import pytest
 
-from dann_core.experiments.sweep import label_free_pick
+from dann_core.experiments import selection
+from dann_core.experiments.sweep import DEFAULT_RULE, rule_picks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def label_free_pick(rows, tol=0.02):
+    """The guarded G_d rule's pick among sweep rows (their last evaluations), as a row, or None."""
+    runs = [[{"eval": True, "step": 1, "target_acc": r["target_acc"],
+              "validators": {"source_acc": r["source_acc"], "gd_error": -abs(r["domain_err"] - 0.5)}}] for r in rows]
+    picks = rule_picks(runs, [r["lambda_max"] for r in rows], tol)
+    lam = picks.get(selection.GUARDED_GD, {}).get("lambda_max")
+    return next((r for r in rows if r["lambda_max"] == lam), None)
 
 
 def test_label_free_pick_never_reads_target_accuracy():
@@ -25,6 +35,21 @@ def test_label_free_pick_never_reads_target_accuracy():
     assert label_free_pick([]) is None
 
 
+def test_every_rule_picks_and_its_regret_is_against_the_best_run():
+    lambdas = [0.0, 1.0, 10.0]
+    runs = [[{"eval": True, "step": 0, "target_acc": 0.1, "validators": {"source_acc": 0.5, "bnm": 0.0}},
+             {"eval": True, "step": 9, "target_acc": t, "validators": {"source_acc": s, "bnm": b}}]
+            for t, s, b in ((0.6, 0.99, 0.2), (0.8, 0.99, 0.2), (0.7, 0.9, 0.1))]
+    picks = rule_picks(runs, lambdas)
+    # only the rules with a score on some run; ties go to the smaller λ, and are listed
+    assert set(picks) == {"source_acc", "bnm"}
+    assert picks["bnm"] == {"lambda_max": 0.0, "target_acc": 0.6, "regret": pytest.approx(0.2),
+                            "rule": "highest BNM", "tied": [0.0, 1.0]}
+    assert picks["source_acc"]["lambda_max"] == 0.0 and picks["source_acc"]["tied"] == [0.0, 1.0]
+    runs[1][-1]["validators"]["bnm"] = 0.3
+    assert rule_picks(runs, lambdas)["bnm"]["regret"] == 0 and "tied" not in rule_picks(runs, lambdas)["bnm"]
+
+
 @pytest.mark.server
 def test_sweep_cli_on_moons(tmp_path):
     p = subprocess.run([sys.executable, "-m", "dann_core", "sweep", "--pair", "moons", "--lambdas", "0", "1",
@@ -37,13 +62,26 @@ def test_sweep_cli_on_moons(tmp_path):
     assert sum(r["picked"] == "True" for r in rows) == 1
     meta = json.load(open(tmp_path / "sweeps" / sweep_dir / "sweep.json"))
     assert len(meta["rows"]) == 2
-    assert meta["picked"] == label_free_pick(meta["rows"])["lambda_max"]  # the rule's pick, from the rows
+    # the rule's pick, from the rows: each row holds its last evaluation's validators
+    rule = selection.RULES[meta["rule_name"]]
+    scores = [selection.score(r, rule.validator) for r in meta["rows"]]
+    assert meta["picked"] == meta["rows"][scores.index(max(scores))]["lambda_max"]
+    assert meta["rule_name"] == DEFAULT_RULE and meta["rule"] == rule.describe()
+    # every validator's pick is on record, the paper's G_d rule among them, with its regret
+    assert set(selection.VALIDATORS) | {selection.GUARDED_GD} <= set(meta["picks"])
+    assert meta["picks"][selection.GUARDED_GD]["lambda_max"] == label_free_pick(meta["rows"])["lambda_max"]
+    best = max(r["target_acc"] for r in meta["rows"])
+    for pick in meta["picks"].values():
+        assert pick["regret"] == pytest.approx(best - pick["target_acc"]) and pick["regret"] >= 0
     for r in rows:  # each point is a real run directory the dashboard can open
         assert os.path.isfile(tmp_path / r["run"] / "manifest.json")
-    assert "<- label-free pick" in p.stdout
+    assert "<- label-free pick" in p.stdout and "<- the sweep picks by this rule" in p.stdout
     bad = subprocess.run([sys.executable, "-m", "dann_core", "sweep", "--lambdas", "-1"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "dann_core", "sweep", "--rule", "target_acc"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
 
 
 @pytest.mark.server
@@ -57,6 +95,8 @@ def test_sweep_of_a_conditional_mode(tmp_path):
     assert all(RunReader(os.path.join(str(tmp_path), r["run"])).manifest()["mode"] == "cdan_e" for r in rows)
     with pytest.raises(ValueError, match="trains no domain classifier"):
         sweep("moons", [1], runs_dir=str(tmp_path), mode="source_only")
+    with pytest.raises(ValueError, match="reverse_validation needs reverse validation"):
+        sweep("moons", [1], runs_dir=str(tmp_path), rule="reverse_validation")
     bad = subprocess.run([sys.executable, "-m", "dann_core", "sweep", "--mode", "source_only"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr

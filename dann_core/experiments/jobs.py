@@ -20,8 +20,9 @@ def train_summary(kw):
     return train(Config(**kw))
 
 
-def run_many(kws, jobs=1, on_done=None):
-    """Train every Config-kwargs dict in `kws`; summaries come back in the same order.
+def run_many(kws, jobs=1, on_done=None, fn=train_summary):
+    """Train every Config-kwargs dict in `kws` with `fn` (a module-level function of one dict, so
+    that a worker process can import it); summaries come back in the same order.
 
     `threads` is set to cores // jobs for each run unless given, so that the runs together
     use each core once (oversubscribed CPUs ran 20x slower here). `on_done(i, summary)` is
@@ -32,12 +33,12 @@ def run_many(kws, jobs=1, on_done=None):
     out = [None] * len(kws)
     if jobs <= 1 or len(kws) <= 1:
         for i, kw in enumerate(kws):
-            out[i] = train_summary(kw)
+            out[i] = fn(kw)
             if on_done:
                 on_done(i, out[i])
         return out
     with ProcessPoolExecutor(min(jobs, len(kws)), mp_context=mp.get_context("spawn")) as ex:
-        futures = {ex.submit(train_summary, kw): i for i, kw in enumerate(kws)}
+        futures = {ex.submit(fn, kw): i for i, kw in enumerate(kws)}
         for f in as_completed(futures):
             out[futures[f]] = f.result()
             if on_done:

@@ -8,6 +8,7 @@ the pages build their paths here. Plain strings and os.path: no torch, nothing h
     RUN/trainer.log    the trainer's output, when a dashboard started it
     RUN/projections/   the dashboard's cache of 2-D layouts (<tag>_<step:08d>.npz)
     RUNS/sweeps/<name>/sweep.json  sweep.csv;  RUNS/sweeps/sweep-launch-<stamp>-<pid>.log
+    RUNS/sweeps/<name>/reverse/<run>   the reverse runs of `sweep --reverse-validation`
 """
 import os
 import re
@@ -29,6 +30,7 @@ _CKPT = {kind: re.compile(rf"ckpt_([0-9]{{8}})\.{kind}") for kind in (FEATURES, 
 SWEEPS = "sweeps"
 SWEEP = "sweep.json"
 SWEEP_TABLE = "sweep.csv"
+REVERSE_RUNS = "reverse"
 
 
 def manifest(run_dir):
@@ -121,3 +123,8 @@ def sweep_table(runs_dir, name):
 def sweep_launch_log(runs_dir, stamp, pid):
     """The output of a sweep process the dashboard started (`stamp`: its start time, `pid`: the server's)."""
     return os.path.join(runs_dir, SWEEPS, f"sweep-launch-{stamp}-{pid}.log")
+
+
+def sweep_reverse_runs(runs_dir, name):
+    """RUNS/sweeps/<name>/reverse: the runs directory of a sweep's reverse runs (not listed with RUNS' own)."""
+    return os.path.join(runs_dir, SWEEPS, name, REVERSE_RUNS)
