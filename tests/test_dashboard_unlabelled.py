@@ -165,11 +165,12 @@ def test_checkpoint_picks_keep_each_validators_best_step():
                   "im": [0.1, 0.3, 0.2]}, accs=[0.3, 0.8, 0.7])
     recs.append({"step": 200, "eval": True, "validators": {"im": 0.9}})  # a step written twice: the last counts
     picks = selection.checkpoint_picks(recs)
-    # SND ties at steps 0 and 200: the earlier; entropy: lower is better; BNM never scored
-    assert picks == {"snd": 0, "entropy": 100, "im": 200}
+    # step 0 (the untrained network) is no candidate, and step 200's last record holds IM alone: SND's
+    # best is step 100; entropy: lower is better; BNM never scored
+    assert picks == {"snd": 100, "entropy": 100, "im": 200}
     line = selection.keeps_line(picks, recs, current=100)
-    assert line == ("Validators would keep step 0 (target accuracy 0.300): SND · **step 100 (target accuracy 0.800), "
-                    "this one**: target entropy · step 200: information maximisation")
+    assert line == ("Validators would keep **step 100 (target accuracy 0.800), this one**: target entropy, SND · "
+                    "step 200: information maximisation")
     assert "target accuracy" not in selection.keeps_line(picks, recs, labelled=False)
     assert selection.keeps_line({}, recs) == ""
 
@@ -264,12 +265,13 @@ def test_embeddings_page_on_an_unlabelled_run(runs):
     assert reading.NO_CLASS_AGREEMENT in texts(at.caption)
     bars = next(s for s in charts(at) if s["data"] and s["data"][0].get("type") == "bar")
     assert [t["name"] for t in bars["data"]] == ["domain error (predicted class)"]
-    # the checkpoints the validators keep (fixtures.validators_at): SND the first, ClassAMI the middle one
+    # the checkpoints the validators keep (fixtures.validators_at): SND and ClassAMI the first after step 0
+    # (SND is best at the untrained step 0, which is no candidate; ClassAMI peaks mid-run)
     caps = texts(at.caption)
-    assert "Validators would keep step 0: SND · " in caps and "**step 300, this one**: source accuracy" in caps
-    assert "ClassAMI" in caps  # mid-run (steps 100 and 200 tie, up to rounding)
-    at.select_slider(key="emb::own-images_step").set_value(0).run()
-    assert "**step 0, this one**: SND" in texts(at.caption)
+    assert "Validators would keep step 100: SND, ClassAMI · " in caps
+    assert "**step 300, this one**: source accuracy" in caps
+    at.select_slider(key="emb::own-images_step").set_value(100).run()
+    assert "**step 100, this one**: SND, ClassAMI" in texts(at.caption)
     at.segmented_control(key="emb_layer").set_value("hidden").run()
     assert not at.exception and not at.error, texts(at.error)
 
@@ -277,7 +279,7 @@ def test_embeddings_page_on_an_unlabelled_run(runs):
 def test_embeddings_page_on_a_labelled_run_names_the_kept_checkpoints_target_accuracy(runs):
     at = app("views/embeddings.py", emb_run="labelled", emb_method="pca")
     assert reading.NO_TARGET_LABELS not in texts(at.info)
-    assert "step 0 (target accuracy 0.500): SND" in texts(at.caption)
+    assert "step 100 (target accuracy 0.700): SND, ClassAMI" in texts(at.caption)
     assert any(s["data"] and s["data"][0].get("type") == "heatmap" for s in charts(at))
 
 

@@ -45,22 +45,22 @@ GUARDED_GD = "gd_error_src"
 RULES = {**{n: Rule(n) for n in HIGHER_IS_BETTER}, GUARDED_GD: Rule("gd_error", 0.02)}
 
 
-def _finite(v):
+def finite(v):
     return None if v is None or isinstance(v, bool) or not math.isfinite(v) else float(v)
 
 
 def score(record, validator):
     """The record's score for `validator`, oriented so that higher is better; None where absent."""
-    v = _finite((record.get("validators") or {}).get(validator))
+    v = finite((record.get("validators") or {}).get(validator))
     return None if v is None else (v if HIGHER_IS_BETTER[validator] else -v)
 
 
 def source_acc(record):
-    return _finite((record.get("validators") or {}).get("source_acc", record.get("source_acc")))
+    return finite((record.get("validators") or {}).get("source_acc", record.get("source_acc")))
 
 
 def target_acc(record):
-    return _finite(record.get("target_acc"))
+    return finite(record.get("target_acc"))
 
 
 def evals(records):

@@ -5,8 +5,9 @@ raw value and what the validator reads (dann_core.eval.validators.VALIDATORS).""
 import plotly.graph_objects as go
 
 from dann_core.eval.validators import VALIDATORS
+from dann_core.experiments.selection import target_acc
 from dashboard.plots.style import CLASS_COLOURS, TARGET, base_layout, message_figure
-from dashboard.runs.selection import evaluations, names_in, score, target_acc
+from dashboard.runs.selection import evaluations, names_in, raw
 
 TITLE = "Label-free validators (up is better)"
 Y_TITLE = "min–max over the run"
@@ -42,12 +43,12 @@ def validators_figure(records, title=TITLE, height=620, with_target=True):
     fig = go.Figure()
     for i, name in enumerate(names):
         v = VALIDATORS[name]
-        raw = [score(r, name) for r in evals]
+        values = [raw(r, name) for r in evals]
         better = "higher" if v.higher_is_better else "lower"
         fig.add_trace(go.Scatter(
-            x=steps, y=scaled(raw, v.higher_is_better), name=v.label, mode="lines+markers" if len(steps) <= 60
+            x=steps, y=scaled(values, v.higher_is_better), name=v.label, mode="lines+markers" if len(steps) <= 60
             else "lines", meta={"validator": name}, line=dict(color=CLASS_COLOURS[i % len(CLASS_COLOURS)], width=2.5),
-            marker=dict(size=6), customdata=[[_raw(x), v.description] for x in raw],
+            marker=dict(size=6), customdata=[[_raw(x), v.description] for x in values],
             hovertemplate=f"<b>{v.label}</b> at step %{{x}}: %{{customdata[0]}} ({better} is better)"
                           "<br>%{customdata[1]}<extra></extra>"))
     accs = [target_acc(r) for r in evals]

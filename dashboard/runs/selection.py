@@ -1,17 +1,13 @@
-"""What each label-free validator would choose (docs/stream.md, "Label-free validators"): the
-checkpoint of a run it scores best, the λ of a sweep whose final checkpoint it scores best, and,
-where the target has labels, the target accuracy that choice loses against the best one (its
-regret). Pure functions of metric records; the registry (direction, label, description) is
-dann_core.eval.validators.VALIDATORS. A tie goes to the earlier checkpoint or the smaller λ.
+"""What each label-free validator would choose, as the pages show it: the checkpoint of a run it
+scores best, the λ of a sweep whose final checkpoint it scores best, and, where the target has
+labels, the target accuracy that choice loses against the best one (its regret). The choosing is
+dann_core.experiments.selection's (the rule `dann sweep` and `dann validators` use: step 0 is no
+candidate); where picks tie, the pages show the earlier checkpoint or the smaller λ.
 """
-import math
 from dataclasses import dataclass
 
 from dann_core.eval.validators import VALIDATORS
-
-
-def _num(v):
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+from dann_core.experiments import selection as core
 
 
 def evaluations(records):
@@ -23,41 +19,26 @@ def evaluations(records):
     return [by_step[s] for s in sorted(by_step)]
 
 
-def score(record, name):
+def raw(record, name):
     """Validator `name`'s raw value in an evaluation record, or None (absent, null, not finite)."""
     vals = (record or {}).get("validators")
-    return _num(vals.get(name)) if isinstance(vals, dict) else None
-
-
-def target_acc(record):
-    return _num((record or {}).get("target_acc"))
+    return core.finite(vals.get(name)) if isinstance(vals, dict) else None
 
 
 def names_in(records):
     """The registry's validators that some evaluation record holds a value of, in registry order."""
     evals = evaluations(records)
-    return [n for n in VALIDATORS if any(score(r, n) is not None for r in evals)]
-
-
-def best(items, name):
-    """The (key, record) of `items` whose record validator `name` scores best, or None (no
-    record holds a value). The first such item wins a tie."""
-    sign = 1.0 if VALIDATORS[name].higher_is_better else -1.0
-    scored = [(sign * score(r, name), -i, key, r) for i, (key, r) in enumerate(items) if score(r, name) is not None]
-    if not scored:
-        return None
-    _, _, key, rec = max(scored, key=lambda t: t[:2])
-    return key, rec
+    return [n for n in VALIDATORS if any(raw(r, n) is not None for r in evals)]
 
 
 def checkpoint_picks(records):
     """{validator: step} of the checkpoint each validator scores best over the run."""
-    items = [(r["step"], r) for r in evaluations(records)]
+    cands = core.candidates(evaluations(records))
     out = {}
     for name in VALIDATORS:
-        hit = best(items, name)
-        if hit is not None:
-            out[name] = hit[0]
+        hit = core.pick(cands, core.Rule(name))
+        if hit:
+            out[name] = cands[hit[0]]["step"]
     return out
 
 
@@ -73,7 +54,7 @@ def keeps_line(picks, records, current=None, labelled=True):
         groups.setdefault(step, []).append(VALIDATORS[name].label)
     parts = []
     for step in sorted(groups):
-        acc = target_acc(at.get(step)) if labelled else None
+        acc = core.target_acc(at[step]) if labelled and step in at else None
         head = f"step {step}" + (f" (target accuracy {acc:.3f})" if acc is not None else "")
         head = f"**{head}, this one**" if step == current else head
         parts.append(f"{head}: {', '.join(groups[step])}")
@@ -98,19 +79,18 @@ def sweep_picks(runs):
     for lam, run, records in sorted(runs, key=lambda t: float(t[0])):
         evals = evaluations(records)
         if evals:
-            finals.append(((float(lam), run), evals[-1]))
-    accs = [target_acc(r) for _, r in finals if target_acc(r) is not None]
-    top = max(accs) if accs else None
+            finals.append((float(lam), run, evals[-1]))
+    cands = [rec for _, _, rec in finals]
     out = []
     for name in VALIDATORS:
-        hit = best(finals, name)
-        if hit is None:
+        hit = core.pick(cands, core.Rule(name))
+        if not hit:
             out.append(Pick(name))
             continue
-        (lam, run), rec = hit
-        acc = target_acc(rec)
-        out.append(Pick(name, lam, run, score(rec, name), acc,
-                        None if acc is None or top is None else top - acc))
+        lam, run, rec = finals[hit[0]]
+        labelled = all(core.target_acc(r) is not None for r in cands)
+        out.append(Pick(name, lam, run, raw(rec, name), core.target_acc(rec),
+                        core.regret(cands, hit[:1]) if labelled else None))
     return out
 
 
