@@ -347,3 +347,14 @@ def test_sweep_page_shows_each_validators_pick(tmp_path, monkeypatch, labelled):
     spec = next(s for s in charts(at) if any((t.get("meta") or {}).get("series") == "pick" for t in s["data"]))
     assert ("target_acc" in {(t.get("meta") or {}).get("series") for t in spec["data"]}) == labelled
     assert ("target accuracy" in spec["layout"]["title"]["text"]) == labelled
+
+
+def test_the_sweep_page_names_its_rule_and_what_it_was_measured_to_lose():
+    from dann_core.experiments.sweep import DEFAULT_RULE, DEFAULT_RULE_MEASURED
+    from dashboard.plots.sweep import rule_line
+    line = rule_line({"rule_name": DEFAULT_RULE, "rule": "highest information maximisation"})
+    assert line.startswith("Rule: highest information maximisation") and DEFAULT_RULE_MEASURED in line
+    other = rule_line({"rule_name": "gd_error_src", "rule": "highest G_d error among the runs within 0.02"})
+    assert "Measured" not in other and "within 0.02" in other
+    old = rule_line({"rule": "max domain confusion among runs within tol of the best source accuracy", "tol": 0.05})
+    assert "(tolerance 0.05)" in old and "look at the domain classifier error" in old

@@ -2,6 +2,7 @@
 with the label-free pick marked."""
 import plotly.graph_objects as go
 
+from dann_core.experiments.sweep import DEFAULT_RULE, DEFAULT_RULE_MEASURED
 from dashboard.plots.style import GRAY, LAMBDA, SOURCE, TARGET, base_layout, big_type, message_figure
 
 
@@ -80,3 +81,13 @@ def table(sweep, labelled=True):
                     "source acc": r.get("source_acc"), "domain-classifier error": r.get("domain_err"),
                     "label-free pick": "★" if r["lambda_max"] == pick else "", "run": r.get("run", "")})
     return out
+
+
+def rule_line(sw):
+    """What the label-free pick's rule is, and what it was measured to lose (a sweep written before
+    the validators named no rule_name: the most confused G_d, within a tolerance)."""
+    if "rule_name" not in sw:
+        return (f"Rule: {sw.get('rule', 'most confused domain classifier among runs that keep their source accuracy')}"
+                f" (tolerance {sw.get('tol', 0.02)}), the paper's “look at the domain classifier error”.")
+    measured = f" Measured: {DEFAULT_RULE_MEASURED}." if sw["rule_name"] == DEFAULT_RULE else ""
+    return f"Rule: {sw.get('rule')}; no target label is read.{measured}"

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dann_core.rundir import files
 from dashboard import paths, widgets
-from dashboard.plots.sweep import picked_row, sweep_figure, table
+from dashboard.plots.sweep import picked_row, rule_line, sweep_figure, table
 from dashboard.runs import launcher, reading, selection, sweeps
 
 REFRESH_S = 2.0
@@ -121,10 +121,7 @@ def results_section(root):
                       help="shown, never used to pick" if labelled else reading.NEEDS_LABELS)
         else:
             st.metric("Label-free pick", "—")
-        rule = sw.get("rule", "most confused domain classifier among runs that keep their source accuracy")
-        st.caption(f"Rule: {rule}"
-                   f" (tolerance {sw.get('tol', 0.02)}). The paper calls λ “relatively easy to tune (look at the "
-                   "domain classifier error)”: no target label is needed.")
+        st.caption(rule_line(sw))
     st.dataframe(table(sw, labelled), hide_index=True, width="stretch")
     validator_picks(runs, labelled)
     widgets.export_picker("sw_exp", widgets.figure_items(f"{sel}", lambda: fig), (sel,))
