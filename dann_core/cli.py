@@ -163,6 +163,8 @@ def _other_parsers(sub):
     d.add_argument("--port", type=int, default=8501)
     d.add_argument("--runs-dir",
                    help="the runs to show and start (default: $DANN_RUNS_DIR, else runs/ in the checkout)")
+    d.add_argument("--data-root", help="the folder of your images the Start forms offer for the pair folders "
+                                       "(and where downloadable datasets live; default: $DANN_DATA)")
 
 
 def _jobs_options(p):
@@ -356,6 +358,8 @@ def cmd_dashboard(a):
     env = dict(os.environ)
     if a.runs_dir:
         env["DANN_RUNS_DIR"] = os.path.abspath(a.runs_dir)
+    if a.data_root:
+        env["DANN_DATA"] = os.path.abspath(os.path.expanduser(a.data_root))
     argv = [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(a.port),
             "--server.address", "localhost"]
     try:

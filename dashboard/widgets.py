@@ -19,7 +19,7 @@ from dashboard.export.html import figure_html
 from dashboard.export.png import figure_png
 from dashboard.plots import background, classes, hover, projections
 from dashboard.plots.embedding import COLOUR_BY
-from dashboard.runs import launcher, reading
+from dashboard.runs import data_choice, launcher, reading
 
 log = logging.getLogger("dann_explorer")
 
@@ -198,6 +198,33 @@ def pair_options():
             ok, why = False, f"{type(e).__name__}: {e}"
         out[name] = (dict(spec.defaults), spec.description, bool(ok), str(why))
     return out
+
+
+@st.cache_data(show_spinner=False, ttl=10)
+def _choice(pair, folder, withhold):
+    return data_choice.choose(pair, folder, withhold)
+
+
+def data_fields(key, pair):
+    """A Start form's data rows: the folder of your images (pair folders) and whether to withhold
+    the target labels. Returns a data_choice.DataChoice, whose line is shown under them."""
+    folder = ""
+    if data_choice.own_folder(pair):
+        folder = st.text_input("Folder of your images", data_choice.default_folder(), key=f"{key}_folder",
+                               placeholder="/path/to/DIR", help="DIR/source/<class>/<image> (labelled) and "
+                               "DIR/target/ (its images loose or in any folders when unlabelled; in folders named "
+                               "after the source classes when labelled); optional DIR/target_test/<class>/ to "
+                               "score the target")
+    withhold = st.checkbox("Withhold the target labels (as if unlabelled)", key=f"{key}_withhold",
+                           help="the run sees no target label, even for evaluation: no target accuracy, the "
+                                "label-free validators instead")
+    choice = _choice(pair, folder, withhold)
+    if choice.ok:
+        st.caption(choice.line + ("" if choice.labelled else " — target without labels: validators instead "
+                                  "of target accuracy"))
+    else:
+        st.warning(choice.line)
+    return choice
 
 
 # ----------------------------------------------------------------------------- the checkpoint stepper

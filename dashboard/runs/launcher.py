@@ -213,7 +213,7 @@ def check_capacity(root, wanted=1):
 
 # what a page may set on a trainer's command line: Config fields, as `--flag value` (True: `--flag`)
 TRAINER_OPTIONS = ("epochs", "lambda_schedule", "lambda_max", "max_steps", "ckpt_every", "pace", "until_stopped",
-                   "ema", "lr_schedule")
+                   "ema", "lr_schedule", "data_root", "target_labels")
 
 
 def trainer_argv(pair, mode, runs_dir, run_name, seed=0, threads=None, **options):

@@ -8,7 +8,7 @@ import streamlit as st
 from dann_core.rundir import files
 from dashboard import paths, widgets
 from dashboard.plots.sweep import picked_row, rule_line, sweep_figure, table
-from dashboard.runs import launcher, reading, selection, sweeps
+from dashboard.runs import data_choice, launcher, reading, selection, sweeps
 
 REFRESH_S = 2.0
 
@@ -20,12 +20,17 @@ def start_form(root):
         st.header("Start a sweep")
         pair = st.selectbox("Pair", names, index=names.index("moons") if "moons" in names else 0, key="sw_pair")
         defaults, description, ok, why = pairs[pair]
-        st.caption(description if ok else f"{description} — not available here: {why}")
+        if ok or data_choice.own_folder(pair):
+            choice = widgets.data_fields("sw_data", pair)
+            ok, defaults, pkey = choice.ok, choice.defaults or defaults, choice.key
+        else:
+            choice, pkey = None, pair
+            st.caption(f"{description} — not available here: {why}")
         text = st.text_input("λ_max values", "0 0.1 0.3 1 3", key="sw_lambdas",
                              help="numbers ≥ 0, separated by spaces or commas; one DANN run each")
         c = st.columns(2)
         epochs = c[0].number_input("Epochs", 0.1, 100000.0, float(defaults.get("epochs", 20)), 1.0,
-                                   key=f"sw_epochs_{pair}", format="%g")
+                                   key=f"sw_epochs_{pkey}", format="%g")
         seed = c[1].number_input("Seed", 0, 2 ** 31 - 1, 0, 1, key="sw_seed")
         sched = st.radio("λ schedule", ["paper", "constant"], key="sw_sched", horizontal=True,
                          format_func={"paper": "paper ramp to λ_max", "constant": "constant λ_max"}.get)
@@ -37,7 +42,8 @@ def start_form(root):
         return
     try:
         lambdas = sweeps.parse_lambdas(text)
-        launched = sweeps.start(pair, lambdas, root, epochs=epochs, seed=seed, jobs=jobs or None, schedule=sched)
+        launched = sweeps.start(pair, lambdas, root, epochs=epochs, seed=seed, jobs=jobs or None, schedule=sched,
+                                **(choice.options() if choice else {}))
     except sweeps.SweepError as e:
         st.error(str(e))
         return

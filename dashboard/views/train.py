@@ -8,7 +8,7 @@ from dann_core.methods.modes import ADVERSARIAL, label
 from dann_core.rundir.layers import LAYERS
 from dashboard import paths, state, widgets
 from dashboard.plots import classes, panels
-from dashboard.runs import following, launcher, reading, selection, steering
+from dashboard.runs import data_choice, following, launcher, reading, selection, steering
 
 SCHEDULES = {"paper": "paper ramp to λ_max", "constant": "constant λ_max"}
 MODE_CHOICES = {label("dann"): ["dann"], label("source_only"): ["source_only"],
@@ -28,7 +28,12 @@ def start_section(root):
         pair = st.selectbox("Pair", names, index=names.index("moons") if "moons" in names else 0, key="new_pair",
                             help="source → target; `dann pairs` lists them")
         defaults, description, ok, why = pairs[pair]
-        st.caption(description if ok else f"{description} — not available here: {why}")
+        if ok or data_choice.own_folder(pair):
+            choice = widgets.data_fields("new_data", pair)
+            ok, defaults, pkey = choice.ok, choice.defaults or defaults, choice.key
+        else:
+            choice, pkey = None, pair
+            st.caption(f"{description} — not available here: {why}")
         mode = st.radio("Mode", list(MODE_CHOICES), key="new_mode", horizontal=True)
         length = st.radio("Runs until", list(LENGTHS), format_func=LENGTHS.get, key="new_length", horizontal=True,
                           help="until stopped: a run at a pace you can watch, λ starting at 0 under your hand "
@@ -36,14 +41,14 @@ def start_section(root):
         live = length == "live"
         # keyed by pair so each pair starts from its own defaults
         sched = st.radio("λ schedule", list(SCHEDULES), format_func=SCHEDULES.get, horizontal=True,
-                         key=f"new_sched_{pair}", index=list(SCHEDULES).index(defaults.get("lambda_schedule", "paper")),
+                         key=f"new_sched_{pkey}", index=list(SCHEDULES).index(defaults.get("lambda_schedule", "paper")),
                          disabled=live, help="paper: λ = λ_max·(2/(1+exp(−10p))−1), rising from 0; constant: λ_max "
                                              "throughout")
         c = st.columns(3)
         lam_max = c[0].number_input("λ_max", 0.0, 100.0, float(defaults.get("lambda_max", 1.0)), 0.1,
-                                    key=f"new_lmax_{pair}")
+                                    key=f"new_lmax_{pkey}")
         epochs = c[1].number_input("Epochs", 0.1, 100000.0, float(defaults.get("epochs", 20)), 1.0,
-                                   key=f"new_epochs_{pair}", format="%g")
+                                   key=f"new_epochs_{pkey}", format="%g")
         seed = c[2].number_input("Seed", 0, 2 ** 31 - 1, 0, 1, key="new_seed")
         with st.expander("More options"):
             name = st.text_input("Run name (optional)", key="new_name",
@@ -62,7 +67,8 @@ def start_section(root):
             st.error(st.session_state["start_error"])
         return
     st.session_state.pop("start_error", None)
-    opts = dict(epochs=epochs, lambda_schedule=sched, lambda_max=lam_max, max_steps=max_steps or None)
+    opts = dict(epochs=epochs, lambda_schedule=sched, lambda_max=lam_max, max_steps=max_steps or None,
+                **(choice.options() if choice else {}))
     if live:
         opts.update(launcher.LIVE, control={"lambda": launcher.LIVE_START_LAMBDA})
     opts["pace"] = pace or None
