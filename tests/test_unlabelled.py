@@ -122,7 +122,7 @@ def test_reproduce_refuses_a_target_without_labels(folder, tmp_path, capsys):
 
 def test_reproduce_reuses_a_run_written_before_a_setting_existed(tmp_path):
     """A finished run whose manifest lacks a Config field added since (target_labels) had its default."""
-    from dann_core.experiments.reproduce import _earlier
+    from dann_core.experiments.reproduce import finished_run
     runs = str(tmp_path / "runs")
     kw = dict(pair="moons", mode="dann", seed=0, runs_dir=runs, max_steps=5, run_name="old", threads=1)
     train(Config(**kw), log=lambda m: None)
@@ -131,9 +131,9 @@ def test_reproduce_reuses_a_run_written_before_a_setting_existed(tmp_path):
     del man["config"]["target_labels"]
     with open(path, "w") as f:
         json.dump(man, f)
-    assert _earlier(kw)["reused"]
+    assert finished_run(kw)["reused"]
     with pytest.raises(ValueError, match="other settings"):
-        _earlier({**kw, "target_labels": "none"})
+        finished_run({**kw, "target_labels": "none"})
 
 
 def test_sweep_argv_takes_your_folder(tmp_path):

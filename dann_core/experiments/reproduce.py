@@ -221,7 +221,7 @@ class RunClash(ValueError):
     """The runs directory holds a finished run of that name with other settings."""
 
 
-def _earlier(kw):
+def finished_run(kw):
     """The summary of a finished run with these settings already in the runs directory, else None.
     A run there that did not finish is removed (its metrics would mix with the new run's: the
     stream appends); a finished one with other settings, or one a live trainer is still writing,
@@ -299,7 +299,7 @@ def reproduce(pairs=DEFAULT_PAIRS, seeds=3, out_dir="results", runs_dir=None, jo
     def line(pair, seed, method, r):
         log(f"{pair:<16} seed {seed}  {method:<18} target_acc={r['target_acc']:.4f}  {r['seconds']:6.1f} s"
             + ("  (finished earlier: read, not trained)" if r.get("reused") else ""))
-    summaries = [_earlier(kw) for kw in kws]
+    summaries = [finished_run(kw) for kw in kws]
     for i in (i for i, s in enumerate(summaries) if s):
         line(kws[i]["pair"], kws[i]["seed"], names[i], summaries[i])
     todo = [i for i, s in enumerate(summaries) if s is None]

@@ -21,7 +21,7 @@ import numpy as np
 
 from dann_core.experiments import selection
 from dann_core.experiments.jobs import default_jobs, run_many
-from dann_core.experiments.reproduce import _earlier
+from dann_core.experiments.reproduce import finished_run
 from dann_core.experiments.sweep import rules, run_kws, run_records
 
 DEFAULT_PAIRS = ("moons", "mnist-mnistm", "syndigits-mnist", "mnist-digits", "digits-mnist")
@@ -55,7 +55,7 @@ def _kws(pairs, seeds, lambdas, runs_dir, epochs, data_root, threads):
 
 def _train(kws, jobs, log):
     """Each run's summary: read where it finished earlier, trained otherwise."""
-    summaries = [_earlier(kw) for kw in kws]
+    summaries = [finished_run(kw) for kw in kws]
     todo = [i for i, s in enumerate(summaries) if s is None]
     log(f"{len(kws) - len(todo)} run(s) finished earlier, read; {len(todo)} to train, {jobs} at a time")
     fresh = run_many([kws[i] for i in todo], jobs,
@@ -92,7 +92,7 @@ def measure(pairs=DEFAULT_PAIRS, seeds=DEFAULT_SEEDS, lambdas=DEFAULT_LAMBDAS, o
     if reverse_validation:
         from dann_core.experiments.reverse import reverse_scores
         extra = [{selection.REVERSE: v} for v in reverse_scores(
-            [s["run_dir"] for s in summaries], os.path.join(out_dir, "reverse"), jobs, threads, reuse=_earlier,
+            [s["run_dir"] for s in summaries], os.path.join(out_dir, "reverse"), jobs, threads, reuse=finished_run,
             log=log)]
     records = {}
     for kw, s, x in zip(kws, summaries, extra):
