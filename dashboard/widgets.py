@@ -205,9 +205,16 @@ def _choice(pair, folder, withhold):
     return data_choice.choose(pair, folder, withhold)
 
 
-def data_fields(key, pair):
-    """A Start form's data rows: the folder of your images (pair folders) and whether to withhold
-    the target labels. Returns a data_choice.DataChoice, whose line is shown under them."""
+def data_fields(key, pair_key, help=None):
+    """A Start form's data rows: the pair, the folder of your images (pair folders) and whether to
+    withhold the target labels. Returns a data_choice.DataChoice, whose line is shown under them."""
+    pairs = pair_options()
+    names = list(pairs)
+    pair = st.selectbox("Pair", names, index=names.index("moons") if "moons" in names else 0, key=pair_key, help=help)
+    defaults, description, ok, why = pairs[pair]
+    if not ok and not data_choice.own_folder(pair):
+        st.caption(f"{description} — not available here: {why}")
+        return data_choice.DataChoice(pair, False, why, defaults)
     folder = ""
     if data_choice.own_folder(pair):
         folder = st.text_input("Folder of your images", data_choice.default_folder(), key=f"{key}_folder",

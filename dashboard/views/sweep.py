@@ -8,24 +8,16 @@ import streamlit as st
 from dann_core.rundir import files
 from dashboard import paths, widgets
 from dashboard.plots.sweep import picked_row, rule_line, sweep_figure, table
-from dashboard.runs import data_choice, launcher, reading, selection, sweeps
+from dashboard.runs import launcher, reading, selection, sweeps
 
 REFRESH_S = 2.0
 
 
 def start_form(root):
-    pairs = widgets.pair_options()
-    names = list(pairs)
     with st.sidebar:
         st.header("Start a sweep")
-        pair = st.selectbox("Pair", names, index=names.index("moons") if "moons" in names else 0, key="sw_pair")
-        defaults, description, ok, why = pairs[pair]
-        if ok or data_choice.own_folder(pair):
-            choice = widgets.data_fields("sw_data", pair)
-            ok, defaults, pkey = choice.ok, choice.defaults or defaults, choice.key
-        else:
-            choice, pkey = None, pair
-            st.caption(f"{description} — not available here: {why}")
+        choice = widgets.data_fields("sw_data", "sw_pair")
+        pair, ok, defaults, pkey = choice.pair, choice.ok, choice.defaults, choice.key
         text = st.text_input("λ_max values", "0 0.1 0.3 1 3", key="sw_lambdas",
                              help="numbers ≥ 0, separated by spaces or commas; one DANN run each")
         c = st.columns(2)
@@ -43,7 +35,7 @@ def start_form(root):
     try:
         lambdas = sweeps.parse_lambdas(text)
         launched = sweeps.start(pair, lambdas, root, epochs=epochs, seed=seed, jobs=jobs or None, schedule=sched,
-                                **(choice.options() if choice else {}))
+                                **choice.options())
     except sweeps.SweepError as e:
         st.error(str(e))
         return

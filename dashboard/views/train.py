@@ -8,7 +8,7 @@ from dann_core.methods.modes import ADVERSARIAL, label
 from dann_core.rundir.layers import LAYERS
 from dashboard import paths, state, widgets
 from dashboard.plots import classes, panels
-from dashboard.runs import data_choice, following, launcher, reading, selection, steering
+from dashboard.runs import following, launcher, reading, selection, steering
 
 SCHEDULES = {"paper": "paper ramp to λ_max", "constant": "constant λ_max"}
 MODE_CHOICES = {label("dann"): ["dann"], label("source_only"): ["source_only"],
@@ -19,21 +19,12 @@ LIST_POLL_S = 4.0    # how often the run list is checked for runs started elsewh
 
 
 def start_section(root):
-    pairs = widgets.pair_options()
-    names = list(pairs)
     # the sidebar holds the form, so the main area (curves, embedding) fits a projector screen;
     # collapse the sidebar while presenting
     with st.sidebar:
         st.header("Start a run")
-        pair = st.selectbox("Pair", names, index=names.index("moons") if "moons" in names else 0, key="new_pair",
-                            help="source → target; `dann pairs` lists them")
-        defaults, description, ok, why = pairs[pair]
-        if ok or data_choice.own_folder(pair):
-            choice = widgets.data_fields("new_data", pair)
-            ok, defaults, pkey = choice.ok, choice.defaults or defaults, choice.key
-        else:
-            choice, pkey = None, pair
-            st.caption(f"{description} — not available here: {why}")
+        choice = widgets.data_fields("new_data", "new_pair", help="source → target; `dann pairs` lists them")
+        pair, ok, defaults, pkey = choice.pair, choice.ok, choice.defaults, choice.key
         mode = st.radio("Mode", list(MODE_CHOICES), key="new_mode", horizontal=True)
         length = st.radio("Runs until", list(LENGTHS), format_func=LENGTHS.get, key="new_length", horizontal=True,
                           help="until stopped: a run at a pace you can watch, λ starting at 0 under your hand "
@@ -68,7 +59,7 @@ def start_section(root):
         return
     st.session_state.pop("start_error", None)
     opts = dict(epochs=epochs, lambda_schedule=sched, lambda_max=lam_max, max_steps=max_steps or None,
-                **(choice.options() if choice else {}))
+                **choice.options())
     if live:
         opts.update(launcher.LIVE, control={"lambda": launcher.LIVE_START_LAMBDA})
     opts["pace"] = pace or None
