@@ -3,7 +3,7 @@
     python benchmarks/bench_live_page.py            # ~12 min on 2 cores (two repetitions)
     python benchmarks/bench_live_page.py --reps 1   # one of each
     python benchmarks/bench_live_page.py --figures slider   # ~3 min: the λ slider only
-    python benchmarks/bench_live_page.py --figures blank --reps 1   # ~3 min: blank frames, renderer CPU
+    python benchmarks/bench_live_page.py --figures blank --reps 1   # ~5 min: blank frames, renderer CPU
 
 Each figure comes from a real server (`dann dashboard`'s Streamlit app) and real trainers, in one
 script run, on whatever load the machine has (printed with each figure):
@@ -23,10 +23,10 @@ script run, on whatever load the machine has (printed with each figure):
           shows the new λ (s, polled as the test does), and how often it showed another value
           after that within the 12 s (a redraw drawn before the key, setting it back)
   blank   Try it's pair (moons source-only and DANN, at its pace, going on until stopped) followed
-          on Train & watch for LIVE_S, touching nothing, at 1280x720 and 1440x900: the animation
-          frames in which a chart in the page is not painted (BLANK_JS: its slot holds no drawn
-          plot), the most at once, and the CPU of Chromium's renderer processes (cores, summed
-          from /proc over the window). --shots DIR keeps a screenshot of each size.
+          on Train & watch, touching nothing, at 1280x720 and 1440x900: the CPU of Chromium's
+          renderer processes over LIVE_S (cores, summed from /proc), then over the next LIVE_S the
+          animation frames in which a chart in the page is not painted (BLANK_JS: its slot holds
+          no drawn plot) and the most at once. --shots DIR keeps a screenshot of each size.
 Targets: start <= 5 s, compare <= 3 s, umap <= 8 s, slider <= 3 s (an action applies within 3 s),
 blank: 0 frames, renderer <= 0.3 cores.
 The trainer's img/s while the page follows it (target >= 0.90x alone) is bench_dashboard.py's.
@@ -331,11 +331,13 @@ def bench_blank(browser, tmp, rep, shots=None):
             page.goto(f"{url}/train", wait_until="domcontentloaded")  # follows the two active runs
             wait(lambda: page.locator(".js-plotly-plot", has_text="· step").count() >= 2, 120, 0.5)
             page.wait_for_timeout(10_000)  # both runs charted, the slower refresh set
-            page.evaluate(BLANK_JS)
+            # the CPU first, without the probe (whose work in every frame is not the page's)
             cpu0, t0 = cpu_by_kind(), time.perf_counter()
             page.wait_for_timeout(LIVE_S * 1000)
-            p = page.evaluate("() => { window.__blank.run = false; return window.__blank; }")
             cpu = {k: v / (time.perf_counter() - t0) for k, v in cpu_by_kind(cpu0).items()}
+            page.evaluate(BLANK_JS)
+            page.wait_for_timeout(LIVE_S * 1000)
+            p = page.evaluate("() => { window.__blank.run = false; return window.__blank; }")
             if shots:
                 page.screenshot(path=os.path.join(shots, f"train-{view['width']}x{view['height']}-{rep}.png"))
             page.close()
@@ -419,7 +421,8 @@ def main():
                         rows[f"blank frames {size}"].append(p["blank"])
                         rows[f"renderer cores {size}"].append(cpu.get("chromium renderer", 0.0))
                         print(f"blank   {size}: {p['blank']} of {p['frames']} frames had a blank chart (at most "
-                              f"{p['most']} of {p['charts']} at once) in {LIVE_S:g} s; CPU (cores) "
+                              f"{p['most']} of {p['charts']} at once) in {LIVE_S:g} s; CPU (cores, the {LIVE_S:g} s "
+                              "before) "
                               + ", ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items())) + f"  ({load()})",
                               flush=True)
             browser.close()

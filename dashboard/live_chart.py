@@ -6,7 +6,8 @@ whole figure, even with a key, so every new figure mounts a new chart that plotl
 scratch: a blank chart for a frame now and then, and most of the browser's work while a page
 follows runs (docs/dashboard.md has the measurement). Here a `st.components.v2` component
 (inline JS, no build step), keyed, keeps one element and one plot for its whole life; each run
-hands it the new figure, and it redraws only when the figure changed.
+hands it the new figure, and it redraws only when the figure changed, and only when the chart
+is in view or near it (a chart below the fold keeps its last drawing until scrolled to).
 
 The component lives in the page's own DOM (isolate_styles=False: no iframe, no shadow root), so
 the page-level hover thumbnails (plots/hover.py) and the browser tests find its plot as they
@@ -39,9 +40,18 @@ function plotly(src) {  // one <script> per page, however many charts ask
   }));
 }
 
+function scroller(el) {  // the page's scrolling box (Streamlit's main area), or the viewport
+  for (let a = el.parentElement; a; a = a.parentElement) {
+    const y = getComputedStyle(a).overflowY;
+    if (y === "auto" || y === "scroll") return a;
+  }
+  return null;
+}
+
 function draw(gd) {
   const want = gd.__dannWant;
   if (!want || want.spec === gd.__dannSpec) return;  // the same figure: nothing to redraw
+  if (gd.__dannSpec && !gd.__dannInView) return;  // out of sight: drawn when it scrolls into view
   gd.__dannSpec = want.spec;
   const fig = JSON.parse(want.spec);
   const title = fig.layout.title;
@@ -63,6 +73,14 @@ export default function (component) {
       width = w;
     });
     gd.__dannResize.observe(gd);
+    // a chart out of sight (below the fold, in a closed tab) keeps its last drawing and is redrawn
+    // as it comes within a screen's margin of the view: a live page redraws what a person sees
+    gd.__dannInView = true;
+    gd.__dannSeen = new IntersectionObserver(entries => {
+      gd.__dannInView = entries[entries.length - 1].isIntersecting;
+      if (gd.__dannInView && window.Plotly) draw(gd);
+    }, {root: scroller(parentElement), rootMargin: "200px 0px"});
+    gd.__dannSeen.observe(gd);
   }
   gd.__dannWant = data;  // the newest figure: a slower load finishing later draws this one
   plotly(data.plotly).then(() => draw(gd)).catch(e => {
@@ -70,6 +88,7 @@ export default function (component) {
   });
   return () => {
     gd.__dannResize.disconnect();
+    gd.__dannSeen.disconnect();
     if (window.Plotly) window.Plotly.purge(gd);
   };
 }

@@ -1,6 +1,7 @@
 """A small Streamlit app for tests/test_live_chart.py's browser test: one dashboard chart
 (dashboard/live_chart.py) whose points carry PNG thumbnails, redrawn with new data on every click
-of "Next", beside the same figure in Streamlit's own st.plotly_chart (the look to match)."""
+of "Next", beside the same figure in Streamlit's own st.plotly_chart (the look to match); and one
+more chart of it two screens further down (redrawn only once scrolled to)."""
 import base64
 import io
 
@@ -40,3 +41,5 @@ left, right = st.columns(2)
 live_chart.chart(figure(n), key="live", where=left)
 right.plotly_chart(figure(n), key="reference", width="stretch")
 widgets.hover_thumbnails()
+st.container(height=1600, border=False)  # a spacer: the next chart lies below the fold
+live_chart.chart(figure(n), key="below")

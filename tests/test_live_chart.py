@@ -1,7 +1,8 @@
 """The pages' one chart door (dashboard/live_chart.py, dashboard/chart_spec.py): a figure becomes
 the payload plotly.js draws, in Streamlit's look; the chart keeps its identity across reruns; and,
 in Chromium, it is updated in place (the same plot element survives new data), looks as
-st.plotly_chart draws the same figure, and its points still show their hover thumbnails."""
+st.plotly_chart draws the same figure, waits to be scrolled to when it lies below the fold, and
+its points still show their hover thumbnails."""
 import json
 import os
 import time
@@ -93,7 +94,8 @@ def test_the_chart_keeps_its_identity_when_its_figure_changes():
 
 # ----------------------------------------------------------------------------- in Chromium
 
-CHART = ".dann-live-chart"
+CHART = ".st-key-live .dann-live-chart"
+BELOW = ".st-key-below .dann-live-chart"
 REFERENCE = '.st-key-reference .js-plotly-plot'
 # what of the drawn layout makes the look: fonts, colours, sizes (plotly's _fullLayout, resolved)
 # (Streamlit bolds a title twice, <b><b>..</b></b>: drawn as once)
@@ -133,13 +135,20 @@ def test_the_chart_updates_in_place_looks_as_streamlits_and_shows_thumbnails(tmp
                 before = points.first.get_attribute("transform")
                 page.get_by_role("button", name="Next").click()
                 chart.locator(".gtitle", has_text="Live · draw 1").wait_for(timeout=60_000)
-                assert page.locator(CHART).count() == 1
+                assert page.locator(".st-key-live").locator(".dann-live-chart").count() == 1
                 assert chart.evaluate("gd => gd.__probe") == "the first one"
                 t0 = time.time()
                 while points.first.get_attribute("transform") == before and time.time() - t0 < 60:
                     time.sleep(0.1)
                 assert points.first.get_attribute("transform") != before  # the points moved to the new data
                 page.screenshot(path=os.path.join(OUT, "live_chart.png"))
+
+                # the chart below the fold kept its drawing, and draws the new data once scrolled to
+                below = page.locator(BELOW)
+                assert below.locator(".gtitle").text_content() == "Live · draw 0"
+                below.scroll_into_view_if_needed()
+                below.locator(".gtitle", has_text="Live · draw 1").wait_for(timeout=60_000)
+                page.locator(CHART).scroll_into_view_if_needed()
 
                 # hovering a point shows its thumbnail (plots/hover.py, attached twice a second)
                 page.wait_for_function(f"() => document.querySelector('{CHART}').__dannHover === true",
