@@ -349,10 +349,21 @@ def bench_blank(browser, tmp, rep, shots=None):
 
 
 def cpu_by_kind(since=None):
-    """CPU-seconds used by each kind of process (trainer, server, Chromium's renderer, ...), summed
+    """CPU-seconds used by each kind of process (trainer, server, Chromium's renderer, ...) that
+    this script started (its process tree: not another browser or trainer on the machine), summed
     from /proc; with `since` (an earlier reading), the difference."""
-    now = {}
-    for pid, (_, cpu, cmd) in proc_table().items():
+    now, table = {}, proc_table()
+    kids = {}
+    for pid, (ppid, _, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    ours, todo = set(), list(kids.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        ours.add(pid)
+        todo += kids.get(pid, [])
+    for pid, (_, cpu, cmd) in table.items():
+        if pid not in ours:
+            continue
         trainer = " dann_core train " in cmd or "dann_core.warm" in cmd  # the page's trainers are warm ones
         kind = ("trainer" if trainer else "server" if "streamlit" in cmd else
                 "chromium renderer" if "--type=renderer" in cmd else "chromium other" if "chrom" in cmd else None)
