@@ -3,6 +3,7 @@
     python benchmarks/bench_live_page.py            # ~12 min on 2 cores (two repetitions)
     python benchmarks/bench_live_page.py --reps 1   # one of each
     python benchmarks/bench_live_page.py --figures slider   # ~3 min: the λ slider only
+    python benchmarks/bench_live_page.py --figures blank --reps 1   # ~5 min: blank frames, renderer CPU
 
 Each figure comes from a real server (`dann dashboard`'s Streamlit app) and real trainers, in one
 script run, on whatever load the machine has (printed with each figure):
@@ -21,7 +22,13 @@ script run, on whatever load the machine has (printed with each figure):
           of tests/test_e2e_lambda.py), arrow keys on one run's λ slider 12 s apart -> the slider
           shows the new λ (s, polled as the test does), and how often it showed another value
           after that within the 12 s (a redraw drawn before the key, setting it back)
-Targets: start <= 5 s, compare <= 3 s, umap <= 8 s, slider <= 3 s (an action applies within 3 s).
+  blank   Try it's pair (moons source-only and DANN, at its pace, going on until stopped) followed
+          on Train & watch, touching nothing, at 1280x720 and 1440x900: the CPU of Chromium's
+          renderer processes over LIVE_S (cores, summed from /proc), then over the next LIVE_S the
+          animation frames in which a chart in the page is not painted (BLANK_JS: its slot holds
+          no drawn plot) and the most at once. --shots DIR keeps a screenshot of each size.
+Targets: start <= 5 s, compare <= 3 s, umap <= 8 s, slider <= 3 s (an action applies within 3 s),
+blank: 0 frames, renderer <= 0.3 cores.
 The trainer's img/s while the page follows it (target >= 0.90x alone) is bench_dashboard.py's.
 """
 import argparse
@@ -46,7 +53,11 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEW = {"width": 1440, "height": 900}
 READ_S = 15.0  # a person reads Start here's three lines before the click
-FIGURES = {"start", "compare", "steer", "umap", "slider"}
+FIGURES = {"start", "compare", "steer", "umap", "slider", "blank"}
+SIZES = ({"width": 1280, "height": 720}, {"width": 1440, "height": 900})
+LIVE_S = 60.0  # how long the blank-frame probe follows the two runs
+# Start here's "Try it" (dashboard/views/home.py's TRY and TRY_PACE; importing a page runs it)
+TRY, TRY_PACE = ("moons", ["source_only", "dann"]), 100.0
 STEP_TITLE = re.compile(r"step (\d+)")
 
 
@@ -280,11 +291,79 @@ def bench_slider(browser, tmp, rep, keys=6):
     return out, cpu
 
 
+# In the page, every animation frame: the chart slots (a Streamlit element holding a chart: its
+# own plotly chart, or dashboard/live_chart.py's) that are laid out and hold no painted plot (no
+# plotly SVG of non-zero size). A chart that Streamlit remounts shows as such a slot until plotly
+# has drawn the new copy. Counted from when it is installed until window.__blank.run is false.
+BLANK_JS = """() => {
+  const p = window.__blank = {frames: 0, blank: 0, most: 0, charts: 0, run: true};
+  const drawn = c => [...c.querySelectorAll('.js-plotly-plot .main-svg')].some(s => {
+    const r = s.getBoundingClientRect(); return r.width > 0 && r.height > 0; });
+  const tick = () => {
+    if (!p.run) return;
+    let n = 0, blank = 0;
+    for (const c of document.querySelectorAll('[data-testid="stElementContainer"]')) {
+      if (!c.querySelector('[data-testid="stPlotlyChart"], .dann-live-chart')) continue;
+      if (!c.checkVisibility() || c.getBoundingClientRect().width === 0) continue;  // not laid out
+      n += 1;
+      if (!drawn(c)) blank += 1;
+    }
+    p.frames += 1; p.charts = Math.max(p.charts, n);
+    if (blank) { p.blank += 1; p.most = Math.max(p.most, blank); }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+
+
+def bench_blank(browser, tmp, rep, shots=None):
+    """Per size: (frames, frames with a blank chart, most blank at once, charts in the page,
+    renderer cores, trainer cores) while the page follows Try it's two runs for LIVE_S."""
+    runs = os.path.join(tmp, f"blank-runs{rep}")
+    os.makedirs(runs)
+    proc, url = serve(tmp, runs, warm_umap="0")
+    out = []
+    try:
+        names = launcher.start_runs(*TRY, runs, "blank", pace=TRY_PACE, until_stopped=True, threads=1)
+        wait(lambda: all(RunReader(os.path.join(runs, n)).status().state == "running" for n in names), 120)
+        for view in SIZES:
+            page = browser.new_page(viewport=view)
+            page.goto(f"{url}/train", wait_until="domcontentloaded")  # follows the two active runs
+            wait(lambda: page.locator(".js-plotly-plot", has_text="· step").count() >= 2, 120, 0.5)
+            page.wait_for_timeout(10_000)  # both runs charted, the slower refresh set
+            # the CPU first, without the probe (whose work in every frame is not the page's)
+            cpu0, t0 = cpu_by_kind(), time.perf_counter()
+            page.wait_for_timeout(LIVE_S * 1000)
+            cpu = {k: v / (time.perf_counter() - t0) for k, v in cpu_by_kind(cpu0).items()}
+            page.evaluate(BLANK_JS)
+            page.wait_for_timeout(LIVE_S * 1000)
+            p = page.evaluate("() => { window.__blank.run = false; return window.__blank; }")
+            if shots:
+                page.screenshot(path=os.path.join(shots, f"train-{view['width']}x{view['height']}-{rep}.png"))
+            page.close()
+            out.append((view, p, cpu))
+    finally:
+        stop_all(runs)
+        server.stop(proc)
+    return out
+
+
 def cpu_by_kind(since=None):
-    """CPU-seconds used by each kind of process (trainer, server, Chromium's renderer, ...), summed
+    """CPU-seconds used by each kind of process (trainer, server, Chromium's renderer, ...) that
+    this script started (its process tree: not another browser or trainer on the machine), summed
     from /proc; with `since` (an earlier reading), the difference."""
-    now = {}
-    for pid, (_, cpu, cmd) in proc_table().items():
+    now, table = {}, proc_table()
+    kids = {}
+    for pid, (ppid, _, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    ours, todo = set(), list(kids.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        ours.add(pid)
+        todo += kids.get(pid, [])
+    for pid, (_, cpu, cmd) in table.items():
+        if pid not in ours:
+            continue
         trainer = " dann_core train " in cmd or "dann_core.warm" in cmd  # the page's trainers are warm ones
         kind = ("trainer" if trainer else "server" if "streamlit" in cmd else
                 "chromium renderer" if "--type=renderer" in cmd else "chromium other" if "chrom" in cmd else None)
@@ -303,6 +382,7 @@ def main():
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--figures", default=",".join(sorted(FIGURES)),
                     help="which figures, comma-separated (default: all)")
+    ap.add_argument("--shots", default=None, help="blank: keep a screenshot of each size in this folder")
     args = ap.parse_args()
     figures = set(args.figures.split(","))
     if figures - FIGURES:
@@ -312,7 +392,8 @@ def main():
             "start, clicked at once": [], "compare": [], "umap": [], "umap, at server start": [],
             "steer λ applied": [],
             "steer G_d error moved": [], "steer embedding redrawn": [], "slider λ written": [],
-            "slider shows a key": [], "slider set back": []}
+            "slider shows a key": [], "slider set back": [], "blank frames 1280x720": [],
+            "blank frames 1440x900": [], "renderer cores 1280x720": [], "renderer cores 1440x900": []}
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -345,11 +426,23 @@ def main():
                           + ", ".join(f"{s:.2f}" for _, s, _ in keys) + " s; set back "
                           + ", ".join(str(left) for _, _, left in keys) + " times; CPU (cores) "
                           + ", ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items())) + f"  ({load()})", flush=True)
+                if "blank" in figures:
+                    for view, p, cpu in bench_blank(browser, tmp, rep, args.shots):
+                        size = f"{view['width']}x{view['height']}"
+                        rows[f"blank frames {size}"].append(p["blank"])
+                        rows[f"renderer cores {size}"].append(cpu.get("chromium renderer", 0.0))
+                        print(f"blank   {size}: {p['blank']} of {p['frames']} frames had a blank chart (at most "
+                              f"{p['most']} of {p['charts']} at once) in {LIVE_S:g} s; CPU (cores, the {LIVE_S:g} s "
+                              "before) "
+                              + ", ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items())) + f"  ({load()})",
+                              flush=True)
             browser.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("\nfigure                      median    max   target")
-    targets = {"start": 5, "compare": 3, "umap": 8, "slider λ written": 3, "slider shows a key": 3}
+    targets = {"start": 5, "compare": 3, "umap": 8, "slider λ written": 3, "slider shows a key": 3,
+               "blank frames 1280x720": "0", "blank frames 1440x900": "0", "renderer cores 1280x720": "0.3",
+               "renderer cores 1440x900": "0.3"}
     for k, v in rows.items():
         got = [x for x in v if x == x]  # NaN: never happened (a key that wrote nothing): said, not sorted in
         if not v:
@@ -357,7 +450,7 @@ def main():
         t = targets.get(k)
         never = f"   ({len(v) - len(got)} of {len(v)} never)" if len(got) < len(v) else ""
         print(f"{k:26s} {statistics.median(got) if got else float('nan'):6.2f} {max(got, default=float('nan')):6.2f}   "
-              f"{'<= %g s' % t if t else '-'}{never}")
+              f"{('<= ' + t) if isinstance(t, str) else ('<= %g s' % t) if t else '-'}{never}")
 
 
 if __name__ == "__main__":

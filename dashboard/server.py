@@ -17,10 +17,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(port=None, env=None, log_path=None):
-    """Start the server on 127.0.0.1:`port` (a free one by default). Returns (proc, url)."""
+def start(port=None, env=None, log_path=None, app=APP):
+    """Start the server of `app` (the dashboard by default) on 127.0.0.1:`port` (a free one by
+    default). Returns (proc, url)."""
     port = port or free_port()
-    argv = [sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port),
+    argv = [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port),
             "--server.address", "127.0.0.1", "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     out = open(log_path, "wb") if log_path else subprocess.DEVNULL

@@ -14,6 +14,7 @@ import streamlit as st
 
 from dann_core.methods.modes import label
 from dann_core.rundir.layers import LAYERS
+from dashboard import live_chart
 from dashboard.export import ExportError, safe_filename
 from dashboard.export.html import figure_html
 from dashboard.export.png import figure_png
@@ -143,7 +144,7 @@ def class_views(record, key, layer="features", stacked=False, labels=None, label
         bars = classes.class_bars(None, record.get("cond_domain_err"), labels, title="Domain error per predicted class",
                                   height=360 if stacked else 400)
         cols = (st.container(), st.container()) if stacked else st.columns(2, gap="medium", vertical_alignment="center")
-        cols[0].plotly_chart(bars, key=f"{key}_bars", width="stretch")
+        live_chart.chart(bars, key=f"{key}_bars", where=cols[0])
         cols[1].caption(reading.NO_CLASS_AGREEMENT)
         return
     text = classes.reading(record, layer, labels=labels)
@@ -156,8 +157,8 @@ def class_views(record, key, layer="features", stacked=False, labels=None, label
     bars = classes.class_bars(record.get("centroid_agreement"), record.get("cond_domain_err"), labels,
                               height=360 if stacked else 400)
     cols = (st.container(), st.container()) if stacked else st.columns(2, gap="medium")
-    cols[0].plotly_chart(conf, key=f"{key}_confusion", width="stretch")
-    cols[1].plotly_chart(bars, key=f"{key}_bars", width="stretch")
+    live_chart.chart(conf, key=f"{key}_confusion", where=cols[0])
+    live_chart.chart(bars, key=f"{key}_bars", where=cols[1])
     st.caption("Confusion and centroid agreement use the target labels (evaluation only); the domain error within "
                "each predicted class needs none (0.5: source and target alike in that class).")
 

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from dann_core.methods.modes import label
 from dann_core.rundir.reader import RunReader
+from dashboard import chart_spec, live_chart
 from dashboard.runs import launcher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,7 +36,10 @@ def app(page="views/train.py", **state):
 
 
 def charts(at):
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    """The figures of the page's charts, in page order: dashboard/live_chart.py's (the pages'
+    one door), and any st.plotly_chart."""
+    return ([chart_spec.figure_of(c.proto.json) for c in at.get("bidi_component")
+             if c.proto.component_name == live_chart.NAME] + [json.loads(c.proto.spec) for c in at.get("plotly_chart")])
 
 
 def _array(v):

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
+from test_dashboard_app import charts
 
 from dann_core.data.pairs import get_spec
 from dann_core.eval.inference import load_run_model
@@ -320,7 +321,7 @@ def test_train_page_follows_a_hostile_run_beside_a_good_one(hostile, name):
     assert len(lines) == len(about) if PROBLEM[name] else not lines, lines
     assert not [t for t in lines if "good-a" in t], lines
     # the good run beside it: its curves and its embedding are drawn
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    specs = charts(at)
     assert sum(any(t.get("name") == "label loss" for t in s["data"]) for s in specs) >= 1
     assert any("PCA · step" in str((s.get("layout", {}).get("title") or {}).get("text")) for s in specs)  # embedding
     assert os.listdir(os.path.join(outside, "proj")) == []  # nothing written through a symlink

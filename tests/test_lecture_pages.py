@@ -263,7 +263,7 @@ def test_sweep_page_with_a_corrupt_sweep_file_shows_one_line(tmp_path, monkeypat
     monkeypatch.setenv("DANN_RUNS_DIR", str(runs))
     at = app("views/sweep.py")
     assert "bad-sweep: sweep.json has a bad lambda_max" in texts(at.warning)
-    assert not at.get("plotly_chart")
+    assert not charts(at)
 
 
 # ----------------------------------------------------------------------------- export page

@@ -6,7 +6,7 @@ import streamlit as st
 from dann_core.eval.metrics import proxy_a_distance
 from dann_core.methods.modes import ADVERSARIAL, label
 from dann_core.rundir.layers import LAYERS
-from dashboard import paths, widgets
+from dashboard import live_chart, paths, widgets
 from dashboard.plots import panels, projections
 from dashboard.plots.curves import compare_curves_figure, split_metrics
 from dashboard.runs import reading
@@ -57,7 +57,7 @@ def column(root, name, p, method, colour_by, layer):
     if fig is None:
         st.warning(f"{name}: cannot show step {step}: {info}")
         return split_metrics(records)[1].assign(progress=lambda d: d["step"] / total), False
-    st.plotly_chart(fig, key=f"cmp_{name}", width="stretch")
+    live_chart.chart(fig, key=f"cmp_{name}")
     if info.get("pending"):
         st.caption(f"{projections.LABELS[method]} of step {step}: computing (it replaces the PCA when ready)")
     if info.get("note"):
@@ -99,7 +99,7 @@ def main():
                     evals[f"{label(mode)} ({name})" if a != b else name] = out[0]
                     pending.append(out[1])
         if evals:
-            st.plotly_chart(compare_curves_figure(evals, progress_mark=p), key="cmp_curves", width="stretch")
+            live_chart.chart(compare_curves_figure(evals, progress_mark=p), key="cmp_curves")
         if any(pending) != waiting:
             st.session_state["cmp_waiting"] = any(pending)
             st.rerun()  # a full rerun starts or stops the fragment's timer

@@ -7,7 +7,7 @@ import streamlit as st
 from dann_core.eval.metrics import proxy_a_distance
 from dann_core.methods.modes import ADVERSARIAL, label
 from dann_core.rundir.layers import LAYERS
-from dashboard import paths, state, widgets
+from dashboard import live_chart, paths, state, widgets
 from dashboard.plots import panels, projections
 from dashboard.runs import reading, selection
 
@@ -103,7 +103,7 @@ def main():
             if fig is None:
                 st.warning(f"{name}: cannot show step {step}: {info}")
                 return
-            st.plotly_chart(fig, key="emb_chart", width="stretch")
+            live_chart.chart(fig, key="emb_chart")
             st.caption("Hover a point for its input" + (" image" if manifest.get("kind") == "image" else "")
                        + (", true label, prediction and domain." if labelled else
                           ", prediction and domain (a target point's true label is unknown).")

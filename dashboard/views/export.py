@@ -7,7 +7,7 @@ import streamlit as st
 
 from dann_core.rundir.layers import LAYERS
 from dann_core.rundir.reader import RunReader
-from dashboard import paths, widgets
+from dashboard import live_chart, paths, widgets
 from dashboard.export import ExportError
 from dashboard.export.gif import figures_gif
 from dashboard.export.projector import metadata_frame, point_images, projector_files, zip_files
@@ -103,11 +103,11 @@ def main():
         return
     train, evals = split_metrics(snap.records)
     left, right = st.columns([1, 1.15])
-    left.plotly_chart(fig, key="ex_emb", width="stretch")
+    live_chart.chart(fig, key="ex_emb", where=left)
     if info.get("note"):
         left.caption(info["note"])
     curves = curves_figure(train, evals, title=f"{name} · training curves", compact=True, height=620)
-    right.plotly_chart(curves, key="ex_curves", width="stretch")
+    live_chart.chart(curves, key="ex_curves", where=right)
     tag = projections.tag(method, layer)
     items = widgets.figure_items(f"{name}-{tag}-step{step}", lambda: fig)
     items += widgets.figure_items(f"{name}-curves", lambda: curves)

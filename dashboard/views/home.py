@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from dashboard import paths, state, widgets
+from dashboard import live_chart, paths, state, widgets
 from dashboard.lecture import demo
 from dashboard.plots.embedding import embedding_figure
 from dashboard.runs import following, launcher, reading
@@ -53,7 +53,7 @@ def data_picture():
         return  # no assets: the page works without its picture
     fig = embedding_figure(df, title="The data", height=380, animate=False, revision="home")
     col = st.columns([1, 1])[0]
-    col.plotly_chart(fig, key="home_data", width="stretch")
+    live_chart.chart(fig, key="home_data", where=col)
     col.caption("Two moons: the source, labelled, and the target, unlabelled: the same moons rotated 35°. A "
                 "network trained on the source alone misreads part of the target; DANN learns features where "
                 "the two domains look alike.")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from dann_core.methods.modes import adversarial, label
 from dann_core.rundir.layers import LAYERS
-from dashboard import paths, widgets
+from dashboard import live_chart, paths, widgets
 from dashboard.lecture import demo
 from dashboard.plots import classes, projections
 from dashboard.plots.style import big_type
@@ -73,7 +73,7 @@ def before_after_body(d, step, method, colour_by, layers=("features",), shown=de
                 # sentence above the row says the layer
                 fig = demo.embedding(d, mode, step, method, colour_by, height=560 if both else 600, subtitle=False,
                                      layer=layer, title=f"{label(mode)} · step {step}")
-                st.plotly_chart(fig, key=f"lec_emb_{mode}_{layer}", width="stretch")
+                live_chart.chart(fig, key=f"lec_emb_{mode}_{layer}")
     if d.kind == "image":
         confusions(d, step, shown)
     export(d, step, method, colour_by, layers, shown)
@@ -94,7 +94,7 @@ def confusions(d, step, shown):
                 st.markdown(f"{label(mode)}: {text}.")
             # a title as short as the run's name: a half screen in big type is narrow
             fig = big_type(classes.confusion_figure(recs[mode].get("confusion"), height=460, title=label(mode)))
-            st.plotly_chart(fig, key=f"lec_conf_{mode}", width="stretch")
+            live_chart.chart(fig, key=f"lec_conf_{mode}")
 
 
 def export(d, step, method, colour_by, layers, shown):
@@ -163,7 +163,7 @@ def moons_view(d):
 
 
 def moons_body(d, step):
-    st.plotly_chart(moons_fig(d, step, 760), key="lec_moons", width="stretch")
+    live_chart.chart(moons_fig(d, step, 760), key="lec_moons")
     st.caption("(a) G_y's decision boundary in the input plane · (b) PCA of the 15 hidden units G_f(x) · "
                "(c) the domain classifier's boundary (white: it cannot tell; for source-only, a logistic regression "
                "fitted on its hidden layer, as in the paper) · (d) each hidden unit's line w·x + b = 0.")
@@ -177,9 +177,9 @@ def sweep_view(d):
         st.info("This demo has no λ sweep: the two-moons demo has one. Run your own on the λ sweep page.")
         return
     pick = picked_row(d.sweep)
-    st.plotly_chart(sweep_figure(d.sweep, height=640, big=True,
+    live_chart.chart(sweep_figure(d.sweep, height=640, big=True,
                                         title="Accuracy and G_d error against λ_max"),
-                    key="lec_sweep", width="stretch")
+                     key="lec_sweep")
     if pick:
         st.markdown(f"**Label-free pick: λ_max = {pick['lambda_max']:g}** (target accuracy "
                     f"{demo.fmt(pick.get('target_acc'), 3)}): among the runs that keep their source accuracy, the one "

@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import paths, widgets
+from dashboard import live_chart, paths, widgets
 from dashboard.plots.results import results_figure
 from dashboard.runs import tables
 
@@ -27,7 +27,7 @@ def main():
     st.caption(f"{shown} · written {stamp} · "
                "remake it with `dann reproduce --seeds 3` (results/ then shows here; "
                "`--ablation` adds DANN with λ = 0, to see whether the gain is the reversal's)")
-    st.plotly_chart(results_figure(summary), key="res_fig", width="stretch")
+    live_chart.chart(results_figure(summary), key="res_fig")
     st.markdown(md or "(reproduce.md is missing; the figure is drawn from reproduce.csv)")
     if runs:
         with st.expander(f"Every run ({len(runs)})"):

@@ -6,7 +6,7 @@ import os
 import streamlit as st
 
 from dann_core.rundir import files
-from dashboard import paths, widgets
+from dashboard import live_chart, paths, widgets
 from dashboard.plots.sweep import picked_row, rule_line, sweep_figure, table
 from dashboard.runs import launcher, reading, selection, sweeps
 
@@ -110,7 +110,7 @@ def results_section(root):
                        height=560)
     left, right = st.columns([2.2, 1])
     with left:
-        st.plotly_chart(fig, key="sw_chart", width="stretch")
+        live_chart.chart(fig, key="sw_chart")
     with right:
         pick = picked_row(sw)
         if pick:

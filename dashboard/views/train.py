@@ -6,7 +6,7 @@ import streamlit as st
 
 from dann_core.methods.modes import ADVERSARIAL, label
 from dann_core.rundir.layers import LAYERS
-from dashboard import paths, state, widgets
+from dashboard import live_chart, paths, state, widgets
 from dashboard.plots import classes, panels
 from dashboard.runs import following, launcher, reading, selection, steering
 
@@ -212,15 +212,14 @@ def run_body(root, name, method, colour_by, compact, layer="features"):
             if fig is None:
                 st.warning(f"{name}: no embedding to show ({info})")
             else:
-                st.plotly_chart(fig, key=f"emb_{name}", width="stretch")
+                live_chart.chart(fig, key=f"emb_{name}")
                 layer_line(records, layer)
                 if info.get("note"):
                     st.caption(info["note"])
         else:
             st.info("No checkpoint yet: the first embedding appears after the step-0 evaluation.")
     with right:
-        st.plotly_chart(panels.curves(run_dir, records, adversarial=adversarial), key=f"curves_{name}",
-                        width="stretch")
+        live_chart.chart(panels.curves(run_dir, records, adversarial=adversarial), key=f"curves_{name}")
         validators_chart(run_dir, name, manifest, records)
 
 
@@ -232,8 +231,7 @@ def validators_chart(run_dir, name, manifest, records):
             st.caption("Validators: this run's evaluations hold none (written before they were recorded).")
         return
     labelled = reading.target_labelled(manifest)
-    st.plotly_chart(panels.validators(run_dir, records, with_target=labelled), key=f"validators_{name}",
-                    width="stretch")
+    live_chart.chart(panels.validators(run_dir, records, with_target=labelled), key=f"validators_{name}")
     st.caption("Each validator scores a checkpoint without target labels; each is scaled between its worst (0) and "
                "best (1) checkpoint of this run, so all read up as better. Hover a point for its raw value."
                + ("" if labelled else " This run's target has no labels: no target accuracy to set beside them."))
