@@ -64,10 +64,19 @@ def _other_parsers(sub):
                    help="paper: lambda_max*(2/(1+exp(-10p))-1); constant: lambda_max throughout")
     t.add_argument("--lambda-max", type=float)
     t.add_argument("--augment", choices=AUGMENTS,
-                   help="random geometric augmentation of the source images (default: the pair's)")
+                   help="random geometric augmentation of the source images; --mode mean_teacher: of both "
+                        "domains' views (default: the pair's)")
     t.add_argument("--ema", type=float,
                    help="decay of a moving average of the weights that the checkpoints evaluate "
                         "(0: the raw weights; default: the pair's)")
+    t.add_argument("--confidence", type=float,
+                   help="--mode mean_teacher: the teacher's top probability a target sample must pass to count "
+                        "(default: the pair's; the paper's 0.968)")
+    t.add_argument("--consistency", type=float, help="--mode mean_teacher: weight of the consistency loss")
+    t.add_argument("--class-balance", type=float, help="--mode mean_teacher: weight of the class-balance loss")
+    t.add_argument("--noise", type=float, help="--mode mean_teacher: std of the Gaussian noise on each view")
+    t.add_argument("--im-weight", type=float,
+                   help="--mode im: weight of the information maximisation loss on the target (default: the pair's)")
     t.add_argument("--adabn", action="store_true",
                    help="evaluate the target with BatchNorm statistics re-estimated on the unlabelled target "
                         "(AdaBN); training is unchanged")
