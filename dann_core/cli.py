@@ -129,8 +129,8 @@ def _other_parsers(sub):
                    help="also DANN with lambda = 0: is the gain the gradient reversal's? "
                         "(one more run per pair and seed)")
     r.add_argument("--methods", nargs="+", default=[], choices=OPTIONAL, metavar="METHOD",
-                   help=f"optional columns: {', '.join(OPTIONAL)} (cdan, cdan_e: one more training each; "
-                        "*_adabn: the same run's network evaluated with AdaBN, no training)")
+                   help=f"optional columns: {', '.join(OPTIONAL)} (cdan, cdan_e, mean_teacher, im: one more "
+                        "training each; *_adabn: the same run's network evaluated with AdaBN, no training)")
 
     w = sub.add_parser("sweep", help="train one pair at several lambda_max values in parallel",
                        description="DANN (or --mode) at several lambda_max; marks the value a label-free rule picks "
