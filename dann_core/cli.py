@@ -64,10 +64,19 @@ def _other_parsers(sub):
                    help="paper: lambda_max*(2/(1+exp(-10p))-1); constant: lambda_max throughout")
     t.add_argument("--lambda-max", type=float)
     t.add_argument("--augment", choices=AUGMENTS,
-                   help="random geometric augmentation of the source images (default: the pair's)")
+                   help="random geometric augmentation of the source images; --mode mean_teacher: of both "
+                        "domains' views (default: the pair's)")
     t.add_argument("--ema", type=float,
                    help="decay of a moving average of the weights that the checkpoints evaluate "
                         "(0: the raw weights; default: the pair's)")
+    t.add_argument("--confidence", type=float,
+                   help="--mode mean_teacher: the teacher's top probability a target sample must pass to count "
+                        "(default: the pair's; the paper's 0.968)")
+    t.add_argument("--consistency", type=float, help="--mode mean_teacher: weight of the consistency loss")
+    t.add_argument("--class-balance", type=float, help="--mode mean_teacher: weight of the class-balance loss")
+    t.add_argument("--noise", type=float, help="--mode mean_teacher: std of the Gaussian noise on each view")
+    t.add_argument("--im-weight", type=float,
+                   help="--mode im: weight of the information maximisation loss on the target (default: the pair's)")
     t.add_argument("--adabn", action="store_true",
                    help="evaluate the target with BatchNorm statistics re-estimated on the unlabelled target "
                         "(AdaBN); training is unchanged")
@@ -120,8 +129,8 @@ def _other_parsers(sub):
                    help="also DANN with lambda = 0: is the gain the gradient reversal's? "
                         "(one more run per pair and seed)")
     r.add_argument("--methods", nargs="+", default=[], choices=OPTIONAL, metavar="METHOD",
-                   help=f"optional columns: {', '.join(OPTIONAL)} (cdan, cdan_e: one more training each; "
-                        "*_adabn: the same run's network evaluated with AdaBN, no training)")
+                   help=f"optional columns: {', '.join(OPTIONAL)} (cdan, cdan_e, mean_teacher, im: one more "
+                        "training each; *_adabn: the same run's network evaluated with AdaBN, no training)")
 
     w = sub.add_parser("sweep", help="train one pair at several lambda_max values in parallel",
                        description="DANN (or --mode) at several lambda_max; marks the value a label-free rule picks "

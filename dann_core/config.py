@@ -29,6 +29,13 @@ class Config:
     augment: str = None             # source images: "none", "affine" or "elastic" (augment.py)
     ema: float = None               # >0: checkpoints evaluate a moving average of the weights with
                                     # this decay per step (averaging.py); 0: the raw weights
+    # mode mean_teacher (methods/self_ensembling.py): the teacher is the moving average `ema`
+    confidence: float = None        # a target sample counts where the teacher's top probability passes this
+    consistency: float = None       # weight of the student-teacher consistency loss
+    class_balance: float = None     # weight of the class-balance loss
+    noise: float = None             # std of the Gaussian noise on each view's inputs (after `augment`)
+    # mode im (methods/information.py): DANN + im_weight * (mean entropy - entropy of the mean prediction)
+    im_weight: float = None
     adabn: bool = False             # evaluate the target with BatchNorm statistics re-estimated on
                                     # the unlabelled target train split (adabn.py); training unchanged
     image_size: int = None          # pairs of your own images (folders): the size they are
@@ -63,7 +70,12 @@ class Config:
 
 
 BASE = dict(model=None, epochs=20, batch_size=128, optimizer="sgd", lr=0.01, lr_schedule="anneal",
-            lambda_schedule="paper", lambda_max=1.0, ckpt_every=None, n_probe=500, augment="none", ema=0.0)
+            lambda_schedule="paper", lambda_max=1.0, ckpt_every=None, n_probe=500, augment="none", ema=0.0,
+            confidence=0.968, consistency=3.0, class_balance=0.005, noise=0.0, im_weight=1.0)
+# a mode's own defaults, over the pair's: French et al. 2018 (teacher decay 0.99, augmentation of
+# both domains, Gaussian noise 0.1; confidence 0.968, weights 3 and 0.005 in BASE); Liang et al. 2020
+# (IM weight 1, in BASE)
+MODE_BASE = {"mean_teacher": dict(ema=0.99, augment="affine", noise=0.1)}
 
 
 def resolve(cfg):
@@ -78,7 +90,8 @@ def resolve(cfg):
     elif cfg.image_size is not None:
         raise ValueError(f"pair {cfg.pair!r} has a fixed image size; --image-size is for pairs of your own images "
                          "(folders)")
-    defaults = {**BASE, "keep_checkpoints": 200 if cfg.until_stopped else 0, **pair_defaults}
+    defaults = {**BASE, "keep_checkpoints": 200 if cfg.until_stopped else 0, **pair_defaults,
+                **MODE_BASE.get(cfg.mode, {}), **spec.mode_defaults.get(cfg.mode, {})}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in defaults.items()
                                       if k in Config.__dataclass_fields__ and getattr(cfg, k) is None})
     checks = [
@@ -88,6 +101,10 @@ def resolve(cfg):
         (cfg.lambda_schedule in ("paper", "constant"), "lambda_schedule must be 'paper' or 'constant'"),
         (cfg.keep_weights in ("all", "last"), "keep_weights must be 'all' or 'last'"),
         (0.0 <= cfg.ema < 1.0, "ema must be in [0, 1) (0: off)"),
+        (cfg.mode != "mean_teacher" or cfg.ema > 0, "mode mean_teacher needs ema in (0, 1): its teacher's decay"),
+        (0.0 <= cfg.confidence <= 1.0, "confidence must be in [0, 1]"),
+        (all(v >= 0 and math.isfinite(v) for v in (cfg.consistency, cfg.class_balance, cfg.noise, cfg.im_weight)),
+         "consistency, class_balance, noise and im_weight must be numbers >= 0"),
         (cfg.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}"),
         (cfg.epochs > 0, "epochs must be > 0"),
         (cfg.batch_size >= 2 and cfg.batch_size % 2 == 0, "batch_size must be an even number >= 2"),

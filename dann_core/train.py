@@ -5,7 +5,9 @@ Each step: half a batch of labelled source, half a batch of unlabelled target (d
     domain loss  BCE(G_d(GRL_lambda(G_f(x))), d), d = 0 / 1     trains G_d, and through the
                                                                GRL pushes G_f the other way
 The mode decides what is minimised (methods/objectives.py): dann; source_only; target_only (the oracle);
-semi (dann plus the labels of `semi_k` fixed target samples). A target without labels (data/pairs.py)
+semi (dann plus the labels of `semi_k` fixed target samples); cdan, cdan_e; mean_teacher (a student and
+its moving-average teacher, methods/self_ensembling.py); im (dann plus information maximisation,
+methods/information.py); methods/build.py makes each. A target without labels (data/pairs.py)
 trains the same way (the modes that read target labels are refused); its evaluations then have
 no figure that needs them.
 
@@ -41,11 +43,10 @@ from dann_core.data.inputs import use_channels_last
 from dann_core.data.pairs import load_pair
 from dann_core.device import autocast, place, sync
 from dann_core.eval.evaluation import evaluate
+from dann_core.methods.build import make_objective, weight_average
 from dann_core.methods.modes import adversarial, check_target_labels
-from dann_core.methods.objectives import OBJECTIVES
 from dann_core.methods.schedules import annealed_lr, lambda_at
 from dann_core.nn.adabn import adapt_bn
-from dann_core.nn.averaging import WeightAverage
 from dann_core.nn.models import build_model
 from dann_core.rundir.control import ControlPoll, parse_control, read_control, write_control
 from dann_core.rundir.writer import RunWriter, WriteFailed, safe_run_dir
@@ -76,8 +77,8 @@ def train(cfg, progress=False, log=print):
     model = at.wrap(net, all_parameters_used=trains_gd)  # what the step calls; `net` is what is saved
     model = torch.compile(model) if cfg.compile else model
     opt = make_optimizer(cfg, net.parameters())
-    objective = OBJECTIVES[cfg.mode]
-    avg = WeightAverage(net, cfg.ema) if cfg.ema and at.main else None
+    avg = weight_average(cfg, net, at.main)
+    objective = make_objective(cfg, avg, pair.kind, cfg.seed * 1000 + at.rank)
     eval_net = avg.module if avg else net  # what the checkpoints evaluate and save
 
     # ---- the stream (rank 0 writes) and the control file

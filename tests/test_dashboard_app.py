@@ -116,7 +116,7 @@ def test_train_page_has_its_controls(runs_dir):
     at = app()
     assert "moons" in at.selectbox(key="new_pair").options
     assert at.radio(key="new_mode").options == [label("dann"), label("source_only"), "both side by side",
-                                                label("cdan"), label("cdan_e")]
+                                                label("mean_teacher"), label("im"), label("cdan"), label("cdan_e")]
     # the schedule starts at the pair's own default (moons: constant λ = 6, as in the authors' code)
     assert at.radio(key="new_sched_moons").options == ["paper ramp to λ_max", "constant λ_max"]
     assert at.radio(key="new_sched_moons").value == "constant"

@@ -185,3 +185,14 @@ def test_reproduce_reads_finished_runs_and_trains_only_the_missing_ones(tmp_path
                                        r"use another --out"):
         reproduce(["moons"], seeds=1, log=lambda s: None, **{**kw, "epochs": 4})
     assert (runs / "moons-dann-s0" / "metrics.jsonl").read_bytes() == before
+
+
+def test_reproduce_runs_the_target_structure_methods(tmp_path):
+    from dann_core.experiments.reproduce import reproduce
+    summary, rows = reproduce(["moons"], seeds=1, out_dir=str(tmp_path), jobs=1, epochs=3, evals=1,
+                              methods=["mean_teacher", "im"], log=lambda m: None)
+    by = {r["method"]: r for r in rows}
+    assert {"mean_teacher", "im"} <= set(by) and all(0 <= by[m]["target_acc"] <= 1 for m in ("mean_teacher", "im"))
+    assert "mean_teacher_gap_closed" in summary[0] and "im_gap_closed" in summary[0]
+    text = (tmp_path / "reproduce.md").read_text()
+    assert "Mean teacher" in text and "DANN + IM" in text

@@ -68,6 +68,8 @@ class PairSpec:
     description: str
     build: Callable          # build(seed, data_root) -> (arrays, n_classes, kind)
     defaults: dict           # training defaults: model, epochs, optimizer, lr, ...
+    # {mode: defaults of that mode on this pair}, over `defaults` and config.MODE_BASE
+    mode_defaults: dict = field(default_factory=dict)
     offline: Callable = lambda data_root: (True, "embedded: ships with installed packages")
     version: int = 1
     cache: bool = True

@@ -14,6 +14,8 @@ Optional columns (`methods`), each only in tables that have it:
     dann_lambda0        DANN with λ = 0 (`ablation`): target batches still pass through the net
                         and its BatchNorm, nothing is reversed: is DANN's gain the reversal's?
     cdan, cdan_e        the conditional adversarial modes (network.py, objectives.py)
+    mean_teacher, im    self-ensembling and DANN + information maximisation (methods/self_ensembling.py,
+                        methods/information.py): methods that use the target's own structure
     dann_adabn,         the DANN / source-only network of the same seed, its target evaluated with
     source_only_adabn   BatchNorm statistics re-estimated on the unlabelled target (adabn.py): no
                         new training, like SA
@@ -37,9 +39,9 @@ METHODS = ("source_only", "subspace_alignment", "dann", "target_only")
 TRAINED = ("source_only", "dann", "target_only")
 ABLATION = "dann_lambda0"   # optional: a column only in tables that have it
 ADABN = {"dann_adabn": "dann", "source_only_adabn": "source_only"}   # column: the run it re-evaluates
-OPTIONAL = (ABLATION, "cdan", "cdan_e", *ADABN)
+OPTIONAL = (ABLATION, "cdan", "cdan_e", "mean_teacher", "im", *ADABN)
 ORDER = ("source_only", "source_only_adabn", "subspace_alignment", "dann", ABLATION, "dann_adabn", "cdan", "cdan_e",
-         "target_only")
+         "mean_teacher", "im", "target_only")
 # the last evaluation's layer figures reported per trained method (the train summary's keys)
 LAYER_KEYS = ("linear_domain_err", "linear_domain_err_hidden", "knn_agreement", "knn_agreement_hidden")
 RUN_FIELDS = ["pair", "seed", "method", "target_acc", "source_acc", *LAYER_KEYS, "centroid_agreement_mean",

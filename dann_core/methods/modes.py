@@ -1,8 +1,8 @@
 """The training modes, and the one label map for modes and methods shown anywhere."""
 
-MODES = ("dann", "source_only", "target_only", "semi", "cdan", "cdan_e")
+MODES = ("dann", "source_only", "target_only", "semi", "cdan", "cdan_e", "mean_teacher", "im")
 # modes that train the domain classifier G_d through the gradient reversal layer (λ acts)
-ADVERSARIAL = ("dann", "semi", "cdan", "cdan_e")
+ADVERSARIAL = ("dann", "semi", "cdan", "cdan_e", "im")
 # modes that train on target labels: refused where the target has none
 NEEDS_TARGET_LABELS = ("target_only", "semi")
 
@@ -13,6 +13,8 @@ LABELS = {
     "semi": "Semi-supervised DANN",
     "cdan": "CDAN",        # G_d on f ⊗ softmax(G_y(f)) (Long et al., NeurIPS 2018; network.py)
     "cdan_e": "CDAN+E",    # ... with G_d's loss weighted by the certainty of the predictions
+    "mean_teacher": "Mean teacher",  # self-ensembling (French et al., ICLR 2018; self_ensembling.py)
+    "im": "DANN + IM",     # DANN + information maximisation (Liang et al., ICML 2020; information.py)
     # methods of the reproduce table that are not training modes
     "subspace_alignment": "SA",
     "dann_lambda0": "DANN, λ = 0",

@@ -65,7 +65,8 @@ def cdan_e(model, b):
     return dann(model, b, weighted=True)
 
 
-# one per mode of modes.MODES; those in modes.ADVERSARIAL train G_d. cdan's loss is dann's: its
-# model feeds G_d the conditional map.
+# one per mode of modes.MODES but mean_teacher and im, whose objectives hold settings (methods/build.py
+# makes every mode's); those in modes.ADVERSARIAL train G_d. cdan's loss is dann's: its model feeds G_d
+# the conditional map.
 OBJECTIVES = {"source_only": source_only, "target_only": target_only, "dann": dann, "semi": dann,
               "cdan": dann, "cdan_e": cdan_e}

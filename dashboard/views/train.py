@@ -12,7 +12,8 @@ from dashboard.runs import following, launcher, reading, selection, steering
 
 SCHEDULES = {"paper": "paper ramp to λ_max", "constant": "constant λ_max"}
 MODE_CHOICES = {label("dann"): ["dann"], label("source_only"): ["source_only"],
-                "both side by side": ["source_only", "dann"], label("cdan"): ["cdan"], label("cdan_e"): ["cdan_e"]}
+                "both side by side": ["source_only", "dann"], label("mean_teacher"): ["mean_teacher"],
+                label("im"): ["im"], label("cdan"): ["cdan"], label("cdan_e"): ["cdan_e"]}
 LENGTHS = {"schedule": "its schedule's end", "live": "I stop it (λ by hand)"}
 FLASH_S = 10.0       # how long a control's error stays said
 LIST_POLL_S = 4.0    # how often the run list is checked for runs started elsewhere (CLI)

@@ -39,6 +39,8 @@ register(PairSpec(
     defaults=dict(model="moons_mlp", epochs=300, batch_size=64, optimizer="sgd", lr=0.1,
                   lr_schedule="anneal", lambda_schedule="constant", lambda_max=6.0, n_probe=300,
                   ckpt_every=100, ema=0.998),
+    # points: the mean teacher's views are Gaussian noise alone
+    mode_defaults={"mean_teacher": dict(augment="none")},
     sizes="300 / 300 / 300 / 300",
     tags=("toy",),
     version=2,  # v2: the authors' noise 0.05 and scale 2
