@@ -9,13 +9,15 @@ from dann_core.rundir.layers import LAYERS
 from dashboard import paths, widgets
 from dashboard.plots import panels, projections
 from dashboard.plots.curves import compare_curves_figure, split_metrics
-from dashboard.runs import reading
+from dashboard.runs import progress, reading
 
 
-def column(root, name, p, method, colour_by, layer):
+def column(root, name, p, method, colour_by, layer, shown=None, other=""):
     run_dir = os.path.join(root, name)
     snap = reading.snapshot(run_dir)
     manifest, records, steps = snap.manifest, snap.records, snap.steps
+    if shown is not None and shown.waiting:  # a live run ahead of the other: held at the other's progress
+        steps = [s for s in steps if s <= shown.step]
     if layer not in reading.layers(run_dir, manifest, steps):
         st.caption(f"This run has no separate {LAYERS[layer]}: its features are shown.")
         layer = "features"
@@ -58,6 +60,8 @@ def column(root, name, p, method, colour_by, layer):
         st.warning(f"{name}: cannot show step {step}: {info}")
         return split_metrics(records)[1].assign(progress=lambda d: d["step"] / total), False
     st.plotly_chart(fig, key=f"cmp_{name}", width="stretch")
+    if shown is not None and shown.waiting:
+        st.caption(progress.caption(shown, [other]))
     if info.get("pending"):
         st.caption(f"{projections.LABELS[method]} of step {step}: computing (it replaces the PCA when ready)")
     if info.get("note"):
@@ -90,16 +94,21 @@ def main():
     @st.fragment(run_every=1.0 if waiting else None)  # while a layout is computed: look again each second
     def body():
         cols = st.columns(2, gap="large")
-        evals, pending = {}, []
+        evals, pending, modes = {}, [], {}
+        snaps = {n: reading.snapshot(os.path.join(root, n)) for n in (a, b)}
+        shown = progress.shown_steps({n: (s.steps, s.status.active) for n, s in snaps.items()})
         for col, name in zip(cols, (a, b)):
             with col:
-                out = widgets.ui_safe(column, root, name, p, method, colour_by, layer)
+                out = widgets.ui_safe(column, root, name, p, method, colour_by, layer, shown[name],
+                                      b if name == a else a)
                 if out is not None:
                     mode = reading.reader(os.path.join(root, name)).reader.manifest().get("mode", "")
-                    evals[f"{label(mode)} ({name})" if a != b else name] = out[0]
+                    shown = f"{label(mode)} ({name})" if a != b else name
+                    evals[shown], modes[shown] = out[0], mode
                     pending.append(out[1])
         if evals:
-            st.plotly_chart(compare_curves_figure(evals, progress_mark=p), key="cmp_curves", width="stretch")
+            st.plotly_chart(compare_curves_figure(evals, progress_mark=p, modes=modes), key="cmp_curves",
+                            width="stretch")
         if any(pending) != waiting:
             st.session_state["cmp_waiting"] = any(pending)
             st.rerun()  # a full rerun starts or stops the fragment's timer
