@@ -8,7 +8,7 @@ def test_the_run_ahead_waits_for_the_run_behind():
     s = shown_steps({"so": (GRID[:6], True), "dann": (GRID[:7], True)})  # at 500 and 600
     assert s["so"] == Shown(500, 500) and not s["so"].waiting
     assert s["dann"] == Shown(500, 600) and s["dann"].waiting
-    assert caption(s["dann"], ["so"]) == "Showing step 500 (this run is at 600): waiting for so to reach it."
+    assert caption(s["dann"], ["so"]) == "Showing step 500 (this run is at 600), the newest step so has too."
     assert caption(s["so"], ["dann"]) == ""
 
 
@@ -32,9 +32,18 @@ def test_a_run_without_checkpoints_yet():
     assert shown_steps({}) == {}
 
 
+def test_the_same_step_side_by_side_where_both_have_it():
+    # the run behind has 1100, the run ahead skipped it: both show 1000, the newest step both have
+    s = shown_steps({"so": ([0, 1000, 1200], True), "dann": ([0, 1000, 1100], True)})
+    assert s["so"] == Shown(1000, 1200) and s["dann"] == Shown(1000, 1100)
+    assert s["so"].waiting and s["dann"].waiting
+
+
 def test_different_checkpoint_grids():
-    # each shows its largest step up to the limit, or its first when it has none that low
+    # no step in common but 0: each shows its largest step up to the limit (not 0), or its first
     s = shown_steps({"a": ([0, 50, 150, 250], True), "b": ([0, 100, 200], True)})
+    assert s["a"].step == 150 and s["b"].step == 200
+    s = shown_steps({"a": ([50, 150, 250], True), "b": ([100, 200], True)})
     assert s["a"].step == 150 and s["b"].step == 200
     s = shown_steps({"a": ([100, 200], True), "b": ([0, 50], True)})
     assert s["a"].step == 100 and s["b"].step == 50

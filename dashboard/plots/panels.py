@@ -58,7 +58,7 @@ def embedding(run_dir, step, method, colour_by, ck=None, title=None, height=600,
             if y is None:  # on its way: PCA (milliseconds) in the meantime
                 shown, pending = "pca", method
                 y, info = projections.layout(run_dir, step, "pca", feats, layer=layer)
-                title += f" · PCA until the {projections.LABELS[method]} is ready"
+                title += " · PCA meanwhile"  # short: a long title was cut at a half screen's edge
             else:
                 info = {"cached": True, "seconds": 0.0, "init_step": None, "saved": True}
         else:

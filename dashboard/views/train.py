@@ -196,7 +196,7 @@ def run_head(root, name):
 
 
 PICTURES = {"plane": "input plane", "embedding": "feature embedding"}
-PICTURE_H = 440   # the live picture's height: with the run's head above it, whole on a 720 px screen
+PICTURE_H = 420   # the live picture's height: with the run's head above it, whole on a 720 px screen
 
 
 def run_body(root, name, method, colour_by, compact, layer="features", picture="plane", shown=None, others=()):
@@ -313,12 +313,12 @@ def follow_section(root):
     if sel is None:
         sel = following.default(all_runs, {n for n in all_runs if _active(root, n)})
     st.session_state[state.FOLLOWED] = sel
-    with widgets.controls_row():
+    with st.sidebar:  # beside the page: the followed runs' pictures open the first screen
+        st.header("Follow")
         # Streamlit keeps a multiselect's choice as the options' shown text: a label that changed as
         # a run's manifest arrived dropped the run it labelled, so a run's label never changes
         follow = st.multiselect("Follow (up to two, side by side)", options, key=state.FOLLOWED,
-                                max_selections=following.MAX_FOLLOWED, format_func=lambda n: widgets.run_label(root, n),
-                                width=330)
+                                max_selections=following.MAX_FOLLOWED, format_func=lambda n: widgets.run_label(root, n))
         picture = "embedding"
         if any(_points(root, n) for n in follow):  # two moons: its input plane, where the boundary turns
             picture = st.segmented_control("Picture", list(PICTURES), default="plane", format_func=PICTURES.get,
@@ -413,7 +413,8 @@ def watch_run_list(root):
 
 
 def main():
-    st.title("Train & watch")
+    widgets.picture_first_css()
+    st.sidebar.title("Train & watch")  # beside the page: the followed runs' pictures open the first screen
     root = paths.runs_dir()
     launcher.reap()
     start_section(root)
