@@ -6,7 +6,8 @@ Starts the run Start here's "Steer λ yourself" starts (two moons, DANN until st
 the live pace), waits for `before` checkpoints at λ = 0, then sets λ as a person's slider does
 (control.json) and follows `after` more checkpoints. For each it prints, from the input plane the
 checkpoint keeps (docs/stream.md): the share of the plane around the points whose predicted class
-differs from the last checkpoint before the move, the share of target probe points that changed
+differs from the last checkpoint before the move (and, for scale, how much it changed between the
+last two checkpoints at λ = 0), the share of target probe points that changed
 side, and the target accuracy. No timing is asserted anywhere: these are figures to read.
 """
 import argparse
@@ -64,8 +65,11 @@ def main():
         moved = time.time()
         print(f"λ 0 → {a.lam:g} after step {steps[-1]}; target accuracy then "
               f"{next(m for m in reversed(r.metrics()) if m.get('eval'))['target_acc']:.3f}")
-        print("checkpoint  seconds after  plane changed  target points changed side  target acc")
         ref_cls = ref[files.PLANE["class_prob"]].astype(np.float32).argmax(2)
+        prev = r.load_checkpoint(steps[-2])[files.PLANE["class_prob"]].astype(np.float32).argmax(2)
+        print(f"at λ = 0, one checkpoint to the next ({steps[-2]} → {steps[-1]}): plane changed "
+              f"{np.mean(prev != ref_cls):.3f}")
+        print("checkpoint  seconds after  plane changed  target points changed side  target acc")
         ref_side = side(ref, x[dom == 1])
         seen = len(steps)
         for _ in range(a.after):

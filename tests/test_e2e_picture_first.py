@@ -1,6 +1,7 @@
 """Picture first: at a projector's 1280x720 with the sidebar collapsed, and at 1440x900 with it
-open, every Lecture demo's first picture starts inside the first screen, and so do Compare's two
-embeddings and Train & watch's picture and curves. Screenshots go to test-output/."""
+open, every Lecture demo's pictures start inside the first screen and its main picture is whole
+in it; so are Compare's two embeddings; Train & watch's picture (whole) and curves start in it.
+Screenshots go to test-output/."""
 import os
 import subprocess
 import sys
@@ -43,15 +44,18 @@ def _expand(page):
         time.sleep(0.5)
 
 
-def _first(page, n, where, h, bad):
-    """The first `n` pictures of the page start inside the first screen (`h` px)."""
+def _first(page, n, where, h, bad, whole=1):
+    """The first `n` pictures of the page start inside the first screen (`h` px), and the first
+    `whole` of them (the main picture) end inside it."""
     charts = page.evaluate(TOPS)
     if len(charts) < n:
         bad.append(f"{where}: {len(charts)} pictures, {n} expected")
         return
-    for c in charts[:n]:
+    for i, c in enumerate(charts[:n]):
         if c["top"] >= h:
             bad.append(f"{where}: {c['title']!r} starts at {c['top']:.0f} px, below the {h} px screen")
+        elif i < whole and c["bottom"] > h + 1:
+            bad.append(f"{where}: {c['title']!r} ends at {c['bottom']:.0f} px, past the {h} px screen")
 
 
 def _pick(page, option):
@@ -86,7 +90,8 @@ def test_every_page_that_shows_a_run_opens_on_its_pictures(dashboard):
                     if collapse:
                         _collapse(page)
                         settle(page, quiet_s=1.0)
-                    _first(page, 1, f"lecture, {view}, {w}x{h}", h, bad)
+                    n = 2 if view == "Source-only vs DANN" else 1  # the two embeddings side by side
+                    _first(page, n, f"lecture, {view}, {w}x{h}", h, bad, whole=n)
                     page.screenshot(path=os.path.join(OUT, f"picture_first_lecture_{view[:10]}_{w}.png"))
                 for demo in ("MNIST → MNIST-M", "when DANN fails"):
                     _expand(page)
@@ -94,10 +99,10 @@ def test_every_page_that_shows_a_run_opens_on_its_pictures(dashboard):
                     if collapse:
                         _collapse(page)
                         settle(page, quiet_s=1.0)
-                    _first(page, 2, f"lecture, {demo}, {w}x{h}", h, bad)
+                    _first(page, 2, f"lecture, {demo}, {w}x{h}", h, bad, whole=2)
                     page.screenshot(path=os.path.join(OUT, f"picture_first_lecture_{demo[:5]}_{w}.png"))
                 _open(page, f"{url}/compare", collapse)
-                _first(page, 2, f"compare {w}x{h}", h, bad)
+                _first(page, 2, f"compare {w}x{h}", h, bad, whole=2)
                 page.screenshot(path=os.path.join(OUT, f"picture_first_compare_{w}.png"))
                 _open(page, f"{url}/train?run=moons-dann", collapse)
                 page.locator(CHARTS).filter(has_text="Input plane").wait_for(timeout=60_000)

@@ -108,8 +108,8 @@ def main():
                                       b if name == a else a)
                 if out is not None:
                     mode = reading.reader(os.path.join(root, name)).reader.manifest().get("mode", "")
-                    shown = f"{label(mode)} ({name})" if a != b else name
-                    evals[shown], modes[shown] = out[0], mode
+                    series = f"{label(mode)} ({name})" if a != b else name
+                    evals[series], modes[series] = out[0], mode
                     pending.append(out[1])
         if evals:
             st.plotly_chart(compare_curves_figure(evals, progress_mark=p, modes=modes), key="cmp_curves",
