@@ -54,7 +54,7 @@ def column(root, name, p, method, colour_by, layer, shown=None, other=""):
     widgets.layer_metrics(m, rec, layer)
     # never waits for a slow layout: PCA meanwhile, the page looks again a second later
     where = "" if layer == "features" else " · hidden layer"
-    fig, info = panels.embedding(run_dir, step, method, colour_by, ck=ck, height=480, wait=False, layer=layer,
+    fig, info = panels.embedding(run_dir, step, method, colour_by, ck=ck, height=460, wait=False, layer=layer,
                                  title=f"step {step} ({100 * step / total:.0f}% of training){where}",
                                  revision=f"cmp:{name}:{method}:{colour_by}:{layer}")
     if fig is None:
