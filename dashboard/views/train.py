@@ -320,14 +320,15 @@ def follow_section(root):
         follow = st.multiselect("Follow (up to two, side by side)", options, key=state.FOLLOWED,
                                 max_selections=following.MAX_FOLLOWED, format_func=lambda n: widgets.run_label(root, n))
         picture = "embedding"
-        if any(_points(root, n) for n in follow):  # two moons: its input plane, where the boundary turns
+        planes = [n for n in follow if n in all_runs and _has_plane(root, n)]
+        if planes:  # two moons: its input plane, where the boundary turns
             picture = st.segmented_control("Picture", list(PICTURES), default="plane", format_func=PICTURES.get,
                                            key="live_picture", required=True,
                                            help="input plane: the label classifier's decision regions under the "
                                                 "source and target points · feature embedding: a projection of "
                                                 "G_f's features") or "plane"
         method, colour_by, layer = following.method(st.query_params.get("method")), "domain", "features"
-        if picture == "embedding" or not all(_points(root, n) for n in follow):
+        if picture == "embedding" or len(planes) < len(follow):  # a run without a plane shows its embedding
             method = widgets.method_picker("live_method", options=list(following.METHODS), default=method)
             colour_by = widgets.colour_by_picker("live_colour_by")
             have = {ly for n in follow if n in all_runs for ly in reading.layers(os.path.join(root, n))}
@@ -339,10 +340,10 @@ def follow_section(root):
     return busy
 
 
-def _points(root, name):
-    """The run's inputs are points of the plane (two moons): it has an input plane to draw."""
-    m = reading.reader(os.path.join(root, name)).reader.manifest() or launcher.started_as(name) or {}
-    return m.get("input_shape") == [2] or m.get("pair") == "moons"
+def _has_plane(root, name):
+    """The run's newest checkpoint keeps an input plane (two moons; not a run written before it was kept)."""
+    steps = reading.snapshot(os.path.join(root, name)).steps
+    return bool(steps) and reading.has_plane(os.path.join(root, name), steps[-1])
 
 
 def _charted(root, names):
