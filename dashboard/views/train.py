@@ -222,7 +222,8 @@ def run_body(root, name, method, colour_by, compact, layer="features", picture="
         else:
             st.info("No checkpoint yet: the first picture appears after the step-0 evaluation.")
     with right:
-        st.plotly_chart(panels.curves(run_dir, records, adversarial=adversarial, height=PICTURE_H + 20),
+        # the curves' own height (its legend takes ten lines): they start in the first screen, the picture is whole
+        st.plotly_chart(panels.curves(run_dir, records, adversarial=adversarial),
                         key=f"curves_{name}", width="stretch")
         validators_chart(run_dir, name, manifest, records)
 
