@@ -43,6 +43,7 @@ from dann_core.data.inputs import use_channels_last
 from dann_core.data.pairs import load_pair
 from dann_core.device import autocast, place, sync
 from dann_core.eval.evaluation import evaluate
+from dann_core.eval.plane import has_plane, input_plane, plane_axes
 from dann_core.methods.build import make_objective, weight_average
 from dann_core.methods.modes import adversarial, check_target_labels
 from dann_core.methods.schedules import annealed_lr, lambda_at
@@ -383,13 +384,19 @@ class Checkpoint:
         self.target_x, self.writer, self.plan, self.t_start = target_x, writer, plan, t_start
         self.y = probe_labels(pair, n_probe)
         self.domain = np.repeat(np.array([0, 1], np.int64), n_probe)
+        self.trains_gd = adversarial(cfg.mode)
+        # a pair of points: each checkpoint keeps the input plane's grid over the probe points
+        self.plane = plane_axes(np.concatenate([pair.x("source_test")[:n_probe], pair.x("target_test")[:n_probe]])) \
+            if has_plane(pair.input_shape) else None
 
     def __call__(self, step, knobs):
         net, cfg = self.eval_net, self.cfg
         target_net = adapt_bn(net, self.target_x, self.kind) if cfg.adabn else None  # a copy: training goes on
         xs, ys, xt, yt = self.test
         m, probe = evaluate(net, xs, ys, xt, yt=yt, kind=self.kind, n_probe=self.n_probe, target_model=target_net,
-                            amp=cfg.amp)
+                            amp=cfg.amp, trained_domain=self.trains_gd)
+        if self.plane is not None:
+            probe.update(input_plane(net, self.plane, self.kind, self.trains_gd, amp=cfg.amp))
         self.writer.log({**self.plan.where(step), **knobs, **m, "time": time.time() - self.t_start, "eval": True})
         self.writer.write_checkpoint(step, net.state_dict(), y=self.y, domain=self.domain,
                                      lambd=np.float32(knobs.get("lambda", 0)), **probe)

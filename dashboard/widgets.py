@@ -237,9 +237,11 @@ def data_fields(key, pair_key, help=None):
 
 # ----------------------------------------------------------------------------- the checkpoint stepper
 
-def stepper(key, steps, body, play_s=1.2, text="Checkpoint (training step)"):
+def stepper(key, steps, body, play_s=1.2, text="Checkpoint (training step)", below=False, after=None):
     """Previous / Next / Play and a checkpoint slider, then body(step), all in one fragment: playing
-    redraws only this part of the page. The slider and the chart below it show the same step."""
+    redraws only this part of the page. The slider and the chart below it show the same step.
+    `below`: the controls under the body (Lecture mode: the pictures open the screen); `after`:
+    after(step) under the controls (what comes after the pictures)."""
     skey, pkey, tkey = f"{key}_step", f"{key}_playing", f"{key}_tick"
     if st.session_state.get(skey) not in steps:
         st.session_state[skey] = steps[-1]
@@ -271,6 +273,7 @@ def stepper(key, steps, body, play_s=1.2, text="Checkpoint (training step)"):
             else:
                 st.session_state[pkey] = False
                 st.rerun()  # the last checkpoint: a full rerun drops the play timer
+        top = st.container() if below else None
         # buttons as wide as their text, in a row that wraps: never cut off, whatever the width
         row = st.container(horizontal=True, vertical_alignment="center")
         row.button("Previous", icon=":material/skip_previous:", key=f"{key}_prev", on_click=move,
@@ -280,8 +283,15 @@ def stepper(key, steps, body, play_s=1.2, text="Checkpoint (training step)"):
         bkey = f"{key}_{'pause' if playing else 'play'}"  # two buttons, one meaning each
         row.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
                    key=bkey, on_click=play, args=(bkey, not playing), help=f"step through the {len(steps)} checkpoints")
-        step = st.select_slider(text, options=steps, key=skey)
-        body(step)
+        with row:  # the slider on the buttons' row: one line less
+            step = st.select_slider(text, options=steps, key=skey, width="stretch")
+        if top is None:
+            body(step)
+        else:
+            with top:
+                body(step)
+        if after is not None:
+            after(step)
     part()
 
 
@@ -316,6 +326,22 @@ BIG_TYPE_CSS = """
 
 def big_type_css():
     st.markdown(BIG_TYPE_CSS, unsafe_allow_html=True)
+
+
+# Streamlit's main area starts 6rem down; 3.5rem clears its header bar: a picture gains 40 px. The
+# controls moved to the sidebar: a select box there wraps a long value (a demo's title, a run's
+# name) onto a second line instead of cutting it
+PICTURE_FIRST_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
+[data-testid="stSidebar"] [data-testid="stSelectbox"] div[data-baseweb="select"] > div > div:first-child,
+[data-testid="stSidebar"] [data-testid="stSelectbox"] div[data-baseweb="select"] > div > div:first-child * {
+  white-space: normal; overflow: visible; text-overflow: clip; height: auto; }
+</style>"""
+
+
+def picture_first_css():
+    """Less blank space above a page whose first screen is its pictures (Lecture, Compare, Train & watch)."""
+    st.html(PICTURE_FIRST_CSS)
 
 
 MIME = {"png": "image/png", "html": "text/html", "gif": "image/gif", "zip": "application/zip"}

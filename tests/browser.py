@@ -35,6 +35,7 @@ READABLE = ", ".join([
     '[data-testid="stButtonGroup"] button', '[data-testid="stWidgetLabel"]', '[data-testid="stMetricLabel"]',
     '[data-testid="stMetricValue"]', '[data-testid="stPageLink"] a', '[data-testid="stExpander"] summary',
     '[data-testid="stHeading"]', '[data-testid="stSidebarNav"] a', '[data-testid="stSelectbox"] [value]',
+    *[f'[data-testid="stMarkdownContainer"] h{i}' for i in range(1, 7)],
     '[data-testid="stSelectbox"] div[data-baseweb="select"] > div > div:first-child',
     '[data-testid="stSelectbox"] input'])
 
@@ -70,14 +71,19 @@ CLIPPED_JS = """sel => {
       }
     }
   }
-  // chart texts: each must lie inside its chart
+  // chart texts (titles, annotations, ticks, legend): each must lie inside its chart, and inside
+  // every ancestor that cuts what sticks out (a column narrower than the chart's own width)
   for (const svg of document.querySelectorAll('.js-plotly-plot svg.main-svg:first-of-type')) {
-    const box = svg.getBoundingClientRect();
-    if (!svg.closest('.js-plotly-plot').offsetParent) continue;
+    const plot = svg.closest('.js-plotly-plot');
+    if (!plot.offsetParent) continue;
+    const boxes = [svg.getBoundingClientRect()];
+    for (let a = plot.parentElement; a && a !== document.body; a = a.parentElement)
+      if (cuts(a)) boxes.push(a.getBoundingClientRect());
+    const left = Math.max(...boxes.map(b => b.left)), right = Math.min(...boxes.map(b => b.right));
     for (const t of svg.parentElement.querySelectorAll('svg text')) {
       const r = t.getBoundingClientRect();
       if (!t.textContent.trim() || r.width === 0) continue;
-      if (r.right > box.right + 1 || r.left < box.left - 1) say(t, box.right - Math.max(r.left, box.left), r.width);
+      if (r.right > right + 1 || r.left < left - 1) say(t, right - Math.max(r.left, left), r.width);
     }
   }
   return [...new Set(out)];

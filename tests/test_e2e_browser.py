@@ -35,9 +35,10 @@ def test_start_a_run_and_watch_its_embedding(dashboard):
             epochs.press("Enter")
             settle(page)
             side.get_by_role("button", name="Start").click()
-            # the run appears, trains to its end (60 epochs x 9 steps), and its embedding is drawn
+            # the run appears, trains to its end (60 epochs x 9 steps), and its picture is drawn: for
+            # moons, the input plane (the probe points over G_y's decision regions)
             page.get_by_text("finished at step 540/540").wait_for(timeout=150_000)
-            emb = page.locator(".js-plotly-plot", has_text="PCA · step 540")
+            emb = page.locator(".js-plotly-plot", has_text="Input plane · step 540")
             emb.wait_for(timeout=90_000)
             settle(page, quiet_s=1.0)  # and plotly's transition
             # both domains of the moons probe are drawn (+ 4 legend markers, clipped off-plot)

@@ -62,6 +62,7 @@ def test_lecture_mode_in_a_browser(lecture_server):
             settle(page, quiet_s=1.0)
             page.screenshot(path=os.path.join(OUT, "e2e_lecture_before_after.png"))
 
+            page.get_by_test_id("stExpandSidebarButton").click()  # the lecture's controls are in the sidebar
             page.get_by_text("Two moons · JMLR Fig. 2", exact=True).click()
             page.locator(".js-plotly-plot", has_text="(d) hidden neurons").wait_for(timeout=60_000)
             settle(page, quiet_s=1.0)

@@ -87,15 +87,13 @@ def test_no_page_cuts_off_its_text(dashboard):
                         page.locator(CHARTS).first.wait_for(timeout=60_000)
                         settle(page)
                         problems[f"lecture, {view} {w}"] = clipped(page)
-                    page.get_by_test_id("stSelectbox").first.click()
-                    page.get_by_role("option").filter(has_text="MNIST").first.click()
+                    page.get_by_test_id("stSidebar").get_by_text("MNIST → MNIST-M", exact=True).click()
                     page.locator(CHARTS).first.wait_for(timeout=60_000)
                     settle(page)
                     problems[f"lecture, MNIST demo {w}"] = clipped(page)
                     page.screenshot(path=os.path.join(OUT, f"e2e_lecture_mnist_{w}.png"))
                     # "when DANN fails": three runs, two side by side, and their confusion matrices
-                    page.get_by_test_id("stSelectbox").first.click()
-                    page.get_by_role("option").filter(has_text="when DANN fails").first.click()
+                    page.get_by_test_id("stSidebar").get_by_text("when DANN fails").first.click()
                     page.get_by_text("DANN vs CDAN+E", exact=True).first.click()
                     page.get_by_text("Class by class").first.wait_for(timeout=60_000)
                     page.locator(CHARTS).nth(5).wait_for(timeout=60_000)  # 4 embeddings, 2 confusions

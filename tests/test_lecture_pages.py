@@ -41,7 +41,7 @@ def prepare(at, key, label_start):
 
 def test_lecture_opens_on_demo_runs_with_before_and_after(lecture_env):
     at = app("views/lecture.py")
-    assert at.selectbox(key="lec_demo").value == "moons"
+    assert at.radio(key="lec_demo").value == "moons"
     assert at.segmented_control(key="lec_view").value == "before_after"
     embs = embedding_specs(at)
     assert len(embs) == 2  # source-only and DANN side by side

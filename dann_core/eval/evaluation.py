@@ -1,5 +1,5 @@
-"""A checkpoint's evaluation: accuracy on the held-out splits, G_d's error, the class-conditional
-diagnostics (diagnostics.py), the label-free validators (validators.py), and the probe rows the
+"""A checkpoint's evaluation: accuracy on the held-out splits, G_d's error (where G_d trains), the
+class-conditional diagnostics (diagnostics.py), the label-free validators (validators.py), and the probe rows the
 stream keeps (features and G_y's hidden layer, predictions, domain outputs of the fixed probe points).
 
 The forwards stay on the device; the headline metrics come to the host in one copy. An unlabelled
@@ -10,7 +10,7 @@ import torch
 from dann_core.eval import diagnostics as dg
 from dann_core.eval.inference import forward_layers
 from dann_core.eval.metrics import linear_domain_error
-from dann_core.eval.validators import score_all
+from dann_core.eval.validators import READS_GD, VALIDATORS, score_all
 from dann_core.methods.objectives import entropy
 
 
@@ -20,12 +20,15 @@ def _half(a):
 
 
 @torch.no_grad()
-def evaluate(model, xs, ys, xt, yt, kind, n_probe, target_model=None, amp="off", validators=True):
+def evaluate(model, xs, ys, xt, yt, kind, n_probe, target_model=None, amp="off", validators=True,
+             trained_domain=True):
     """(metrics, probe arrays) of `model` on held-out source (xs, ys) and target (xt, yt); the
     first `n_probe` rows of each domain are the probe points. `yt` None: an unlabelled target (no
     target_acc, confusion, k-NN or centroid agreement). `target_model`: the network that evaluates
     the target instead (AdaBN: adabn.py); default `model`. `amp`: as forward_layers. `validators`:
-    False leaves the "validators" key out (benchmarks/bench_validators.py times it)."""
+    False leaves the "validators" key out (benchmarks/bench_validators.py times it). `trained_domain`
+    False (source-only, train-on-target: G_d never trains): no number read from G_d, neither
+    domain_err nor a validator of σ(G_d); the linear domain error is every mode's domain signal."""
     s = forward_layers(model, xs, kind, amp=amp)
     t = forward_layers(target_model or model, xt, kind, amp=amp)
     fs, ps, ds = s["features"], s["class_prob"], s["domain_prob"]
@@ -35,8 +38,9 @@ def evaluate(model, xs, ys, xt, yt, kind, n_probe, target_model=None, amp="off",
     if yt is not None:
         heads.append((pt.argmax(1) == yt).float().mean())
     source_acc, domain_wrong, *target_acc = torch.stack(heads).tolist()
-    metrics = {"source_acc": source_acc, **({"target_acc": target_acc[0]} if target_acc else {}),
-               "domain_err": domain_wrong / (len(ds) + len(dt))}  # over both held-out sets
+    metrics = {"source_acc": source_acc, **({"target_acc": target_acc[0]} if target_acc else {})}
+    if trained_domain:
+        metrics["domain_err"] = domain_wrong / (len(ds) + len(dt))  # over both held-out sets
     probe = {
         "features": _half(torch.cat([fs[:n_probe], ft[:n_probe]])),
         "class_prob": torch.cat([ps[:n_probe], pt[:n_probe]]).cpu().numpy().astype(np.float16),
@@ -52,7 +56,8 @@ def evaluate(model, xs, ys, xt, yt, kind, n_probe, target_model=None, amp="off",
     if validators:
         host = {name: a.cpu().numpy() for name, a in
                 (("fs", fs), ("ps", ps), ("ds", ds), ("ft", ft), ("pt", pt), ("dt", dt))}
-        metrics["validators"] = score_all({**host, "ys": ys_host})
+        metrics["validators"] = score_all({**host, "ys": ys_host}, names=None if trained_domain else
+                                          [n for n in VALIDATORS if n not in READS_GD])
     return metrics, probe
 
 

@@ -270,6 +270,8 @@ VALIDATORS = {
     "dev": Validator(dev, False, "DEV", "importance-weighted source validation loss with a control variate"),
     "devn": Validator(devn, False, "DEVN", "DEV with the importance weights max-normalised to mean 1"),
 }
+# the validators that read G_d's outputs: none of them in a mode where G_d does not train
+READS_GD = frozenset(n for n, v in VALIDATORS.items() if {"ds", "dt"} & set(v.inputs))
 
 
 def score_all(arrays, seed=0, names=None):

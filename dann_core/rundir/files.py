@@ -27,6 +27,10 @@ PROJECTIONS = "projections"
 FEATURES, WEIGHTS = "npz", "pt"
 _CKPT = {kind: re.compile(rf"ckpt_([0-9]{{8}})\.{kind}") for kind in (FEATURES, WEIGHTS)}
 
+# arrays a checkpoint's .npz holds beside the probe rows, for a pair of 2-D inputs (moons): the
+# input plane's grid (dann_core/eval/plane.py); runs written before it, and other pairs, lack them
+PLANE = {"gx": "plane_gx", "gy": "plane_gy", "class_prob": "plane_class", "domain_prob": "plane_domain"}
+
 SWEEPS = "sweeps"
 SWEEP = "sweep.json"
 SWEEP_TABLE = "sweep.csv"

@@ -334,7 +334,8 @@ def embedding(demo, mode, step, method="tsne", colour_by="domain", height=560, b
 def curves(demo, mode, height=520):
     run = demo.runs[mode]
     train, evals = split_metrics(run.train + [dict(r, eval=True) for r in run.evals])
-    return curves_figure(train, evals, title=f"{label(mode)} · training curves", compact=True, height=height)
+    return curves_figure(train, evals, title=f"{label(mode)} · training curves", compact=True, height=height,
+                         adversarial=mode in ADVERSARIAL)
 
 
 def moons_rows(demo, step):

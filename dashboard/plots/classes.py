@@ -8,15 +8,13 @@ None (the page says the run predates them).
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.plots.style import AXIS, GRAY, base_layout, message_figure
+from dashboard.plots.style import AGREEMENT, AXIS, GUIDE, LINEAR_DOMAIN, base_layout, message_figure
 
 DIAGNOSTIC_KEYS = ("confusion", "centroid_agreement", "cond_domain_err", "knn_agreement")
 # a domain error at least this high counts as mixed (0.5: a linear classifier cannot tell them apart)
 MIXED = 0.35
 ALIGNED, PARTLY = 0.8, 0.5   # class agreement: aligned from ALIGNED, partly from PARTLY, else misaligned
 CONFUSED = 0.1               # an off-diagonal cell named in the reading: at least this share of its true class
-CENTROID = "#1b9e77"
-COND_ERR = "#7570b3"
 
 
 def has_diagnostics(record):
@@ -126,13 +124,13 @@ def class_bars(centroid, cond_err, labels=None, title="Per class", height=380):
     names = [_name(labels, i) for i in range(n)]
     fig = go.Figure()
     if isinstance(centroid, (list, tuple)):
-        fig.add_bar(x=names, y=_values(centroid, n), name="centroid agreement (true class)", marker_color=CENTROID,
+        fig.add_bar(x=names, y=_values(centroid, n), name="centroid agreement (true class)", marker_color=AGREEMENT,
                     hovertemplate="class %{x}: %{y:.2f} of its target points nearest its source centroid"
                                   "<extra></extra>")
     if isinstance(cond_err, (list, tuple)):
-        fig.add_bar(x=names, y=_values(cond_err, n), name="domain error (predicted class)", marker_color=COND_ERR,
+        fig.add_bar(x=names, y=_values(cond_err, n), name="domain error (predicted class)", marker_color=LINEAR_DOMAIN,
                     hovertemplate="predicted %{x}: linear domain error %{y:.2f}<extra></extra>")
-    fig.add_hline(y=0.5, line=dict(color=GRAY, dash="dot", width=1))
+    fig.add_hline(y=0.5, line=dict(color=GUIDE, dash="dot", width=1))
     base_layout(fig, title, height)
     fig.update_layout(barmode="group", margin=dict(l=60, r=20, t=100, b=50),
                       legend=dict(orientation="h", x=0, y=1.0, xanchor="left", yanchor="bottom", font=dict(size=14)))

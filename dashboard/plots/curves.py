@@ -1,11 +1,23 @@
-"""Training curves: losses; source and target accuracy and the domain classifier's error; λ.
-Also the comparison of runs over training progress."""
+"""Training curves: losses; source and target accuracy, the domain classifier's error where it
+trains, and the linear domain error every mode has; λ. Also the comparison of runs over training
+progress."""
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from dann_core.eval.metrics import proxy_a_distance
-from dashboard.plots.style import CLASS_COLOURS, GRAY, LAMBDA, SOURCE, TARGET, base_layout, grid
+from dashboard.plots.style import (
+    GD,
+    GUIDE,
+    LABEL_LOSS,
+    LAMBDA,
+    LINEAR_DOMAIN,
+    SOURCE,
+    TARGET,
+    base_layout,
+    grid,
+    method_colour,
+)
 
 
 def split_metrics(records):
@@ -24,21 +36,28 @@ def split_metrics(records):
     return train.sort_values("step", kind="stable"), evals.sort_values("step", kind="stable")
 
 
+LINEAR = "domain error, linear probe"
+# the series that read G_d: none where G_d does not train (source-only, train-on-target)
+GD_SERIES = ("domain loss", "G_d error (train batches)", "G_d error (held out)")
+
 # series of the curves figure: panel and style, by name (the data come from _series)
 CURVE_STYLE = {
-    "label loss": ("loss", dict(mode="lines", line=dict(color="#222222", width=3))),
-    "domain loss": ("loss", dict(mode="lines", line=dict(color="#8e44ad", width=3, dash="dash"))),
-    "G_d error (train batches)": ("acc", dict(mode="lines", line=dict(color="#999999", width=1.5), opacity=0.7)),
+    "label loss": ("loss", dict(mode="lines", line=dict(color=LABEL_LOSS, width=3))),
+    "domain loss": ("loss", dict(mode="lines", line=dict(color=GD, width=3, dash="dash"))),
+    "G_d error (train batches)": ("acc", dict(mode="lines", line=dict(color=GD, width=1.5), opacity=0.35)),
     "λ": ("lam", dict(mode="lines", line=dict(color=LAMBDA, width=3, shape="hv"))),
     "λ set by hand": ("lam", dict(mode="markers", marker=dict(color=LAMBDA, size=8, symbol="circle-open"))),
     "source accuracy": ("acc", dict(mode="lines+markers", line=dict(color=SOURCE, width=3))),
     "target accuracy": ("acc", dict(mode="lines+markers", line=dict(color=TARGET, width=3))),
-    "G_d error (held out)": ("acc", dict(mode="lines+markers", line=dict(color=GRAY, width=3, dash="dot"))),
+    "G_d error (held out)": ("acc", dict(mode="lines+markers", line=dict(color=GD, width=3, dash="dot"))),
+    # every mode has it: a source-only run and a DANN run compare on this one
+    LINEAR: ("acc", dict(mode="lines+markers", line=dict(color=LINEAR_DOMAIN, width=3, dash="dash"),
+                         marker=dict(symbol="diamond"))),
 }
 
 
 # panel -> (subplot title, y-axis title)
-PANELS = {"loss": ("Losses", "loss"), "acc": ("Accuracy · domain-classifier error", "accuracy · G_d error"),
+PANELS = {"loss": ("Losses", "loss"), "acc": ("Accuracy · domain error", "accuracy · domain error"),
           "lam": ("λ (gradient reversal)", "λ")}
 TICK_FONT = dict(size=14)  # readable on a projector (>= 13 px)
 
@@ -47,7 +66,9 @@ def curves_figure(train, evals, title="Training curves", height=None, compact=Fa
     """Losses; source/target accuracy and domain-classifier error; λ; all over the steps.
 
     One row of panels, or (compact) losses and λ above and accuracy below, across the full
-    width. `adversarial=False` (source-only, train-on-target: no G_d is trained) drops the λ panel.
+    width. `adversarial=False` (source-only, train-on-target: no G_d is trained) drops the λ panel
+    and every series read from G_d, also from a run that recorded them; the linear domain error
+    of the probe features stays, on every run.
     """
     panels = ["loss", "lam", "acc"] if compact else ["loss", "acc", "lam"]
     if not adversarial:
@@ -63,7 +84,7 @@ def curves_figure(train, evals, title="Training curves", height=None, compact=Fa
     ax = {p: ("x" if k == 0 else f"x{k + 1}", "y" if k == 0 else f"y{k + 1}") for k, p in enumerate(panels)}
     traces = [go.Scatter(x=x, y=y, name=name, xaxis=ax[CURVE_STYLE[name][0]][0], yaxis=ax[CURVE_STYLE[name][0]][1],
                          **{**CURVE_STYLE[name][1], "mode": _mode(name, x)})
-              for name, x, y in _series(train, evals) if CURVE_STYLE[name][0] in ax]
+              for name, x, y in _series(train, evals, adversarial) if CURVE_STYLE[name][0] in ax]
     layout = grid([cells[p] for p in panels], [PANELS[p][0] for p in panels])
     for p, (xa, ya) in ax.items():
         xk, yk = xa.replace("x", "xaxis"), ya.replace("y", "yaxis")
@@ -75,7 +96,7 @@ def curves_figure(train, evals, title="Training curves", height=None, compact=Fa
         layout[yk].update(range=[0, 1.02]) if p == "acc" else layout[yk].update(rangemode="tozero")
     # chance level of the domain classifier
     layout["shapes"] = [dict(type="line", xref=f"{ax['acc'][0]} domain", yref=ax["acc"][1], x0=0, x1=1, y0=0.5,
-                             y1=0.5, line=dict(color="#bbbbbb", width=1, dash="dot"))]
+                             y1=0.5, line=dict(color=GUIDE, width=1, dash="dot"))]
     fig = go.Figure(data=traces, layout=layout)
     base_layout(fig, title, height)
     fig.update_layout(legend=dict(orientation="h", y=-0.16 if compact else -0.25, x=0, font=dict(size=15)),
@@ -105,8 +126,8 @@ def update_curves(fig, train, evals):
     """Put new data into a curves figure built by curves_figure, in place (~1 ms against ~100 ms
     for a rebuild: the live view does this every refresh). Returns False, touching nothing,
     when the set of series changed (say, the first hand-set λ): then rebuild instead."""
-    has_lam = any(t.name == "λ" for t in fig.data)
-    want = [w for w in _series(train, evals) if has_lam or CURVE_STYLE[w[0]][0] != "lam"]
+    has_lam = any(t.name == "λ" for t in fig.data)  # the figure of an adversarial run
+    want = [w for w in _series(train, evals, has_lam) if has_lam or CURVE_STYLE[w[0]][0] != "lam"]
     if [t.name for t in fig.data] != [n for n, _, _ in want]:
         return False
     with fig.batch_update():
@@ -115,10 +136,11 @@ def update_curves(fig, train, evals):
     return True
 
 
-def _series(train, evals):
+def _series(train, evals, adversarial=True):
     """(name, x, y) of every series curves_figure draws for this data, in its trace order
-    (each thinned to MAX_POINTS)."""
-    return [(name, *_thin(x, y)) for name, x, y in _all_series(train, evals)]
+    (each thinned to MAX_POINTS); not adversarial: none read from G_d."""
+    return [(name, *_thin(x, y)) for name, x, y in _all_series(train, evals)
+            if adversarial or name not in GD_SERIES]
 
 
 def _all_series(train, evals):
@@ -141,18 +163,22 @@ def _all_series(train, evals):
             out.append(("target accuracy", evals["step"], evals["target_acc"]))
         if evals["domain_err"].notna().any():
             out.append(("G_d error (held out)", evals["step"], evals["domain_err"]))
+        if evals["linear_domain_err"].notna().any():
+            out.append((LINEAR, evals["step"], evals["linear_domain_err"]))
     return out
 
 
 def compare_curves_figure(evals_by_run, title="Target accuracy and proxy A-distance over training", height=400,
-                          progress_mark=None):
-    """Per run: target accuracy and PAD = 2(1-2ε) of the probe features, against training progress."""
+                          progress_mark=None, modes=None):
+    """Per run: target accuracy and PAD = 2(1-2ε) of the probe features, against training progress.
+    `modes` {run: training mode}: each run in its method's colour (style.METHOD_COLOURS), never a
+    domain's."""
     dashes = ["solid", "dash", "dot", "dashdot"]
     traces = []
     for i, (name, ev) in enumerate(evals_by_run.items()):
         if ev is None or not len(ev):
             continue
-        colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
+        colour = method_colour((modes or {}).get(name), i)
         x = 100 * ev["progress"]
         line = dict(color=colour, width=3, dash=dashes[i % 4])
         labelled = ev["target_acc"].notna().any()  # an unlabelled target: its proxy A-distance only
@@ -170,7 +196,7 @@ def compare_curves_figure(evals_by_run, title="Target accuracy and proxy A-dista
         layout[f"yaxis{sfx}"].update(range=[0, top])
     if progress_mark is not None:
         layout["shapes"] = [dict(type="line", xref=xr, yref=f"{yr} domain", x0=100 * progress_mark,
-                                 x1=100 * progress_mark, y0=0, y1=1, line=dict(color="#999999", dash="dot"))
+                                 x1=100 * progress_mark, y0=0, y1=1, line=dict(color=GUIDE, dash="dot"))
                             for xr, yr in (("x", "y"), ("x2", "y2"))]
     fig = go.Figure(data=traces, layout=layout)
     base_layout(fig, title, height)

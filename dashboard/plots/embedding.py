@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 from dashboard.plots.style import (
     CLASS_COLOURS,
     CLASS_SYMBOLS,
+    CORRECT_COLOURS,
     DOMAIN_COLOURS,
     DOMAIN_SYMBOLS,
     GRAY,
@@ -31,7 +32,6 @@ def colour_by_for(colour_by, labelled):
     return "class" if colour_by == "correct" and not labelled else colour_by
 
 
-CORRECT_COLOURS = {True: "#2a9d4b", False: "#d1495b"}  # green right, red wrong (told apart by marker too)
 # the unicode shapes closest to plotly's class markers, for the one-line class key
 CLASS_GLYPHS = {"circle": "●", "x": "✕", "square": "■", "triangle-up": "▲", "diamond": "◆", "cross": "✚",
                 "star": "★", "triangle-down": "▼", "hexagon": "⬢", "triangle-left": "◀", "star-square": "▣",

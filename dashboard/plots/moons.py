@@ -17,6 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dann_core.rundir import files
 from dashboard.plots.style import CLASS_SYMBOLS, GRAY, SOURCE, TARGET, base_layout
 
 KEYS = {"W1": "features.0.weight", "b1": "features.0.bias", "Wy": "classifier.weight", "by": "classifier.bias",
@@ -215,4 +216,62 @@ def moons_figure(rows, x, y, domain, title="Two moons, JMLR Fig. 2", height=None
     if subtitle:
         fig.add_annotation(text=subtitle, x=1, y=1.0, xref="paper", yref="paper", xanchor="right",
                            yanchor="bottom", yshift=38, showarrow=False, font=dict(size=16, color=GRAY))
+    return fig
+
+
+def plane_grid(ck):
+    """(gx, gy, z, zd) of a checkpoint's input plane (dann_core/eval/plane.py, docs/stream.md):
+    z the probability of class 1 (two classes; more: the predicted class scaled to [0, 1]), zd
+    σ(G_d) or None where G_d does not train; None for a checkpoint without it (another pair, an
+    older run) or with a malformed one."""
+    ck = ck or {}
+    gx, gy, cp = (ck.get(files.PLANE[k]) for k in ("gx", "gy", "class_prob"))
+    if gx is None or gy is None or cp is None:
+        return None
+    gx, gy, cp = (np.asarray(a, np.float64) for a in (gx, gy, cp))
+    if gx.ndim != 1 or gy.ndim != 1 or cp.ndim != 3 or cp.shape[:2] != (len(gy), len(gx)) or cp.shape[2] < 2:
+        return None
+    z = cp[..., 1] if cp.shape[2] == 2 else cp.argmax(2) / (cp.shape[2] - 1)
+    zd = ck.get(files.PLANE["domain_prob"])
+    zd = np.asarray(zd, np.float64) if zd is not None and np.shape(zd) == z.shape else None
+    return gx, gy, z, zd
+
+
+def plane_figure(ck, x, y, domain, title="Input plane", height=560, with_domain=False, subtitle=None):
+    """The input plane at one checkpoint: G_y's decision regions and boundary (p = 0.5) under the
+    probe points, source and target (JMLR Fig. 2's first panel, live); `with_domain` and a run
+    whose G_d trains: G_d's regions beside it (its third panel). `x` N×2 probe inputs, `y`
+    their classes (−1: unknown; drawn by the checkpoint's prediction), `domain` 0 / 1. Returns
+    None when the checkpoint holds no input plane."""
+    g = plane_grid(ck)
+    if g is None:
+        return None
+    gx, gy, z, zd = g
+    x = np.asarray(x, np.float64)
+    domain = np.asarray(domain).astype(int)
+    y = np.asarray(y).astype(int)
+    pred = np.asarray(ck.get("pred", np.zeros(len(y))), np.int64)
+    if len(pred) == len(y):
+        y = np.where(y < 0, pred, y)
+    y = np.clip(y, 0, 1)
+    cols = 2 if with_domain and zd is not None else 1
+    fig = make_subplots(rows=1, cols=cols, horizontal_spacing=0.04,
+                        subplot_titles=("label classifier G_y", "domain classifier G_d")[:cols] if cols > 1 else None)
+    p = {"gx": gx, "gy": gy}
+    _boundary(fig, p, z, 1, 1, ("#dedede", "#cdbff0"), True)
+    _points(fig, x, y, domain, 1, 1, True)
+    if cols > 1:
+        _boundary(fig, p, zd, 1, 2, ("#8fb5ec", "#ffffff", "#f9b47c"), False)
+        _points(fig, x, y, domain, 1, 2, False)
+    for c in range(1, cols + 1):
+        fig.update_xaxes(range=[gx[0], gx[-1]], showticklabels=False, showgrid=False, zeroline=False, ticks="",
+                         row=1, col=c)
+        fig.update_yaxes(range=[gy[0], gy[-1]], showticklabels=False, showgrid=False, zeroline=False, ticks="",
+                         scaleanchor="x" if c == 1 else "x2", scaleratio=1, row=1, col=c)
+    base_layout(fig, title, height)
+    fig.update_layout(legend=dict(orientation="h", x=0, y=-0.02, yanchor="top", font=dict(size=15)),
+                      margin=dict(l=20, r=20, t=70, b=20), uirevision="plane")
+    if subtitle:
+        fig.add_annotation(text=subtitle, x=0, y=1.0, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
+                           showarrow=False, font=dict(size=15, color=GRAY))
     return fig

@@ -12,6 +12,7 @@ from dann_core.rundir.layers import LAYERS
 from dashboard.plots import background, projections
 from dashboard.plots.curves import curves_figure, split_metrics, update_curves
 from dashboard.plots.embedding import colour_by_for, embedding_figure
+from dashboard.plots.moons import plane_figure
 from dashboard.plots.validators import validators_figure
 from dashboard.runs import reading
 
@@ -57,7 +58,7 @@ def embedding(run_dir, step, method, colour_by, ck=None, title=None, height=600,
             if y is None:  # on its way: PCA (milliseconds) in the meantime
                 shown, pending = "pca", method
                 y, info = projections.layout(run_dir, step, "pca", feats, layer=layer)
-                title += f" · PCA until the {projections.LABELS[method]} is ready"
+                title += " · PCA meanwhile"  # short: a long title was cut at a half screen's edge
             else:
                 info = {"cached": True, "seconds": 0.0, "init_step": None, "saved": True}
         else:
@@ -97,17 +98,42 @@ def latest_embedding(run_dir, steps, method, colour_by, layer="features", **kw):
                      title=f"{projections.LABELS[method]} · step {step}{where}{note}", **kw)
 
 
-def validators(run_dir, records, with_target=True, height=620):
+def plane(run_dir, step, title=None, height=560, with_domain=False):
+    """The input plane of checkpoint `step` of a run of 2-D points (plots/moons.plane_figure),
+    built once per checkpoint. Returns the figure, or None where the checkpoint holds no plane
+    (another pair, a run written before it was kept)."""
+    ck = reading.checkpoint(run_dir, step)
+    key = ("plane", run_dir, step, title, height, with_domain, reading.stamp(run_dir, step))
+    with _lock:
+        hit = _figs.get(key)
+    if hit is not None:
+        return hit
+    probe = reading.probe_table(run_dir, thumbs=False)
+    if ck is None or probe is None or "in0" not in probe:
+        return None
+    x = probe[["in0", "in1"]].to_numpy()
+    dom = (probe["domain"] == "target").to_numpy().astype(int)
+    fig = plane_figure(ck, x, probe["label"].to_numpy(), dom, title=title or f"Input plane · step {step}",
+                       height=height, with_domain=with_domain)
+    if fig is not None:
+        with _lock:
+            _figs[key] = fig
+            while len(_figs) > 32:
+                _figs.popitem(last=False)
+    return fig
+
+
+def validators(run_dir, records, with_target=True, height=620, adversarial=True):
     """The validators' figure of a run (plots/validators.py), rebuilt only when a new
     evaluation came."""
-    key = ("validators", run_dir, with_target, height)
+    key = ("validators", run_dir, with_target, height, adversarial)
     evals = [r for r in records if r.get("eval")]
     stamp = (len(evals), evals[-1].get("step") if evals else None)
     with _lock:
         fig, seen = _curves.get(key, (None, None))
     if fig is not None and seen == stamp:
         return fig
-    fig = validators_figure(records, with_target=with_target, height=height)
+    fig = validators_figure(records, with_target=with_target, height=height, adversarial=adversarial)
     with _lock:
         _curves[key] = (fig, stamp)
         if len(_curves) > 16:

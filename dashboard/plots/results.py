@@ -5,10 +5,7 @@ import plotly.graph_objects as go
 
 from dann_core.experiments.reproduce import ABLATION, columns
 from dann_core.methods.modes import label
-from dashboard.plots.style import AXIS, FONT, GRAY, TARGET, base_layout
-
-METHOD_COLOURS = {"source_only": "#9a9a9a", "subspace_alignment": "#7fb0d8", "dann": TARGET,
-                  ABLATION: "#f2c49b", "target_only": "#3a7d44"}
+from dashboard.plots.style import AXIS, FONT, GRAY, base_layout, method_colour
 
 
 def results_figure(summary, height=480):
@@ -18,7 +15,7 @@ def results_figure(summary, height=480):
     pairs = [f"{r['pair']} ({r['seeds']:.0f} seeds)" for r in summary]
     for m in columns(bool(summary) and f"{ABLATION}_mean" in summary[0]):
         fig.add_trace(go.Bar(
-            name=label(m), x=pairs, y=[r[f"{m}_mean"] for r in summary], marker_color=METHOD_COLOURS[m],
+            name=label(m), x=pairs, y=[r[f"{m}_mean"] for r in summary], marker_color=method_colour(m),
             error_y=dict(type="data", array=[0 if math.isnan(r[f"{m}_std"]) else r[f"{m}_std"] for r in summary]),
             hovertemplate=f"{label(m)}<br>%{{x}}: %{{y:.3f}}<extra></extra>", meta={"method": m}))
     for x, r in zip(pairs, summary):

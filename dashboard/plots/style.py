@@ -1,5 +1,10 @@
-"""The look every figure shares: one colour code on every page (source blue, target orange),
-fonts for a projector, and the layout pieces the figure builders start from.
+"""The look every figure shares: one colour code on every page, fonts for a projector, and the
+layout pieces the figure builders start from.
+
+One colour, one meaning: blue and orange are the two domains everywhere, and nothing else is
+blue or orange; a method (Compare's curves, Results' bars) has a colour of its own, never a
+domain's. `MEANINGS` lists every colour a figure uses with what it means, and a test holds that
+no colour stands for two things.
 
 Figure builders (this package) are pure functions of data: pandas/numpy in, plotly Figure
 out, no Streamlit.
@@ -14,10 +19,44 @@ CLASS_SYMBOLS = ["circle", "x", "square", "triangle-up", "diamond", "cross", "st
                  "hexagon", "triangle-left", "star-square", "bowtie"]
 CLASS_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
                  "#666666", "#17becf", "#9467bd", "#8c564b", "#bcbd22"]
+CORRECT_COLOURS = {True: "#2a9d4b", False: "#d1495b"}  # green right, red wrong (told apart by marker too)
+LAMBDA = "#0b7a75"          # teal: λ, the gradient reversal's strength (and a sweep's picked λ)
+LABEL_LOSS = "#222222"
+GD = "#8e44ad"              # purple: the domain classifier G_d (its loss, its error)
+LINEAR_DOMAIN = "#a0522d"   # sienna: a linear classifier's domain error on the features (every mode has it)
+AGREEMENT = "#4f7942"       # class agreement of source and target (centroids, k-NN)
+GRAY = "#555555"            # text: titles of panels, notes
+GUIDE = "#999999"           # a guide line: chance level, the progress mark
+# a method's colour: gray for no adaptation, never the blue or orange of a domain
+METHOD_COLOURS = {"source_only": "#8c8c8c", "dann": "#c51b7d", "cdan": "#762a83", "cdan_e": "#b2abd2",
+                  "target_only": "#1b5e20", "semi": "#7a9a01", "subspace_alignment": "#01665e",
+                  "dann_lambda0": "#e9a3c9", "mean_teacher": "#7f3b08", "im": "#40004b"}
+OTHER_RUNS = ["#000000", "#737300", "#4d004d", "#8c510a"]  # runs of a method with no colour here, in turn
+# the label-free validators, each its own line colour
+VALIDATOR_COLOURS = {"source_acc": "#003c30", "gd_error": "#b8860b", "entropy": "#6a3d9a", "im": "#b15928",
+                     "bnm": "#5d3a1a", "snd": "#7b7b2e", "class_ami": "#f781bf", "dev": "#999933",
+                     "devn": "#332288"}
+
+
+def method_colour(mode, i=0):
+    """The colour of a run of `mode`; a mode without one takes OTHER_RUNS[i] (its place in the figure)."""
+    return METHOD_COLOURS.get(mode) or OTHER_RUNS[i % len(OTHER_RUNS)]
+
+
+def _meanings():
+    out = {"source domain": SOURCE, "target domain": TARGET, "right": CORRECT_COLOURS[True],
+           "wrong": CORRECT_COLOURS[False], "λ": LAMBDA, "label loss": LABEL_LOSS, "G_d": GD,
+           "linear domain error": LINEAR_DOMAIN, "class agreement": AGREEMENT, "text": GRAY, "guide": GUIDE}
+    out.update({f"class {i}": c for i, c in enumerate(CLASS_COLOURS)})
+    out.update({f"method {m}": c for m, c in METHOD_COLOURS.items()})
+    out.update({f"other run {i}": c for i, c in enumerate(OTHER_RUNS)})
+    out.update({f"validator {v}": c for v, c in VALIDATOR_COLOURS.items()})
+    return out
+
+
+MEANINGS = _meanings()  # meaning -> colour, for every colour a figure draws data in
 FONT = dict(size=17)
 TITLE_FONT = dict(size=22)
-LAMBDA = "#2a9d4b"
-GRAY = "#555555"
 
 
 AXIS = dict(gridcolor="#e6e6e6", zerolinecolor="#d0d0d0", linecolor="#bbbbbb", automargin=True)

@@ -3,7 +3,7 @@ with the label-free pick marked."""
 import plotly.graph_objects as go
 
 from dann_core.experiments.sweep import DEFAULT_RULE, DEFAULT_RULE_MEASURED
-from dashboard.plots.style import GRAY, LAMBDA, SOURCE, TARGET, base_layout, big_type, message_figure
+from dashboard.plots.style import GD, GUIDE, LAMBDA, SOURCE, TARGET, base_layout, big_type, message_figure
 
 
 def _fmt_lam(v):
@@ -26,10 +26,10 @@ def sweep_figure(sweep, title=None, height=520, big=False):
     # a legend entry rather than a label on the plot: a label there would sit on some sweep's curve
     fig.add_trace(go.Scatter(x=[-0.5, len(rows) - 0.5], y=[0.5, 0.5], mode="lines", meta={"series": "chance"},
                              name="0.5: G_d cannot tell the domains apart", hoverinfo="skip",
-                             line=dict(color="#999999", width=2, dash="dot")))
+                             line=dict(color=GUIDE, width=2, dash="dot")))
     series = (("target accuracy", "target_acc", TARGET, "solid", "circle"),
               ("source accuracy", "source_acc", SOURCE, "dash", "square"),
-              ("domain-classifier error", "domain_err", GRAY, "dot", "diamond"))
+              ("domain-classifier error", "domain_err", GD, "dot", "diamond"))
     for name, key, colour, dash, sym in series:
         y = [r.get(key) for r in rows]
         if all(v is None for v in y):

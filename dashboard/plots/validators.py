@@ -4,9 +4,9 @@ worst), with the target accuracy beside them where the target has labels. The ho
 raw value and what the validator reads (dann_core.eval.validators.VALIDATORS)."""
 import plotly.graph_objects as go
 
-from dann_core.eval.validators import VALIDATORS
+from dann_core.eval.validators import READS_GD, VALIDATORS
 from dann_core.experiments.selection import target_acc
-from dashboard.plots.style import CLASS_COLOURS, TARGET, base_layout, message_figure
+from dashboard.plots.style import OTHER_RUNS, TARGET, VALIDATOR_COLOURS, base_layout, message_figure
 from dashboard.runs.selection import evaluations, names_in, raw
 
 TITLE = "Label-free validators (up is better)"
@@ -31,12 +31,13 @@ def _raw(v):
     return "null" if v is None else f"{v:.4g}"
 
 
-def validators_figure(records, title=TITLE, height=620, with_target=True):
+def validators_figure(records, title=TITLE, height=620, with_target=True, adversarial=True):
     """The validators of the evaluation records in `records` against the step, each scaled
     (`scaled`); the target accuracy on its own axis (right) where `with_target` and the records
-    hold it. A run whose records hold no validator: a figure that says so."""
+    hold it. A run whose records hold no validator: a figure that says so. `adversarial` False
+    (G_d does not train): no validator read from G_d, also where an older run recorded one."""
     evals = evaluations(records)
-    names = names_in(evals)
+    names = [n for n in names_in(evals) if adversarial or n not in READS_GD]
     if not names:
         return message_figure("no validators in this run's evaluations", title, height)
     steps = [r["step"] for r in evals]
@@ -47,7 +48,8 @@ def validators_figure(records, title=TITLE, height=620, with_target=True):
         better = "higher" if v.higher_is_better else "lower"
         fig.add_trace(go.Scatter(
             x=steps, y=scaled(values, v.higher_is_better), name=v.label, mode="lines+markers" if len(steps) <= 60
-            else "lines", meta={"validator": name}, line=dict(color=CLASS_COLOURS[i % len(CLASS_COLOURS)], width=2.5),
+            else "lines", meta={"validator": name},
+            line=dict(color=VALIDATOR_COLOURS.get(name, OTHER_RUNS[i % len(OTHER_RUNS)]), width=2.5),
             marker=dict(size=6), customdata=[[_raw(x), v.description] for x in values],
             hovertemplate=f"<b>{v.label}</b> at step %{{x}}: %{{customdata[0]}} ({better} is better)"
                           "<br>%{customdata[1]}<extra></extra>"))

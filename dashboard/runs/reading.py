@@ -181,6 +181,17 @@ def known_labels(y, n):
     return out
 
 
+def stamp(run_dir, step):
+    """What tells a checkpoint rewritten under the same step from the one loaded before."""
+    return _mtime(files.ckpt_features(run_dir, step))
+
+
+def has_plane(run_dir, step):
+    """The checkpoint keeps the input plane's grid (a pair of 2-D points, docs/stream.md)."""
+    ck = checkpoint(run_dir, step)
+    return ck is not None and files.PLANE["class_prob"] in ck
+
+
 def checkpoint(run_dir, step):
     """The probe arrays of checkpoint `step` ({features, y, domain, pred, ...}) or None."""
     path = files.ckpt_features(run_dir, step)

@@ -5,6 +5,7 @@ import os
 import numpy as np
 import streamlit as st
 
+from dann_core.methods.modes import adversarial
 from dann_core.rundir.layers import LAYERS
 from dann_core.rundir.reader import RunReader
 from dashboard import live_chart, paths, widgets
@@ -96,8 +97,9 @@ def main():
         st.session_state[key] = steps[-1]
     step = st.select_slider("Checkpoint (training step)", options=steps, key=key)
     with st.spinner(f"{projections.LABELS[method]} of step {step}…"):
+        # titles without the run's name (the picker above says it): a long name cut them at the column's edge
         fig, info = panels.embedding(run_dir, step, method, colour_by, height=620, with_thumbs=False, layer=layer,
-                                     title=f"{name} · {projections.LABELS[method]} · step {step}{_where(layer)}")
+                                     title=f"{projections.LABELS[method]} · step {step}{_where(layer)}")
     if fig is None:
         st.warning(f"{name}: cannot show step {step}: {info}")
         return
@@ -106,7 +108,8 @@ def main():
     live_chart.chart(fig, key="ex_emb", where=left)
     if info.get("note"):
         left.caption(info["note"])
-    curves = curves_figure(train, evals, title=f"{name} · training curves", compact=True, height=620)
+    curves = curves_figure(train, evals, title="Training curves", compact=True, height=620,
+                           adversarial=adversarial(snap.manifest.get("mode", "dann")))
     live_chart.chart(curves, key="ex_curves", where=right)
     tag = projections.tag(method, layer)
     items = widgets.figure_items(f"{name}-{tag}-step{step}", lambda: fig)

@@ -38,7 +38,8 @@ def moons_fig(d, step, height):
 def before_after(d, method, colour_by, layers=("features",), shown=demo.MODES):
     widgets.stepper(f"lec::{d.key}", d.steps,
                     lambda step: before_after_body(d, step, method, colour_by, layers, shown),
-                    play_s=PLAY_S, text="Training step (checkpoint)")
+                    play_s=PLAY_S, text="Training step (checkpoint)", below=True,
+                    after=lambda step: before_after_rest(d, step, method, colour_by, layers, shown))
     if d.kind == "image":
         widgets.hover_thumbnails()
 
@@ -48,12 +49,12 @@ def before_after_body(d, step, method, colour_by, layers=("features",), shown=de
     run's target confusion below, read in one sentence."""
     both = len(layers) > 1
     for row, layer in enumerate(layers):
-        if "hidden" in d.layers:  # one sentence: what this layer's picture shows, and what it does not
-            st.markdown(demo.READINGS[layer])
         cols = st.columns(2, gap="medium")
         for col, mode in zip(cols, shown):
             rec = d.runs[mode].record_near(step)
             with col:
+                # the picture first, its numbers below: the first screen of a projector is the pictures
+                pic = st.container()
                 m = st.container(horizontal=True)  # metrics as wide as their text, wrapping: never cut off
                 if row == 0:  # the run's numbers once; each layer row adds its own two
                     m.metric("Target accuracy", demo.fmt(rec.get("target_acc"), 3), width="content")
@@ -71,9 +72,15 @@ def before_after_body(d, step, method, colour_by, layers=("features",), shown=de
                              help=f"At the {LAYERS[layer]}: " + widgets.AGREEMENT_HELP)
                 # a short title: a half screen is narrow; the metrics above say the numbers, the
                 # sentence above the row says the layer
-                fig = demo.embedding(d, mode, step, method, colour_by, height=560 if both else 600, subtitle=False,
+                fig = demo.embedding(d, mode, step, method, colour_by, height=460 if both else 480, subtitle=False,
                                      layer=layer, title=f"{label(mode)} · step {step}")
-                live_chart.chart(fig, key=f"lec_emb_{mode}_{layer}")
+                live_chart.chart(fig, key=f"lec_emb_{mode}_{layer}", where=pic)
+        if "hidden" in d.layers:  # one sentence: what this layer's picture shows, and what it does not
+            st.markdown(demo.READINGS[layer])
+
+
+def before_after_rest(d, step, method, colour_by, layers, shown):
+    """Under the pictures and the step's controls: the confusions (image demos), the export."""
     if d.kind == "image":
         confusions(d, step, shown)
     export(d, step, method, colour_by, layers, shown)
@@ -159,11 +166,14 @@ def moons_view(d):
         st.info("JMLR Fig. 2 is drawn from the moons network's weights: pick the two-moons demo above.")
         return
     widgets.stepper(f"lec::{d.key}", d.steps, lambda step: moons_body(d, step), play_s=PLAY_S,
-                    text="Training step (checkpoint)")
+                    text="Training step (checkpoint)", below=True, after=lambda step: moons_rest(d, step))
 
 
 def moons_body(d, step):
-    live_chart.chart(moons_fig(d, step, 760), key="lec_moons")
+    live_chart.chart(moons_fig(d, step, 620), key="lec_moons")
+
+
+def moons_rest(d, step):
     st.caption("(a) G_y's decision boundary in the input plane · (b) PCA of the 15 hidden units G_f(x) · "
                "(c) the domain classifier's boundary (white: it cannot tell; for source-only, a logistic regression "
                "fitted on its hidden layer, as in the paper) · (d) each hidden unit's line w·x + b = 0.")
@@ -177,8 +187,7 @@ def sweep_view(d):
         st.info("This demo has no λ sweep: the two-moons demo has one. Run your own on the λ sweep page.")
         return
     pick = picked_row(d.sweep)
-    live_chart.chart(sweep_figure(d.sweep, height=640, big=True,
-                                        title="Accuracy and G_d error against λ_max"),
+    live_chart.chart(sweep_figure(d.sweep, height=540, big=True, title="Accuracy and G_d error against λ_max"),
                      key="lec_sweep")
     if pick:
         st.markdown(f"**Label-free pick: λ_max = {pick['lambda_max']:g}** (target accuracy "
@@ -196,7 +205,10 @@ def main():
     # the projector needs the full width; a link straight to this page showed the narrow layout
     st.set_page_config(layout="wide")
     widgets.big_type_css()
-    st.title("Lecture mode")
+    widgets.picture_first_css()
+    # the controls in the sidebar: collapsed, the first screen is the pictures (a 1280x720 projector)
+    side = st.sidebar.container()
+    side.title("Lecture mode")
     root = paths.demo_dir()
     try:
         index = demo.read_index(root)
@@ -207,9 +219,9 @@ def main():
     titles = {k: str(v.get("title", k)) for k, v in index["demos"].items()}
     if st.session_state.get("lec_demo") not in keys:
         st.session_state["lec_demo"] = "moons" if "moons" in keys else keys[0]
-    # controls as wide as their text, in a row that wraps: nothing is cut off on a laptop
-    c = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
-    key = c.selectbox("Demo", keys, format_func=titles.get, key="lec_demo", width=400)
+    c = side
+    # a radio, not a select box: the sidebar is narrow, and a radio wraps a long title where a select box cuts it
+    key = c.radio("Demo", keys, format_func=titles.get, key="lec_demo")
     try:
         d = load(root, key)
     except demo.DemoError as e:
@@ -228,14 +240,15 @@ def main():
         colour_by = widgets.colour_by_picker("lec_colour_by")
         layers = layer_choice(d) if view == "before_after" else ("features",)
         shown = runs_choice(d) if view == "before_after" else demo.MODES
-    if d.note:
-        st.markdown(d.note)
+        if d.note:
+            st.markdown(d.note)
     if view == "before_after":
         before_after(d, method, colour_by, layers, shown)
     elif view == "moons":
         moons_view(d)
     else:
         sweep_view(d)
+    st.sidebar.caption("Collapse the sidebar («) to present: the pictures then fill the screen.")
     made = index.get("made_with", {})
     where = os.path.relpath(root, paths.REPO_ROOT) if root.startswith(paths.REPO_ROOT) else root
     st.caption(f"Precomputed: `{made.get('command', 'scripts/make_demo_assets.py')}` (torch {made.get('torch', '?')}), "

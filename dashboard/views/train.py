@@ -8,7 +8,7 @@ from dann_core.methods.modes import ADVERSARIAL, label
 from dann_core.rundir.layers import LAYERS
 from dashboard import live_chart, paths, state, widgets
 from dashboard.plots import classes, panels
-from dashboard.runs import following, launcher, reading, selection, steering
+from dashboard.runs import following, launcher, progress, reading, selection, steering
 
 SCHEDULES = {"paper": "paper ramp to λ_max", "constant": "constant λ_max"}
 MODE_CHOICES = {label("dann"): ["dann"], label("source_only"): ["source_only"],
@@ -193,35 +193,56 @@ def run_head(root, name):
     return status.active
 
 
-def run_body(root, name, method, colour_by, compact, layer="features"):
-    """A run's live embedding and curves: the heavy part (the browser redraws them), on the slower
-    refresh."""
+PICTURES = {"plane": "input plane", "embedding": "feature embedding"}
+PICTURE_H = 420   # the live picture's height: with the run's head above it, whole on a 720 px screen
+
+
+def run_body(root, name, method, colour_by, compact, layer="features", picture="plane", shown=None, others=()):
+    """A run's live picture (a 2-D pair's input plane, or the embedding) and curves: the heavy part
+    (the browser redraws them), on the slower refresh. `shown` (progress.Shown): the checkpoint
+    to show, so that two runs side by side are at the same step; default its newest."""
     run_dir = os.path.join(root, name)
     snap = reading.snapshot(run_dir)
     manifest, records, steps = snap.manifest, snap.records, snap.steps
     if _starting(run_dir, name, snap):
         return  # its head says so
     adversarial = manifest.get("mode") in ADVERSARIAL
-    # one run: the embedding (the larger half) beside the curves; two runs: stacked in each column
+    if shown is not None and shown.waiting:  # the picture and the curves up to the step shown
+        steps = [s for s in steps if s <= shown.step]
+        records = [r for r in records if r.get("step", 0) <= shown.step]
+    # one run: the picture (the larger half) beside the curves; two runs: stacked in each column
     left, right = st.columns([1.1, 1], gap="medium") if not compact else (st.container(), st.container())
     with left:
         if steps:
-            if layer not in reading.layers(run_dir, manifest, steps):
-                layer = "features"  # this run keeps no separate hidden layer
-            fig, info = panels.latest_embedding(run_dir, steps, method, colour_by, with_thumbs=False, height=560,
-                                                animate=False, layer=layer)
-            if fig is None:
-                st.warning(f"{name}: no embedding to show ({info})")
-            else:
-                live_chart.chart(fig, key=f"emb_{name}")
-                layer_line(records, layer)
-                if info.get("note"):
-                    st.caption(info["note"])
+            live_picture(run_dir, name, manifest, records, steps, method, colour_by, layer, picture)
+            if shown is not None and shown.waiting:
+                st.caption(progress.caption(shown, others))
         else:
-            st.info("No checkpoint yet: the first embedding appears after the step-0 evaluation.")
+            st.info("No checkpoint yet: the first picture appears after the step-0 evaluation.")
     with right:
+        # the curves' own height (its legend takes ten lines): they start in the first screen, the picture is whole
         live_chart.chart(panels.curves(run_dir, records, adversarial=adversarial), key=f"curves_{name}")
         validators_chart(run_dir, name, manifest, records)
+
+
+def live_picture(run_dir, name, manifest, records, steps, method, colour_by, layer, picture):
+    """The input plane at the newest checkpoint of `steps` where the run keeps it, else the embedding."""
+    if picture == "plane" and reading.has_plane(run_dir, steps[-1]):
+        fig = panels.plane(run_dir, steps[-1], height=PICTURE_H, title=f"Input plane · step {steps[-1]}")
+        if fig is not None:
+            live_chart.chart(fig, key=f"plane_{name}")
+            return
+    if layer not in reading.layers(run_dir, manifest, steps):
+        layer = "features"  # this run keeps no separate hidden layer
+    fig, info = panels.latest_embedding(run_dir, steps, method, colour_by, with_thumbs=False, height=PICTURE_H,
+                                        animate=False, layer=layer)
+    if fig is None:
+        st.warning(f"{name}: no embedding to show ({info})")
+        return
+    live_chart.chart(fig, key=f"emb_{name}")
+    layer_line(records, layer)
+    if info.get("note"):
+        st.caption(info["note"])
 
 
 def validators_chart(run_dir, name, manifest, records):
@@ -232,7 +253,9 @@ def validators_chart(run_dir, name, manifest, records):
             st.caption("Validators: this run's evaluations hold none (written before they were recorded).")
         return
     labelled = reading.target_labelled(manifest)
-    live_chart.chart(panels.validators(run_dir, records, with_target=labelled), key=f"validators_{name}")
+    adversarial = manifest.get("mode") in ADVERSARIAL
+    live_chart.chart(panels.validators(run_dir, records, with_target=labelled, adversarial=adversarial),
+                     key=f"validators_{name}")
     st.caption("Each validator scores a checkpoint without target labels; each is scaled between its worst (0) and "
                "best (1) checkpoint of this run, so all read up as better. Hover a point for its raw value."
                + ("" if labelled else " This run's target has no labels: no target accuracy to set beside them."))
@@ -287,22 +310,37 @@ def follow_section(root):
     if sel is None:
         sel = following.default(all_runs, {n for n in all_runs if _active(root, n)})
     st.session_state[state.FOLLOWED] = sel
-    with widgets.controls_row():
+    with st.sidebar:  # beside the page: the followed runs' pictures open the first screen
+        st.header("Follow")
         # Streamlit keeps a multiselect's choice as the options' shown text: a label that changed as
         # a run's manifest arrived dropped the run it labelled, so a run's label never changes
         follow = st.multiselect("Follow (up to two, side by side)", options, key=state.FOLLOWED,
-                                max_selections=following.MAX_FOLLOWED, format_func=lambda n: widgets.run_label(root, n),
-                                width=330)
-        method = widgets.method_picker("live_method", options=list(following.METHODS),
-                                       default=following.method(st.query_params.get("method")))
-        colour_by = widgets.colour_by_picker("live_colour_by")
-        have = {ly for n in follow if n in all_runs for ly in reading.layers(os.path.join(root, n))}
-        layer = widgets.layer_picker("live_layer", [ly for ly in LAYERS if ly in have])
+                                max_selections=following.MAX_FOLLOWED, format_func=lambda n: widgets.run_label(root, n))
+        picture = "embedding"
+        planes = [n for n in follow if n in all_runs and _has_plane(root, n)]
+        if planes:  # two moons: its input plane, where the boundary turns
+            picture = st.segmented_control("Picture", list(PICTURES), default="plane", format_func=PICTURES.get,
+                                           key="live_picture", required=True,
+                                           help="input plane: the label classifier's decision regions under the "
+                                                "source and target points · feature embedding: a projection of "
+                                                "G_f's features") or "plane"
+        method, colour_by, layer = following.method(st.query_params.get("method")), "domain", "features"
+        if picture == "embedding" or len(planes) < len(follow):  # a run without a plane shows its embedding
+            method = widgets.method_picker("live_method", options=list(following.METHODS), default=method)
+            colour_by = widgets.colour_by_picker("live_colour_by")
+            have = {ly for n in follow if n in all_runs for ly in reading.layers(os.path.join(root, n))}
+            layer = widgets.layer_picker("live_layer", [ly for ly in LAYERS if ly in have])
     if not follow:
         return False
     busy = following.busy(follow, pending, {n for n in follow if n not in pending and _active(root, n)})
-    live(root, follow, busy, method, colour_by, layer)
+    live(root, follow, busy, method, colour_by, layer, picture)
     return busy
+
+
+def _has_plane(root, name):
+    """The run's newest checkpoint keeps an input plane (two moons; not a run written before it was kept)."""
+    steps = reading.snapshot(os.path.join(root, name)).steps
+    return bool(steps) and reading.has_plane(os.path.join(root, name), steps[-1])
 
 
 def _charted(root, names):
@@ -310,13 +348,14 @@ def _charted(root, names):
     return all(reading.snapshot(os.path.join(root, n)).steps for n in names)
 
 
-def live(root, follow, busy, method, colour_by, layer):
+def live(root, follow, busy, method, colour_by, layer, picture="plane"):
     """The followed runs' panels, side by side: each a head (status, λ slider, buttons) and a body
     (embedding, curves), each redrawn by its own fragment. The heads' refresh is cheap and fast,
     and a move of the slider reruns only the heads: the browser shows it without waiting for
     charts (docs/dashboard.md, "Live λ")."""
     ready = _charted(root, follow)
     every = following.refresh(busy, len(follow), ready)
+    busy_pending = set(st.session_state.get(state.PENDING, {}))  # started here, no manifest yet: still going
     flash_box = st.container()
     cols = st.columns(len(follow), gap="large") if len(follow) > 1 else [st.container()]
     panels_ = []
@@ -343,9 +382,12 @@ def live(root, follow, busy, method, colour_by, layer):
 
     @st.fragment(run_every=every.bodies)
     def bodies():
+        snaps = {n: reading.snapshot(os.path.join(root, n)) for n in follow}
+        shown = progress.shown_steps({n: (s.steps, s.status.active or n in busy_pending) for n, s in snaps.items()})
         for name, _, body in panels_:
             with body.container():
-                widgets.ui_safe(run_body, root, name, method, colour_by, len(follow) > 1, layer)
+                widgets.ui_safe(run_body, root, name, method, colour_by, len(follow) > 1, layer, picture,
+                                shown[name], [n for n in follow if n != name])
         if busy:
             check_run_list(root)  # while refreshing anyway; the separate list poll is off then
         if following.slower_once_charted(busy, len(follow), ready) and _charted(root, follow):
@@ -369,7 +411,8 @@ def watch_run_list(root):
 
 
 def main():
-    st.title("Train & watch")
+    widgets.picture_first_css()
+    st.sidebar.title("Train & watch")  # beside the page: the followed runs' pictures open the first screen
     root = paths.runs_dir()
     launcher.reap()
     start_section(root)
