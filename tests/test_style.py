@@ -20,9 +20,10 @@ def test_no_colour_serves_two_meanings():
         seen[c] = meaning
 
 
-def test_method_colours_are_far_from_the_domain_colours():
+def test_method_and_class_colours_are_far_from_the_domain_colours():
     # far in RGB too, not only another hex: "#f07718" beside the target's orange would read as it
-    for m, c in {**style.METHOD_COLOURS, **{f"other {i}": c for i, c in enumerate(style.OTHER_RUNS)}}.items():
+    for m, c in {**style.METHOD_COLOURS, **{f"other {i}": c for i, c in enumerate(style.OTHER_RUNS)},
+                 **{f"class {i}": c for i, c in enumerate(style.CLASS_COLOURS)}}.items():
         for dom, d in style.DOMAIN_COLOURS.items():
             dist = sum((a - b) ** 2 for a, b in zip(_rgb(c), _rgb(d))) ** 0.5
             assert dist > 90, f"method {m} ({c}) looks like the {dom} domain ({d}): RGB distance {dist:.0f}"

@@ -17,8 +17,9 @@ DOMAIN_COLOURS = {"source": SOURCE, "target": TARGET}
 DOMAIN_SYMBOLS = {"source": "circle", "target": "diamond"}
 CLASS_SYMBOLS = ["circle", "x", "square", "triangle-up", "diamond", "cross", "star", "triangle-down",
                  "hexagon", "triangle-left", "star-square", "bowtie"]
-CLASS_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
-                 "#666666", "#17becf", "#9467bd", "#8c564b", "#bcbd22"]
+# classes: none near the domains' blue and orange (tests/test_style.py measures it)
+CLASS_COLOURS = ["#1b9e77", "#54278f", "#9e0142", "#e7298a", "#66a61e", "#de77ae", "#543005",
+                 "#666666", "#17becf", "#9467bd", "#8c564b", "#276419"]
 CORRECT_COLOURS = {True: "#2a9d4b", False: "#d1495b"}  # green right, red wrong (told apart by marker too)
 LAMBDA = "#0b7a75"          # teal: λ, the gradient reversal's strength (and a sweep's picked λ)
 LABEL_LOSS = "#222222"
