@@ -98,13 +98,18 @@ LAYER_HELP = ("features: G_f(x), what the domain classifier sees (the paper's fe
               "layer: one layer up, the input of the label classifier's last layer, where the classes separate")
 
 
-def layer_picker(key, available, default="features"):
+def layer_picker(key, available, default="features", stacked=False):
     """Which layer's probe features the embedding shows (dann_core.rundir.layers.LAYERS), in plain
     words. Shown only when a run has a hidden layer distinct from the features (`available`,
-    reading.layers); otherwise nothing is drawn and the features are returned."""
+    reading.layers); otherwise nothing is drawn and the features are returned. `stacked`: one
+    option a line (the sidebar: the names are longer than its width)."""
     if "hidden" not in (available or ()):
         return "features"
-    v = st.segmented_control("Layer", list(available), default=default, format_func=LAYERS.get, key=key,
+    options = list(available)
+    if stacked:
+        return st.radio("Layer", options, index=options.index(default) if default in options else 0,
+                        format_func=LAYERS.get, key=key, help=LAYER_HELP)
+    v = st.segmented_control("Layer", options, default=default, format_func=LAYERS.get, key=key,
                              required=True, help=LAYER_HELP)
     return v or default
 

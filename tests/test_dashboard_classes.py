@@ -168,8 +168,8 @@ def test_an_old_run_opens_with_features_only(runs):
 
 def test_compare_shows_a_layer_per_run_and_class_views_where_recorded(runs):
     at = app("views/compare.py", cmp_a="old", cmp_b="new", cmp_method="pca")
-    assert at.segmented_control(key="cmp_layer").value == "features"
-    at.segmented_control(key="cmp_layer").set_value("hidden").run()
+    assert at.radio(key="cmp_layer").value == "features"
+    at.radio(key="cmp_layer").set_value("hidden").run()
     assert not at.exception and not at.error, texts(at.error)
     specs = embedding_specs(at)
     assert len(specs) == 2
@@ -206,5 +206,5 @@ def test_train_page_offers_cdan_and_steers_a_cdan_run(runs):
     curves = next(s for s in charts(at) if any(t.get("name") == "label loss" for t in s["data"]))
     assert any("λ" in (t.get("name") or "") for t in curves["data"])
     assert "Features at step 200: linear domain error 0.40 · class agreement 0.60" in texts(at.caption)
-    at.segmented_control(key="live_layer").set_value("hidden").run()
+    at.radio(key="live_layer").set_value("hidden").run()
     assert "Hidden layer at step 200: linear domain error 0.30 · class agreement 0.90" in texts(at.caption)

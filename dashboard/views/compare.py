@@ -93,7 +93,7 @@ def main():
         colour_by = widgets.colour_by_picker("cmp_colour_by")
         # one choice for both: a run without a separate hidden layer shows its features (and says so)
         both = {ly for n in (a, b) for ly in reading.layers(os.path.join(root, n))}
-        layer = widgets.layer_picker("cmp_layer", [ly for ly in LAYERS if ly in both])
+        layer = widgets.layer_picker("cmp_layer", [ly for ly in LAYERS if ly in both], stacked=True)
     waiting = bool(st.session_state.get("cmp_waiting"))
 
     @st.fragment(run_every=1.0 if waiting else None)  # while a layout is computed: look again each second

@@ -329,7 +329,7 @@ def follow_section(root):
             method = widgets.method_picker("live_method", options=list(following.METHODS), default=method)
             colour_by = widgets.colour_by_picker("live_colour_by")
             have = {ly for n in follow if n in all_runs for ly in reading.layers(os.path.join(root, n))}
-            layer = widgets.layer_picker("live_layer", [ly for ly in LAYERS if ly in have])
+            layer = widgets.layer_picker("live_layer", [ly for ly in LAYERS if ly in have], stacked=True)
     if not follow:
         return False
     busy = following.busy(follow, pending, {n for n in follow if n not in pending and _active(root, n)})
