@@ -121,19 +121,24 @@ def test_reproduce_refuses_a_target_without_labels(folder, tmp_path, capsys):
 
 
 def test_reproduce_reuses_a_run_written_before_a_setting_existed(tmp_path):
-    """A finished run whose manifest lacks a Config field added since (target_labels) had its default."""
+    """A finished run whose manifest lacks a Config field added since (target_labels; mean_teacher's
+    confidence, which resolves to a value for every mode) had what that field resolves to."""
     from dann_core.experiments.reproduce import finished_run
     runs = str(tmp_path / "runs")
     kw = dict(pair="moons", mode="dann", seed=0, runs_dir=runs, max_steps=5, run_name="old", threads=1)
     train(Config(**kw), log=lambda m: None)
     path = os.path.join(runs, "old", "manifest.json")
     man = json.load(open(path))
-    del man["config"]["target_labels"]
+    assert man["config"]["confidence"] == 0.968
+    for k in ("target_labels", "confidence", "im_weight"):
+        del man["config"][k]
     with open(path, "w") as f:
         json.dump(man, f)
     assert finished_run(kw)["reused"]
     with pytest.raises(ValueError, match="other settings"):
         finished_run({**kw, "target_labels": "none"})
+    with pytest.raises(ValueError, match=r"other settings \(confidence None, here 0.5\)"):
+        finished_run({**kw, "confidence": 0.5})
 
 
 def test_sweep_argv_takes_your_folder(tmp_path):

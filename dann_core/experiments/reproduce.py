@@ -244,8 +244,10 @@ def finished_run(kw):
     status = st.raw
     want = dataclasses.asdict(resolve(Config(**kw)))
     had = manifest.get("config", {})
-    # a setting a run's manifest lacks is one added since: that run had its default
-    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
+    # a setting a run's manifest lacks is one added since: that run had what it resolves to when
+    # left out (a mode's own setting, say mean_teacher's confidence, is the same for a dann run)
+    missing = [k for k in want if k not in had]
+    defaults = dataclasses.asdict(resolve(Config(**{k: v for k, v in kw.items() if k not in missing})))
     differ = [k for k in want if k not in NOT_COMPARED and had.get(k, defaults[k]) != want[k]]
     if differ:
         k = differ[0]
