@@ -54,14 +54,12 @@ def choose(pair, folder="", withhold=False):
     if not folder:
         return DataChoice(pair, False, "name the folder of your images: DIR with DIR/source/<class>/… and DIR/target/…")
     root = os.path.abspath(os.path.expanduser(folder))
-    try:
-        _, found = folders.scan(root)
-        ok, why = spec.offline(root)
-        _, defaults = spec.fit(root, None)
+    try:  # one scan of the folder: it walks every image below it
+        root, found = folders.scan(root)
+        _, defaults = folders.fit(root, None, found)
     except (PairError, OSError, ValueError) as e:
         return DataChoice(pair, False, str(e), {}, root)
-    if not ok:
-        return DataChoice(pair, False, str(why), {}, root)
     has_labels = folders.labelled(found["target"])
-    return DataChoice(pair, True, str(why), dict(defaults), root, has_labels and not withhold, has_labels and withhold)
+    return DataChoice(pair, True, folders.summary(root, found), dict(defaults), root, has_labels and not withhold,
+                      has_labels and withhold)
 

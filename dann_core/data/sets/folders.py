@@ -87,11 +87,12 @@ def native_size(found):
     return int(np.median(sides))
 
 
-def fit(data_root, image_size=None):
-    """(the size the images are built at, the training defaults for it): see the module doc."""
+def fit(data_root, image_size=None, found=None):
+    """(the size the images are built at, the training defaults for it): see the module doc.
+    `found`: scan(data_root)'s domains, when the caller has them already."""
     size = image_size or env_image_size()
     if size is None:
-        native = native_size(scan(data_root)[1])
+        native = native_size(found if found is not None else scan(data_root)[1])
         size = max(native, MIN_SMALL) if native <= SMALL else LARGE_SIZE
     return size, (SMALL_DEFAULTS if size <= SMALL else DEFAULTS)
 
@@ -222,13 +223,18 @@ def offline(data_root):
         root, found = scan(data_root)
     except PairError as e:
         return False, str(e)
+    return True, summary(root, found)
+
+
+def summary(root, found):
+    """One line of what scan() found: classes, images, whether the target is labelled."""
     n = {k: sum(len(v) for v in d.values()) for k, d in found.items() if d is not None}
     if labelled(found["target"]):
         target = "labelled by class folders"
     else:
         target = "unlabelled" + (f"; {n['target_test']} labelled in target_test" if "target_test" in n else "")
-    return True, (f"{len(found['source'])} classes, {n['source']} source and {n['target']} target images "
-                  f"(target {target}) in {root}")
+    return (f"{len(found['source'])} classes, {n['source']} source and {n['target']} target images "
+            f"(target {target}) in {root}")
 
 
 def cache_key(data_root, size=None):
