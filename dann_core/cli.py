@@ -77,6 +77,9 @@ def _other_parsers(sub):
     t.add_argument("--noise", type=float, help="--mode mean_teacher: std of the Gaussian noise on each view")
     t.add_argument("--im-weight", type=float,
                    help="--mode im: weight of the information maximisation loss on the target (default: the pair's)")
+    t.add_argument("--im-start", type=float,
+                   help="--mode im: the share of training, from 0 to 1, before the IM loss starts: DANN alone until "
+                        "then (default: the pair's; 0: from the first step)")
     t.add_argument("--adabn", action="store_true",
                    help="evaluate the target with BatchNorm statistics re-estimated on the unlabelled target "
                         "(AdaBN); training is unchanged")

@@ -79,7 +79,7 @@ def train(cfg, progress=False, log=print):
     model = torch.compile(model) if cfg.compile else model
     opt = make_optimizer(cfg, net.parameters())
     avg = weight_average(cfg, net, at.main)
-    objective = make_objective(cfg, avg, pair.kind, cfg.seed * 1000 + at.rank)
+    objective_at = make_objective(cfg, avg, pair.kind, cfg.seed * 1000 + at.rank)
     eval_net = avg.module if avg else net  # what the checkpoints evaluate and save
 
     # ---- the stream (rank 0 writes) and the control file
@@ -122,7 +122,7 @@ def train(cfg, progress=False, log=print):
 
             # -- one step
             b = batches.next(semi=cfg.mode == "semi")
-            label_loss, domain_loss, dom_correct = train_step(model, objective, opt, b, at.device, cfg.amp)
+            label_loss, domain_loss, dom_correct = train_step(model, objective_at(p), opt, b, at.device, cfg.amp)
             if avg is not None:
                 avg.update()
             step += 1

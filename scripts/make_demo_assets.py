@@ -40,14 +40,19 @@ IMAGE_PCS = 32      # principal components of G_f kept for an image pair's Tenso
 DEMOS = {
     "moons": dict(title="Two moons → rotated 35°", pair="moons", n_probe=300, sweep=[0, 0.1, 0.3, 1, 3, 6, 10]),
     "mnist-mnistm": dict(title="MNIST → MNIST-M", pair="mnist-mnistm", n_probe=300, sweep=None),
-    # where DANN fails: G_d is fooled, the classes are not aligned; CDAN+E conditions G_d on the
-    # class predictions (issue 13)
+    # where DANN fails: G_d is fooled, the classes are not aligned; DANN + IM (information
+    # maximisation) is what works there; CDAN+E conditions G_d on the class predictions
     "syndigits-mnist": dict(title="Synthetic → MNIST: when DANN fails", pair="syndigits-mnist", n_probe=300,
-                            sweep=None, modes=("source_only", "dann", "cdan_e"),
+                            sweep=None, modes=("source_only", "dann", "im", "cdan_e"),
+                            sides=[["source_only", "dann", "im"], ["dann", "cdan_e"]],
+                            lesson="What DANN + IM uses that DANN does not: the target's own predictions, "
+                                   "each pushed to be confident and all of them to spread over the classes, so "
+                                   "that one class cannot swallow another.",
                             note="Printed digits → handwriting. DANN fools its own domain classifier (G_d error "
                                  "near 0.5), yet a linear probe trained afresh still tells the domains apart, and "
                                  "target digits do not land in their own class (class agreement; the confusions "
-                                 "below). CDAN+E's domain classifier also sees the class predictions."),
+                                 "below). DANN + IM, beside them, closes most of the gap; CDAN+E's domain "
+                                 "classifier also sees the class predictions, and does not."),
 }
 QUICK = {"moons": dict(epochs=20, sweep=[0, 1], sweep_epochs=10), "mnist-mnistm": dict(epochs=1, sweep=None),
          "syndigits-mnist": dict(epochs=1, sweep=None)}
@@ -199,8 +204,9 @@ def make_demo(key, spec, out, work, quick, jobs, log):
             "modes": list(modes), "runs": {m: {"final": v["final"], "config": v["config"]} for m, v in metrics.items()}}
     if kind == "image":
         info["thumb_side"] = side
-    if spec.get("note"):
-        info["note"] = spec["note"]
+    for k in ("note", "lesson", "sides"):
+        if spec.get(k):
+            info[k] = spec[k]
     sweep_lams = QUICK[key]["sweep"] if quick else spec["sweep"]
     if sweep_lams:
         from dann_core.experiments.sweep import sweep

@@ -17,7 +17,8 @@ from dann_core.experiments import selection  # noqa: E402
 from dann_core.experiments.sweep import DEFAULT_RULE, rules  # noqa: E402
 from dann_core.rundir.reader import RunReader  # noqa: E402
 
-SETTINGS = ("mode", "augment", "confidence", "consistency", "class_balance", "noise", "im_weight", "lambda_max", "ema")
+SETTINGS = ("mode", "augment", "confidence", "consistency", "class_balance", "noise", "im_weight", "im_start",
+            "lambda_max", "ema")
 
 
 def table(run_dirs, rule=DEFAULT_RULE):

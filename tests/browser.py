@@ -108,8 +108,28 @@ def start_from_sidebar(page, url, choice, epochs, pace):
     side.get_by_role("button", name="Start").click()
 
 
+# a chart below the fold keeps its last drawing until it comes into view (dashboard/live_chart.py):
+# the ones still showing an older figure than their newest
+UNDRAWN_JS = """() => [...document.querySelectorAll('.dann-live-chart')]
+  .filter(g => g.__dannWant && g.__dannWant.spec !== g.__dannSpec)"""
+
+
+def show_every_chart(page, timeout=60):
+    """Scroll each chart that still shows an older figure into view until it draws its newest, as a
+    person scrolling down the page sees it; then back to the top."""
+    t0 = time.time()
+    while page.evaluate(f"() => ({UNDRAWN_JS})().length"):
+        if time.time() - t0 > timeout:
+            raise AssertionError(f"charts still not redrawn after {timeout} s of scrolling to them")
+        page.evaluate(f"() => {{ const g = ({UNDRAWN_JS})()[0]; if (g) g.scrollIntoView(); }}")
+        time.sleep(0.1)
+    page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]'); if (m) m.scrollTop = 0; }")
+
+
 def clipped(page):
-    """The readable texts the page cuts off, as 'text (shown px of needed px)'; [] when none."""
+    """The readable texts the page cuts off, as 'text (shown px of needed px)', every chart as drawn
+    once scrolled to; [] when none."""
+    show_every_chart(page)
     return page.evaluate(CLIPPED_JS, READABLE)
 
 

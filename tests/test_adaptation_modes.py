@@ -13,7 +13,7 @@ from dann_core.data.batches import Batch
 from dann_core.data.pairs import PairSpec, register
 from dann_core.eval.validators import READS_GD
 from dann_core.methods.build import make_objective, weight_average
-from dann_core.methods.information import diversity_loss, im_objective, info_max_loss, mean_entropy
+from dann_core.methods.information import diversity_loss, im_objective, im_weight_at, info_max_loss, mean_entropy
 from dann_core.methods.objectives import OBJECTIVES
 from dann_core.methods.self_ensembling import (
     MeanTeacher,
@@ -130,6 +130,25 @@ def test_im_adds_the_weighted_terms_to_dann_and_leaves_the_domain_loss():
     assert dom.item() == dom0.item() and acc.item() == acc0.item()
 
 
+def test_im_start_leaves_dann_alone_until_then():
+    # mode im's objective at progress p: DANN's own loss before im_start, DANN + weight * IM from it on
+    assert [im_weight_at(p, 0.3, 0.5) for p in (0.0, 0.49, 0.5, 1.0)] == [0.0, 0.0, 0.3, 0.3]
+    assert im_weight_at(0.0, 0.3) == 0.3                                   # 0: from the first step
+    torch.manual_seed(0)
+    net = build_model("moons_mlp", (2,), 2, "im")
+    b = _moons_batch()
+    cfg = resolve(Config(pair="moons", mode="im", im_weight=0.3, im_start=0.5))
+    objective_at = make_objective(cfg, None, "points", 0)
+    (_, logit_t, _), = net(b.xt)
+    dann_label = OBJECTIVES["dann"](net, b)[0].item()
+    assert objective_at(0.25)(net, b)[0].item() == pytest.approx(dann_label, rel=1e-6)
+    assert objective_at(0.75)(net, b)[0].item() == pytest.approx(dann_label + 0.3 * info_max_loss(logit_t).item(),
+                                                                 rel=1e-5)
+    for bad in (-0.1, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="im_start must be in"):
+            resolve(Config(pair="moons", mode="im", im_start=bad))
+
+
 def _domain_grads(net, objective, b, lam):
     net.zero_grad()
     net.grl.lambd = lam
@@ -160,7 +179,7 @@ def test_the_existing_modes_keep_their_objective_and_average():
         cfg = resolve(Config(pair="moons", mode=mode))
         net = build_model("moons_mlp", (2,), 2, mode)
         avg = weight_average(cfg, net, main=True)
-        assert make_objective(cfg, avg, "points", 0) is OBJECTIVES[mode]
+        assert all(make_objective(cfg, avg, "points", 0)(p) is OBJECTIVES[mode] for p in (0.0, 0.5, 1.0))
         assert avg.decay == 0.998                                             # moons' ema, on rank 0 only
         assert weight_average(cfg, net, main=False) is None
         assert weight_average(resolve(Config(pair="syndigits-mnist", mode=mode)), net, True) is None

@@ -92,14 +92,19 @@ def test_no_page_cuts_off_its_text(dashboard):
                     settle(page)
                     problems[f"lecture, MNIST demo {w}"] = clipped(page)
                     page.screenshot(path=os.path.join(OUT, f"e2e_lecture_mnist_{w}.png"))
-                    # "when DANN fails": three runs, two side by side, and their confusion matrices
+                    # "when DANN fails": source-only, DANN and DANN + IM side by side, with their
+                    # confusion matrices; then DANN vs CDAN+E
                     page.get_by_test_id("stSidebar").get_by_text("when DANN fails").first.click()
-                    page.get_by_text("DANN vs CDAN+E", exact=True).first.click()
                     page.get_by_text("Class by class").first.wait_for(timeout=60_000)
-                    page.locator(CHARTS).nth(5).wait_for(timeout=60_000)  # 4 embeddings, 2 confusions
+                    page.locator(CHARTS).nth(8).wait_for(timeout=60_000)  # 6 embeddings, 3 confusions
                     settle(page)
                     problems[f"lecture, when DANN fails {w}"] = clipped(page)
                     page.screenshot(path=os.path.join(OUT, f"e2e_lecture_fails_{w}.png"), full_page=True)
+                    page.get_by_text("DANN vs CDAN+E", exact=True).first.click()
+                    page.get_by_text("Class by class").first.wait_for(timeout=60_000)
+                    page.wait_for_function(f"document.querySelectorAll({CHARTS!r}).length == 6", timeout=60_000)
+                    settle(page)
+                    problems[f"lecture, DANN vs CDAN+E {w}"] = clipped(page)
                 # an unknown run in the address says so
                 _open(page, f"{url}/train?run=no-such-run")
                 assert page.get_by_text("There is no run named 'no-such-run'").count() == 1

@@ -70,15 +70,25 @@ def test_shipped_demos_load_and_adaptation_shows(key):
 def test_shipped_when_dann_fails_demo_shows_domains_mixed_for_g_d_but_not_class_by_class():
     # what docs/lecture.md says of it, at the last checkpoint: DANN nearly fools its own G_d, yet a
     # linear probe trained afresh separates the domains and the class agreement is source-only's;
-    # CDAN+E's G_d, which sees the class predictions, is not fooled
+    # DANN + IM, shown beside them by default, closes most of the gap; CDAN+E's G_d, which sees the
+    # class predictions, is not fooled
     from dashboard.plots import classes
     d = demo.load(SHIPPED, "syndigits-mnist")
-    assert d.modes == ["source_only", "dann", "cdan_e"] and "fools its own domain classifier" in d.note
+    assert d.modes == ["source_only", "dann", "im", "cdan_e"] and "fools its own domain classifier" in d.note
+    assert d.sides() == [("source_only", "dann", "im"), ("dann", "cdan_e")]
+    assert d.lesson.startswith("What DANN + IM uses that DANN does not") and d.lesson.count(".") == 1
     last = {m: r.metrics_at(r.steps[-1]) for m, r in d.runs.items()}
     assert last["dann"]["domain_err"] > 0.35 and last["dann"]["linear_domain_err"] < 0.05
     assert abs(last["dann"]["knn_agreement"] - last["source_only"]["knn_agreement"]) < 0.05
+    gap = lambda m: (last[m]["target_acc"] - last["source_only"]["target_acc"])
+    assert gap("im") > 2 * gap("dann") and gap("im") > 0.1
     assert last["cdan_e"]["domain_err"] < last["dann"]["domain_err"] - 0.15
     assert ("6", "4") in [(t, p) for t, p, _ in classes.top_confusions(last["dann"]["confusion"])]
+    # what the lesson says IM changes: the 6s no longer go to 4, and one layer up the target digits
+    # sit among their own class
+    six_to_four = {m: np.array(last[m]["confusion"])[6, 4] for m in ("dann", "im")}
+    assert six_to_four["im"] < six_to_four["dann"] / 2
+    assert last["im"]["knn_agreement_hidden"] > last["dann"]["knn_agreement_hidden"] + 0.1
     assert d.layers == ["features", "hidden"] and d.images.shape == (600, 28, 28, 3)
 
 
@@ -189,8 +199,20 @@ def test_a_demo_with_more_runs_loads_them_in_order_and_bad_run_lists_are_refused
     json.dump(idx, open(d / "demo.json", "w"))
     three = demo.load(str(d), "mnist-mnistm")
     assert three.modes == ["source_only", "dann", "cdan_e"]
-    assert three.pairs() == [("source_only", "dann"), ("source_only", "cdan_e"), ("dann", "cdan_e")]
-    assert demo.load(SHIPPED, "moons").pairs() == [("source_only", "dann")]  # no "modes": the two
+    # no "sides": each run against each later one
+    assert three.sides() == [("source_only", "dann"), ("source_only", "cdan_e"), ("dann", "cdan_e")]
+    assert demo.load(SHIPPED, "moons").sides() == [("source_only", "dann")]  # no "modes": the two
+    idx["demos"]["mnist-mnistm"]["sides"] = [["source_only", "dann", "cdan_e"], ["dann", "cdan_e"]]
+    json.dump(idx, open(d / "demo.json", "w"))
+    assert demo.load(str(d), "mnist-mnistm").sides() == [("source_only", "dann", "cdan_e"), ("dann", "cdan_e")]
+    four = ["source_only", "dann", "cdan_e", "semi"]
+    for sides in ([["dann"]], [["source_only", "im"]], [["dann", "dann"]], "dann", [], [four]):
+        idx["demos"]["mnist-mnistm"]["sides"] = sides
+        json.dump(idx, open(d / "demo.json", "w"))
+        with pytest.raises(demo.DemoError, match="has sides.*make_demo_assets") as e:
+            demo.load(str(d), "mnist-mnistm")
+        assert "\n" not in str(e.value)
+    del idx["demos"]["mnist-mnistm"]["sides"]
     for modes, why in ((["dann", "source_only"], "lists runs"), (["source_only", "dann", "target_only"], "lists runs"),
                        (["source_only", "dann", "dann"], "lists runs"), ("cdan", "lists runs")):
         idx["demos"]["mnist-mnistm"]["modes"] = modes

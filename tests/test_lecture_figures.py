@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from dann_core.experiments.sweep import DEFAULT_RULE, DEFAULT_RULE_MEASURED
 from dann_core.nn.models import moons_mlp
 from dashboard.export.png import figure_png
 from dashboard.plots import moons
-from dashboard.plots.sweep import picked_row, sweep_figure
+from dashboard.plots.sweep import lecture_picks, picked_row, sweep_figure
 from dashboard.runs.sweeps import SweepError, check_sweep, parse_lambdas, read_sweep, runs_of, sweep_argv
 
 X = np.random.default_rng(0).normal(0, 1, (40, 2))
@@ -99,6 +100,25 @@ def test_parse_lambdas():
                        (" ".join(str(i) for i in range(13)), "at most 12")):
         with pytest.raises(SweepError, match=words):
             parse_lambdas(bad)
+
+
+def test_lecture_picks_set_the_measured_default_against_the_papers_rule():
+    rows = [{"lambda_max": lam, "target_acc": acc} for lam, acc in ((1.0, 0.80), (3.0, 0.83), (10.0, 0.95))]
+    picks = {"gd_error_src": {"lambda_max": 3.0, "target_acc": 0.83}, DEFAULT_RULE: {"lambda_max": 10.0}}
+    sw = {"rows": rows, "picked": 10.0, "rule_name": DEFAULT_RULE, "rule": "highest BNM", "picks": picks}
+    pick, paper, best, measured = lecture_picks(sw)
+    assert pick.startswith("**Label-free pick: λ_max = 10**") and "0.950" in pick and "highest BNM" in pick
+    assert "paper's rule" in paper and "λ_max = 3**" in paper and "0.830" in paper
+    assert "0.950" in best and DEFAULT_RULE_MEASURED in measured
+    # another rule's pick: no measured figure is claimed for it; a target without labels: no accuracy
+    unlabelled = {**sw, "rule_name": "gd_error", "rows": [dict(r, target_acc=None) for r in rows],
+                  "picks": {k: dict(v, target_acc=None) for k, v in picks.items()}}
+    lines = lecture_picks(unlabelled)
+    assert len(lines) == 2 and "target accuracy" not in " ".join(lines)
+    # a sweep written before the validators: the one rule it had, said as such
+    (old,) = lecture_picks({"rows": rows, "picked": 3.0, "rule": "max domain confusion", "tol": 0.02})
+    assert "λ_max = 3**" in old and "most confused" in old
+    assert lecture_picks({"rows": rows, "picked": None}) == []
 
 
 def test_sweep_argv_is_a_list_bounded_by_the_cores(tmp_path):

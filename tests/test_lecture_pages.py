@@ -171,15 +171,16 @@ def test_lecture_shows_the_mnist_demo_with_thumbnails_at_both_layers(lecture_env
     assert f["name"].startswith("mnist-mnistm-dann-tsne-step") and f["name"].endswith(".png")
 
 
-def test_lecture_when_dann_fails_puts_two_of_three_runs_side_by_side_with_their_confusions(lecture_env):
+def test_lecture_when_dann_fails_puts_source_only_dann_and_im_side_by_side_with_their_confusions(lecture_env):
     from dashboard.lecture import demo
     d = demo.load(SHIPPED, "syndigits-mnist")
     at = app("views/lecture.py", lec_demo="syndigits-mnist")
     ctl = at.segmented_control(key="lec_runs_syndigits-mnist")
-    assert ctl.options == ["Source-only vs DANN", "Source-only vs CDAN+E", "DANN vs CDAN+E"]  # as shown
-    assert ctl.value == "source_only|dann"
+    assert ctl.options == ["Source-only vs DANN vs DANN + IM", "DANN vs CDAN+E"]  # as shown
+    assert ctl.value == "source_only|dann|im"
     heat = lambda: [s for s in charts(at) if any(t.get("type") == "heatmap" for t in s["data"])]
-    for value, shown in (("source_only|dann", ("Source-only", "DANN")), ("dann|cdan_e", ("DANN", "CDAN+E"))):
+    for value, shown in (("source_only|dann|im", ("Source-only", "DANN", "DANN + IM")),
+                         ("dann|cdan_e", ("DANN", "CDAN+E"))):
         ctl.set_value(value).run()
         assert not at.exception
         embs = embedding_specs(at)
@@ -189,10 +190,14 @@ def test_lecture_when_dann_fails_puts_two_of_three_runs_side_by_side_with_their_
         for name in shown:
             read = next(t for t in texts(at.markdown).split(" | ") if t.startswith(f"{name}: "))
             assert "→" in read and "classes" in read
-    # the embedding drawn is CDAN+E's own stored layout
-    run = d.runs["cdan_e"]
-    i = run.index(d.steps[-1])
-    assert np.allclose(_xs(embedding_specs(at)[1]), sorted(run.layouts["tsne", "features"][i][:, 0]), atol=1e-4)
+        # the lesson, one sentence, beside the runs it is about
+        assert (d.lesson in texts(at.markdown)) == ("DANN + IM" in shown)
+    # the embeddings drawn are each run's own stored layout
+    ctl.set_value("source_only|dann|im").run()
+    for spec, mode in zip(embedding_specs(at), ("source_only", "dann", "im")):
+        run = d.runs[mode]
+        i = run.index(d.steps[-1])
+        assert np.allclose(_xs(spec), sorted(run.layouts["tsne", "features"][i][:, 0]), atol=1e-4)
 
 
 def test_lecture_moons_has_one_layer_and_no_layer_control(lecture_env):

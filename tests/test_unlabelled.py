@@ -139,6 +139,23 @@ def test_reproduce_reuses_a_run_written_before_a_setting_existed(tmp_path):
         finished_run({**kw, "target_labels": "none"})
     with pytest.raises(ValueError, match=r"other settings \(confidence None, here 0.5\)"):
         finished_run({**kw, "confidence": 0.5})
+    # an im run from before im_start trained IM from the first step: moons now starts it later, so
+    # such a run is not the one asked for; where the default is still 0 it is
+    for pair, start in (("moons", 0.25), ("mnist-digits", 0.0)):
+        kw = dict(pair=pair, mode="im", seed=0, runs_dir=runs, max_steps=2, run_name=f"old-im-{pair}", threads=1,
+                  n_probe=8)
+        train(Config(**kw), log=lambda m: None)
+        path = os.path.join(runs, kw["run_name"], "manifest.json")
+        man = json.load(open(path))
+        assert man["config"]["im_start"] == start
+        del man["config"]["im_start"]
+        with open(path, "w") as f:
+            json.dump(man, f)
+        if start:
+            with pytest.raises(ValueError, match=r"other settings \(im_start None, here 0.25\)"):
+                finished_run(kw)
+        else:
+            assert finished_run(kw)["reused"]
 
 
 def test_sweep_argv_takes_your_folder(tmp_path):

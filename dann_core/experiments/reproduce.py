@@ -228,7 +228,7 @@ def finished_run(kw):
     A run there that did not finish is removed (its metrics would mix with the new run's: the
     stream appends); a finished one with other settings, or one a live trainer is still writing,
     raises RunClash: it is kept."""
-    from dann_core.config import Config, resolve
+    from dann_core.config import BEFORE_ADDED, Config, resolve
     from dann_core.rundir.reader import RunReader
     from dann_core.train import SUMMARY_KEYS
     run_dir = os.path.join(kw["runs_dir"], kw["run_name"])
@@ -245,9 +245,11 @@ def finished_run(kw):
     want = dataclasses.asdict(resolve(Config(**kw)))
     had = manifest.get("config", {})
     # a setting a run's manifest lacks is one added since: that run had what it resolves to when
-    # left out (a mode's own setting, say mean_teacher's confidence, is the same for a dann run)
+    # left out (a mode's own setting, say mean_teacher's confidence, is the same for a dann run),
+    # or, where the defaults have moved on since, what every run had before it (BEFORE_ADDED)
     missing = [k for k in want if k not in had]
-    defaults = dataclasses.asdict(resolve(Config(**{k: v for k, v in kw.items() if k not in missing})))
+    defaults = {**dataclasses.asdict(resolve(Config(**{k: v for k, v in kw.items() if k not in missing}))),
+                **{k: v for k, v in BEFORE_ADDED.items() if k in missing}}
     differ = [k for k in want if k not in NOT_COMPARED and had.get(k, defaults[k]) != want[k]]
     if differ:
         k = differ[0]

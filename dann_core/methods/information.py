@@ -3,12 +3,15 @@ really need to access the source data?", ICML 2020, SHOT's Eq. 2-3).
 
     L_ent = mean over the batch of H(p_i)         each target prediction confident
     L_div = -H(mean over the batch of p_i)         the predictions spread over the classes
-    loss  = dann's loss  +  im_weight * (L_ent + L_div)
+    loss  = dann's loss  +  im_weight * (L_ent + L_div)        from progress `im_start` on
 
 SHOT trains with IM weight 1 (its `ent_par`), the value of config.BASE. Its diversity term is the
-batch's, as here. Not taken from SHOT: the source-free setting (here the source stays in every step,
-with DANN's domain loss) and its centroid pseudo-labels (a pass over the whole target train split
-every epoch); docs/methods.md says why.
+batch's, as here. `im_start` > 0 lets DANN align the domains alone first, then sharpens (as SHOT
+adapts a trained source model, and DIRT-T refines a trained VADA one): where the source-only
+boundary cuts the target, IM from the first step makes that boundary confident before G_d can
+move the target (the rotated moons, docs/methods.md). Not taken from SHOT: the source-free
+setting (here the source stays in every step, with DANN's domain loss) and its centroid
+pseudo-labels (a pass over the whole target train split every epoch); docs/methods.md says why.
 """
 import torch.nn.functional as F
 
@@ -45,5 +48,10 @@ def dann_im(model, b, weight=1.0):
 def im_objective(weight):
     """Mode im's objective at IM weight `weight`."""
     return lambda model, b: dann_im(model, b, weight)
+
+
+def im_weight_at(p, weight, start=0.0):
+    """The IM weight at training progress p: 0 before `start`, `weight` from it on."""
+    return weight if p >= start else 0.0
 
 

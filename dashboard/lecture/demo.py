@@ -5,8 +5,13 @@ No training, no projection, no torch: everything shown was computed ahead, so th
 at once. Pure functions of the files (no Streamlit); bad or missing files raise DemoError with
 one line that says which file and what to do.
 
-assets/demo/demo.json                 {"format": 1, "demos": {key: {title, pair, kind, n, runs, modes?, note?, sweep?}}}
-                                      modes: the demo's runs in order (default source_only, dann)
+assets/demo/demo.json                 {"format": 1, "demos": {key: {title, pair, kind, n, runs, modes?, sides?, note?,
+                                      lesson?, sweep?}}}
+                                      modes: the demo's runs in order (default source_only, dann);
+                                      sides: the groups of 2-3 runs the page puts side by side, the
+                                      first by default (default: each run against each later one);
+                                      lesson: one sentence, what the method that works uses (shown
+                                      beside the first group)
 assets/demo/<key>/<mode>.npz          one per mode (source_only.npz, dann.npz, cdan_e.npz, ...):
                                       steps (S), pca and tsne (S×N×2 float16), pred (S×N), y, domain (N),
                                       feature_steps (K), features (K×N×D float16), w_* (moons weights, S×…),
@@ -117,6 +122,8 @@ class Demo:
     sweep: dict = None
     n_classes: int = 2
     note: str = ""                # what the demo is there to show (one or two sentences)
+    lesson: str = ""              # one sentence: what the method that works uses that DANN does not
+    groups: list = None           # demo.json's "sides": the runs the page can put side by side
     _thumbs: list = None
 
     @property
@@ -124,9 +131,11 @@ class Demo:
         """The demo's runs in order: source-only first, then the adapted ones."""
         return list(self.runs)
 
-    def pairs(self):
-        """The pairs of runs the page can put side by side, in order: each run against each later one
-        (two runs: just source-only vs DANN)."""
+    def sides(self):
+        """The groups of runs the page can put side by side, the default first: demo.json's "sides",
+        else each run against each later one (two runs: just source-only vs DANN)."""
+        if self.groups:
+            return [tuple(g) for g in self.groups]
         ms = self.modes
         return [(a, b) for i, a in enumerate(ms) for b in ms[i + 1:]]
 
@@ -230,10 +239,16 @@ def load(root, key):
             y, dom = y_, dom_
         _need(np.array_equal(y, y_) and np.array_equal(dom, dom_), os.path.join(d, f"{mode}.npz"),
               "its points differ from the other run's")
+    groups = info.get("sides")
+    if groups is not None and (not isinstance(groups, list) or not groups or not all(
+            isinstance(g, list) and 2 <= len(g) <= 3 and len(set(g)) == len(g) and set(g) <= set(modes)
+            for g in groups)):
+        raise DemoError(f"{os.path.join(root, 'demo.json')}: demo {key!r} has sides {groups!r}; expected groups of "
+                        f"2 or 3 of its runs ({', '.join(modes)}); {MAKE}")
     kind = info.get("kind")
     demo = Demo(key=key, title=str(info.get("title", key)), pair=str(info.get("pair", key)), kind=kind, y=y,
                 domain=dom, runs=runs, n_classes=int(info.get("n_classes") or (int(y.max()) + 1)),
-                note=str(info.get("note") or ""))
+                note=str(info.get("note") or ""), lesson=str(info.get("lesson") or ""), groups=groups)
     if kind == "points":
         ipath = os.path.join(d, "inputs.npz")
         x = _npz(ipath).get("x")
@@ -317,9 +332,10 @@ READINGS = {
 
 
 def embedding(demo, mode, step, method="tsne", colour_by="domain", height=560, big=True, title=None, legend=True,
-              subtitle=True, layer="features"):
+              subtitle=True, layer="features", narrow=False):
     """`subtitle`: target accuracy and proxy A-distance under the title (the page shows them as
-    metrics above the chart instead; exports keep them). `layer`: whose features are laid out."""
+    metrics above the chart instead; exports keep them). `layer`: whose features are laid out.
+    `narrow`: a chart a third of the page wide: the class key in smaller type, so that it fits."""
     run = demo.runs[mode]
     s = run.steps[run.index(step)]
     rec = run.metrics_at(s)
@@ -328,7 +344,12 @@ def embedding(demo, mode, step, method="tsne", colour_by="domain", height=560, b
     fig = embedding_figure(points_frame(demo, mode, s, method, layer), title=title or f"{label(mode)} · step {s}",
                            colour_by=colour_by, height=height, subtitle=sub, marker_size=10, legend=legend,
                            revision=f"lecture:{demo.key}:{mode}:{method}:{colour_by}:{layer}")
-    return place_key(big_type(fig)) if big else fig
+    if not big:
+        return fig
+    big_type(fig)
+    if narrow:
+        fig.update_annotations(selector=dict(name="classes"), font_size=17)
+    return place_key(fig)
 
 
 def curves(demo, mode, height=520):

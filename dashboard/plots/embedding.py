@@ -79,7 +79,7 @@ def embedding_figure(points, title="", colour_by="domain", class_names=None, hei
                       yaxis=dict(showticklabels=False, showgrid=False, zeroline=False, title=None,
                                  scaleanchor="x", scaleratio=1))
     # legend below the plot: the square plot area then gets the full width of its column
-    fig.update_layout(legend=dict(font=dict(size=15), itemsizing="constant", orientation="h", x=0,
+    fig.update_layout(legend=dict(font=dict(size=15), itemsizing="constant", orientation="h", x=0.5, xanchor="center",
                                   yanchor="top", tracegroupgap=10),
                       uirevision=revision,
                       transition=dict(duration=400, easing="cubic-in-out") if animate else None,
@@ -165,9 +165,12 @@ def _key(fig, points, classes, colour_by, class_names, known):
     else:
         items = [f"<span style='color:{CLASS_COLOURS[c % len(CLASS_COLOURS)]}'>●</span> {_class_name(c, class_names)}"
                  for c in shown]
-    # under the plot, above the legend; ten classes in two lines of five: it fits a plot 300 px wide
-    lines = ["   ".join(items[i:i + 5]) for i in range(0, len(items), 5)] if len(items) > 6 else ["   ".join(items)]
-    fig.add_annotation(text="class   " + "<br>".join(lines), x=0, y=0, xref="paper", yref="paper", xanchor="left",
+    # under the plot, above the legend; ten classes in two lines of five: in big type it fits a
+    # chart 220 px wide (three runs side by side at 1280 px with the sidebar open)
+    lines = ["  ".join(items[i:i + 5]) for i in range(0, len(items), 5)] if len(items) > 6 else ["  ".join(items)]
+    # centred under the plot: the square plot area is narrower than a short chart, and a key
+    # anchored at its left edge ran past the chart's right one
+    fig.add_annotation(text="class  " + "<br>".join(lines), x=0.5, y=0, xref="paper", yref="paper", xanchor="center",
                        yanchor="top", yshift=-6, showarrow=False, font=dict(size=15, color=GRAY), name="classes")
 
 

@@ -83,6 +83,35 @@ def table(sweep, labelled=True):
     return out
 
 
+PAPER_RULE = "gd_error_src"  # "look at the domain classifier error", with the source guard
+
+
+def lecture_picks(sw):
+    """Lecture mode's sentences on a sweep: the label-free pick, and, where the sweep recorded every
+    rule's pick, the paper's rule's pick beside it, each with its target accuracy (a lecture's
+    demo has target labels: they score the picks, never make them)."""
+    acc = lambda v: "" if v is None else f" (target accuracy {v:.3f})"
+    pick = picked_row(sw)
+    if pick is None:
+        return []
+    picks = sw.get("picks") or {}
+    if "rule_name" not in sw or PAPER_RULE not in picks:  # a sweep written before the validators
+        return [f"**Label-free pick: λ_max = {pick['lambda_max']:g}**{acc(pick.get('target_acc'))}: among the runs "
+                "that keep their source accuracy, the one whose domain classifier is most confused. No target "
+                "label is used to choose it."]
+    paper = picks[PAPER_RULE]
+    best = max((r.get("target_acc") for r in sw.get("rows", []) if r.get("target_acc") is not None), default=None)
+    lines = [f"**Label-free pick: λ_max = {pick['lambda_max']:g}**{acc(pick.get('target_acc'))}, by the {sw['rule']} "
+             "of the target predictions. No target label is used to choose it.",
+             f"The paper's rule, the domain classifier's error nearest 0.5 among the runs that keep their source "
+             f"accuracy, picks **λ_max = {paper['lambda_max']:g}**{acc(paper.get('target_acc'))}."]
+    if best is not None:
+        lines.append(f"The best λ here reaches {best:.3f}.")
+    if sw["rule_name"] == DEFAULT_RULE:
+        lines.append(f"Measured: {DEFAULT_RULE_MEASURED}.")
+    return lines
+
+
 def rule_line(sw):
     """What the label-free pick's rule is, and what it was measured to lose (a sweep written before
     the validators named no rule_name: the most confused G_d, within a tolerance)."""

@@ -9,7 +9,7 @@ from dashboard import live_chart, paths, widgets
 from dashboard.lecture import demo
 from dashboard.plots import classes, projections
 from dashboard.plots.style import big_type
-from dashboard.plots.sweep import picked_row, sweep_figure
+from dashboard.plots.sweep import lecture_picks, sweep_figure
 
 VIEWS = {"before_after": "Source-only vs DANN", "moons": "Two moons · JMLR Fig. 2", "sweep": "Choosing λ"}
 PLAY_S = 1.5
@@ -45,11 +45,11 @@ def before_after(d, method, colour_by, layers=("features",), shown=demo.MODES):
 
 
 def before_after_body(d, step, method, colour_by, layers=("features",), shown=demo.MODES):
-    """Two of the demo's runs side by side (`shown`), one row per layer; for image demos each
+    """The demo's runs `shown` (two or three) side by side, one row per layer; for image demos each
     run's target confusion below, read in one sentence."""
     both = len(layers) > 1
     for row, layer in enumerate(layers):
-        cols = st.columns(2, gap="medium")
+        cols = st.columns(len(shown), gap="medium")
         for col, mode in zip(cols, shown):
             rec = d.runs[mode].record_near(step)
             with col:
@@ -72,15 +72,22 @@ def before_after_body(d, step, method, colour_by, layers=("features",), shown=de
                              help=f"At the {LAYERS[layer]}: " + widgets.AGREEMENT_HELP)
                 # a short title: a half screen is narrow; the metrics above say the numbers, the
                 # sentence above the row says the layer
-                fig = demo.embedding(d, mode, step, method, colour_by, height=460 if both else 480, subtitle=False,
-                                     layer=layer, title=f"{label(mode)} · step {step}")
+                # three runs: narrower columns, so taller charts give the square plot its room, and
+                # the run's name alone (the step is the slider's)
+                three = len(shown) > 2
+                title = label(mode) if three else f"{label(mode)} · step {step}"
+                fig = demo.embedding(d, mode, step, method, colour_by, height=520 if three else 460 if both else 480,
+                                     subtitle=False, layer=layer, title=title, narrow=three)
                 live_chart.chart(fig, key=f"lec_emb_{mode}_{layer}", where=pic)
         if "hidden" in d.layers:  # one sentence: what this layer's picture shows, and what it does not
             st.markdown(demo.READINGS[layer])
 
 
 def before_after_rest(d, step, method, colour_by, layers, shown):
-    """Under the pictures and the step's controls: the confusions (image demos), the export."""
+    """Under the pictures and the step's controls: the demo's lesson beside its default runs, the
+    confusions (image demos), the export."""
+    if d.lesson and tuple(shown) == d.sides()[0]:
+        st.markdown(f"**{d.lesson}**")
     if d.kind == "image":
         confusions(d, step, shown)
     export(d, step, method, colour_by, layers, shown)
@@ -94,7 +101,7 @@ def confusions(d, step, shown):
         return
     st.markdown(f"**Class by class**, the target's confusion at step {step}: rows the true class, columns the "
                 "predicted one.")
-    for col, mode in zip(st.columns(2, gap="medium"), shown):
+    for col, mode in zip(st.columns(len(shown), gap="medium"), shown):
         with col:
             text = classes.reading(recs[mode])
             if text:
@@ -135,12 +142,12 @@ def export(d, step, method, colour_by, layers, shown):
 
 
 def runs_choice(d):
-    """Which two runs stand side by side: source-only vs DANN, unless the demo has more runs
-    (the "when DANN fails" demo: CDAN+E too), then a choice of pairs."""
-    pairs = d.pairs()
-    if len(pairs) == 1:
-        return pairs[0]
-    names = {f"{a}|{b}": f"{label(a)} vs {label(b)}" for a, b in pairs}
+    """Which runs stand side by side: source-only vs DANN, unless the demo has more runs (the "when
+    DANN fails" demo: source-only, DANN and DANN + IM by default, or DANN vs CDAN+E)."""
+    groups = d.sides()
+    if len(groups) == 1:
+        return groups[0]
+    names = {"|".join(g): " vs ".join(label(m) for m in g) for g in groups}
     v = st.segmented_control("Side by side", list(names), default=next(iter(names)), format_func=names.get,
                              key=f"lec_runs_{d.key}", required=True) or next(iter(names))
     return tuple(v.split("|"))
@@ -186,13 +193,10 @@ def sweep_view(d):
     if not d.sweep:
         st.info("This demo has no λ sweep: the two-moons demo has one. Run your own on the λ sweep page.")
         return
-    pick = picked_row(d.sweep)
     live_chart.chart(sweep_figure(d.sweep, height=540, big=True, title="Accuracy and G_d error against λ_max"),
                      key="lec_sweep")
-    if pick:
-        st.markdown(f"**Label-free pick: λ_max = {pick['lambda_max']:g}** (target accuracy "
-                    f"{demo.fmt(pick.get('target_acc'), 3)}): among the runs that keep their source accuracy, the one "
-                    "whose domain classifier is most confused. No target label is used to choose it.")
+    for line in lecture_picks(d.sweep):
+        st.markdown(line)
     epochs = d.sweep.get("epochs") or "the default"
     st.caption("“Relatively easy to tune (look at the domain classifier error)” (Ganin & Lempitsky). "
                f"Each point is a DANN run of {epochs} epochs, seed {d.sweep.get('seed', 0)}.")
@@ -233,7 +237,7 @@ def main():
         st.session_state["lec_view"] = views[0]
     with c:
         # with more than two runs, which two stand side by side is chosen below
-        names = dict(VIEWS, before_after="Runs side by side") if len(d.pairs()) > 1 else VIEWS
+        names = dict(VIEWS, before_after="Runs side by side") if len(d.sides()) > 1 else VIEWS
         view = st.segmented_control("Show", views, format_func=names.get, key="lec_view", required=True) or views[0]
         method = st.segmented_control("Projection", ["tsne", "pca"], format_func=projections.LABELS.get,
                                       key="lec_method", default="tsne", required=True) or "tsne"
