@@ -2,6 +2,7 @@
 with the label-free pick marked."""
 import plotly.graph_objects as go
 
+from dann_core.experiments.selection import GUARDED_GD
 from dann_core.experiments.sweep import DEFAULT_RULE, DEFAULT_RULE_MEASURED
 from dashboard.plots.style import GD, GUIDE, LAMBDA, SOURCE, TARGET, base_layout, big_type, message_figure
 
@@ -83,9 +84,6 @@ def table(sweep, labelled=True):
     return out
 
 
-PAPER_RULE = "gd_error_src"  # "look at the domain classifier error", with the source guard
-
-
 def lecture_picks(sw):
     """Lecture mode's sentences on a sweep: the label-free pick, and, where the sweep recorded every
     rule's pick, the paper's rule's pick beside it, each with its target accuracy (a lecture's
@@ -94,17 +92,17 @@ def lecture_picks(sw):
     pick = picked_row(sw)
     if pick is None:
         return []
-    picks = sw.get("picks") or {}
-    if "rule_name" not in sw or PAPER_RULE not in picks:  # a sweep written before the validators
+    if "rule_name" not in sw:  # a sweep written before the validators: the paper's rule was its only one
         return [f"**Label-free pick: λ_max = {pick['lambda_max']:g}**{acc(pick.get('target_acc'))}: among the runs "
                 "that keep their source accuracy, the one whose domain classifier is most confused. No target "
                 "label is used to choose it."]
-    paper = picks[PAPER_RULE]
-    best = max((r.get("target_acc") for r in sw.get("rows", []) if r.get("target_acc") is not None), default=None)
     lines = [f"**Label-free pick: λ_max = {pick['lambda_max']:g}**{acc(pick.get('target_acc'))}, by the {sw['rule']} "
-             "of the target predictions. No target label is used to choose it.",
-             f"The paper's rule, the domain classifier's error nearest 0.5 among the runs that keep their source "
-             f"accuracy, picks **λ_max = {paper['lambda_max']:g}**{acc(paper.get('target_acc'))}."]
+             "of the target predictions. No target label is used to choose it."]
+    paper = (sw.get("picks") or {}).get(GUARDED_GD)  # "look at the domain classifier error", source-guarded
+    if paper:
+        lines.append(f"The paper's rule, the domain classifier's error nearest 0.5 among the runs that keep their "
+                     f"source accuracy, picks **λ_max = {paper['lambda_max']:g}**{acc(paper.get('target_acc'))}.")
+    best = max((r.get("target_acc") for r in sw.get("rows", []) if r.get("target_acc") is not None), default=None)
     if best is not None:
         lines.append(f"The best λ here reaches {best:.3f}.")
     if sw["rule_name"] == DEFAULT_RULE:
